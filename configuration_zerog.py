@@ -1,0 +1,149 @@
+"""ZeroG model configuration."""
+
+from typing import Optional, Union
+
+from transformers import AutoConfig, PretrainedConfig
+
+POOLING_MODES = ("auto", "last", "cls", "mean")
+QUANTIZATIONS = (None, "4bit", "8bit")
+
+# Short names accepted wherever a backbone is named. Values are Hub ids.
+DEFAULT_BACKBONES = {
+    "SentenceBert": "sentence-transformers/multi-qa-distilbert-cos-v1",
+    "minilm": "sentence-transformers/all-MiniLM-L6-v2",
+    "bert": "google-bert/bert-base-uncased",
+    "roberta": "FacebookAI/roberta-base",
+    "e5": "intfloat/e5-base-v2",
+    "t5": "google-t5/t5-large",
+    "smollm2": "HuggingFaceTB/SmolLM2-135M-Instruct",
+    "qwen2": "Qwen/Qwen2-7B",
+    "qwen3": "Qwen/Qwen3-8B",
+    "llama3": "meta-llama/Meta-Llama-3-8B",
+    "mistral": "mistralai/Mistral-7B-v0.1",
+}
+
+# PromptEOL (Jiang et al., 2023): makes an untrained decoder's last token summarise the text.
+PROMPTEOL_TEMPLATE = 'This passage : "{text}" means in one word:"'
+
+
+class ZeroGConfig(PretrainedConfig):
+    r"""
+    Configuration of a [`ZeroGModel`]: a text backbone (encoder or decoder) that embeds node texts,
+    label texts and graph descriptions into one space, plus the parameter-free ZeroG propagation.
+
+    Args:
+        lm_name_or_path (`str`, *optional*, defaults to `"sentence-transformers/all-MiniLM-L6-v2"`):
+            The backbone: a Hub id, a local folder, or a short name from `DEFAULT_BACKBONES`.
+            Its weights are never stored with a ZeroG model; they load from here.
+        lm_revision (`str`, *optional*):
+            Git revision of the backbone on the Hub. Pin it for reproducible results.
+        lm_config (`dict`, *optional*):
+            The backbone's own config, as a dict. Filled in when the model is built.
+        lm_is_decoder (`bool`, *optional*):
+            Whether the backbone is a decoder LLM. `None` derives it from the architecture
+            (`config.is_decoder` is not trusted: it is missing or False on Llama-family configs).
+        pooling_mode (`str`, *optional*, defaults to `"auto"`):
+            One of `"auto"`, `"last"`, `"cls"`, `"mean"`. `"auto"` is `"last"` for decoders; for
+            encoders it is the pooling the checkpoint declares (sentence-transformers'
+            `1_Pooling/config.json`), otherwise `"cls"`, as the original ZeroG.
+        max_seq_length (`int`, *optional*, defaults to 512):
+            Tokens per text, template included. Truncation cuts the text, never the template.
+        template (`str`, *optional*):
+            A format string with one `{text}` field that wraps every node, label and description
+            text before encoding, e.g. PromptEOL's `'This passage : "{text}" means in one word:"'`.
+        num_rounds (`int`, *optional*, defaults to 2):
+            Propagation rounds R over the symmetric-normalised A+I with the prompt node.
+        standardize (`bool`, *optional*, defaults to `True`):
+            Standardise node and label embeddings (zero mean, unit variance per dimension), as
+            ZeroG's `if_norm`.
+        logit_scale (`float`, *optional*, defaults to 10.0):
+            Multiplies the cosine similarities before the cross-entropy loss.
+        use_lora (`bool`, *optional*, defaults to `True`):
+            Wrap the backbone in a LoRA adapter. Without it the backbone is frozen or fully
+            fine-tuned; full fine-tuning of a decoder is refused.
+        lora_r (`int`, *optional*):
+            LoRA rank. `None` gives 8 for decoders and 4 for encoders.
+        lora_alpha (`int`, *optional*, defaults to 16):
+            LoRA scaling numerator.
+        lora_dropout (`float`, *optional*, defaults to 0.05):
+            Dropout on the LoRA input.
+        lora_target_modules (`list[str]` or `str`, *optional*):
+            Modules that get LoRA. `None` uses `LORA_TARGET_MODULES` for the architecture, then
+            peft's mapping, then `"all-linear"` with a warning.
+        quantization (`str`, *optional*):
+            `None`, `"4bit"` (nf4, double quantisation, bf16 compute) or `"8bit"`, through
+            bitsandbytes (QLoRA).
+        gradient_checkpointing (`bool`, *optional*, defaults to `False`):
+            Recompute backbone activations in the backward pass. Always on with `quantization`.
+
+    Example:
+
+    ```python
+    >>> from configuration_zerog import ZeroGConfig
+    >>> config = ZeroGConfig(lm_name_or_path="qwen2", quantization="4bit")
+    >>> config.lm_name_or_path
+    'Qwen/Qwen2-7B'
+    ```
+    """
+
+    model_type = "zerog"
+
+    def __init__(
+        self,
+        lm_name_or_path: str = "sentence-transformers/all-MiniLM-L6-v2",
+        lm_revision: Optional[str] = None,
+        lm_config: Optional[dict] = None,
+        lm_is_decoder: Optional[bool] = None,
+        pooling_mode: str = "auto",
+        max_seq_length: int = 512,
+        template: Optional[str] = None,
+        num_rounds: int = 2,
+        standardize: bool = True,
+        logit_scale: float = 10.0,
+        use_lora: bool = True,
+        lora_r: Optional[int] = None,
+        lora_alpha: int = 16,
+        lora_dropout: float = 0.05,
+        lora_target_modules: Optional[Union[list, str]] = None,
+        quantization: Optional[str] = None,
+        gradient_checkpointing: bool = False,
+        **kwargs,
+    ):
+        if pooling_mode not in POOLING_MODES:
+            raise ValueError(f"pooling_mode={pooling_mode!r} is not one of {POOLING_MODES}")
+        if quantization not in QUANTIZATIONS:
+            raise ValueError(f"quantization={quantization!r} is not one of {QUANTIZATIONS}")
+        if template is not None and template.count("{text}") != 1:
+            raise ValueError(f"template must contain '{{text}}' exactly once, got {template!r}")
+        if num_rounds < 0:
+            raise ValueError(f"num_rounds must be >= 0, got {num_rounds}")
+        if max_seq_length < 1:
+            raise ValueError(f"max_seq_length must be >= 1, got {max_seq_length}")
+        self.lm_name_or_path = DEFAULT_BACKBONES.get(lm_name_or_path, lm_name_or_path)
+        self.lm_revision = lm_revision
+        self.lm_config = lm_config
+        self.lm_is_decoder = lm_is_decoder
+        self.pooling_mode = pooling_mode
+        self.max_seq_length = max_seq_length
+        self.template = template
+        self.num_rounds = num_rounds
+        self.standardize = standardize
+        self.logit_scale = logit_scale
+        self.use_lora = use_lora
+        self.lora_r = lora_r
+        self.lora_alpha = lora_alpha
+        self.lora_dropout = lora_dropout
+        self.lora_target_modules = lora_target_modules
+        self.quantization = quantization
+        self.gradient_checkpointing = gradient_checkpointing
+        super().__init__(**kwargs)
+
+    def get_lm_config(self) -> PretrainedConfig:
+        """The backbone's config: from `lm_config` when filled in, else loaded from the backbone."""
+        if self.lm_config is not None:
+            lm_config = dict(self.lm_config)
+            return AutoConfig.for_model(lm_config.pop("model_type"), **lm_config)
+        return AutoConfig.from_pretrained(self.lm_name_or_path, revision=self.lm_revision)
+
+
+__all__ = ["ZeroGConfig", "DEFAULT_BACKBONES", "POOLING_MODES", "PROMPTEOL_TEMPLATE"]

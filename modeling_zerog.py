@@ -1,0 +1,487 @@
+"""ZeroG: zero-shot node classification on text-attributed graphs with any text backbone.
+
+Data flow: texts -> backbone -> pooling -> (prompt node + propagation) -> cosine scores -> loss.
+This file travels to the Hub with a published model, so it imports only torch, transformers
+and peft.
+"""
+
+import importlib.util
+import os
+from dataclasses import dataclass
+from typing import Optional, Union
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+from transformers import AutoConfig, AutoModel, AutoModelForTextEncoding, AutoTokenizer, BitsAndBytesConfig, PreTrainedModel
+from transformers.dynamic_module_utils import custom_object_save
+from transformers.models.auto.modeling_auto import (
+    MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
+    MODEL_FOR_MASKED_LM_MAPPING_NAMES,
+    MODEL_FOR_TEXT_ENCODING_MAPPING_NAMES,
+)
+from transformers.utils import ModelOutput, cached_file, logging
+
+try:
+    from .configuration_zerog import ZeroGConfig
+except ImportError:  # imported as a top-level module rather than as Hub remote code
+    from configuration_zerog import ZeroGConfig
+
+logger = logging.get_logger(__name__)
+
+# One row per architecture; "llama3" is told apart from "llama" by `architecture_name`.
+LORA_TARGET_MODULES = {
+    "qwen": ["c_attn"],
+    "llama": ["q_proj", "v_proj"],
+    "llama3": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "mistral": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "qwen2": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "qwen3": ["q_proj", "k_proj", "v_proj", "o_proj"],
+    "bert": ["query", "value"],
+    "roberta": ["query", "value"],
+    "distilbert": ["q_lin", "v_lin"],
+    "t5": ["q", "v"],
+}
+# Decoders that are in no auto mapping (Qwen v1 ships as remote code).
+REMOTE_CODE_DECODERS = ("qwen",)
+LLAMA3_VOCAB_SIZE = 128256
+
+
+# ---------------------------------------------------------------------------------------------
+# Backbone helpers
+# ---------------------------------------------------------------------------------------------
+
+
+def is_decoder_architecture(lm_config) -> bool:
+    """Whether a backbone config is a decoder LLM, judged from its architecture.
+
+    `config.is_decoder` is not used: it is missing or False on Llama-family configs.
+    """
+    if getattr(lm_config, "is_encoder_decoder", False):
+        return False
+    model_type = lm_config.model_type
+    if model_type in REMOTE_CODE_DECODERS:
+        return True
+    return model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
+
+
+def architecture_name(lm_config) -> str:
+    """The row of `LORA_TARGET_MODULES` for a config: its model_type, or "llama3" for LLaMA 3."""
+    if lm_config.model_type != "llama":
+        return lm_config.model_type
+    rope = getattr(lm_config, "rope_parameters", None) or getattr(lm_config, "rope_scaling", None) or {}
+    if rope.get("rope_type") == "llama3" or lm_config.vocab_size == LLAMA3_VOCAB_SIZE:
+        return "llama3"
+    return "llama"
+
+
+def resolve_lora_targets(lm_config, user_targets=None) -> Union[list, str]:
+    """LoRA targets: the user's choice, else the project's table, else peft's, else all-linear."""
+    if user_targets:
+        return user_targets
+    name = architecture_name(lm_config)
+    if name in LORA_TARGET_MODULES:
+        return LORA_TARGET_MODULES[name]
+    from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+
+    if peft_targets := TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING.get(lm_config.model_type):
+        return list(peft_targets)
+    logger.warning(f"No LoRA targets known for architecture {name!r}; using 'all-linear'.")
+    return "all-linear"
+
+
+def declared_pooling(lm_name_or_path: str, revision: Optional[str] = None) -> Optional[str]:
+    """The pooling a sentence-transformers checkpoint declares in `1_Pooling/config.json`."""
+    path = cached_file(
+        lm_name_or_path,
+        "1_Pooling/config.json",
+        revision=revision,
+        _raise_exceptions_for_missing_entries=False,
+        _raise_exceptions_for_connection_errors=False,
+    )
+    if path is None:
+        return None
+    import json
+
+    with open(path) as f:
+        pooling = json.load(f)
+    for key, mode in (("pooling_mode_cls_token", "cls"), ("pooling_mode_mean_tokens", "mean"),
+                      ("pooling_mode_lasttoken", "last")):
+        if pooling.get(key):
+            return mode
+    return None
+
+
+def resolve_pooling(config: ZeroGConfig, is_decoder: bool, lm_path: Optional[str] = None) -> str:
+    """`config.pooling_mode` with "auto" resolved: last token for decoders, declared or CLS else."""
+    if config.pooling_mode != "auto":
+        return config.pooling_mode
+    if is_decoder:
+        return "last"
+    if lm_path is not None:
+        return declared_pooling(lm_path) or "cls"
+    return declared_pooling(config.lm_name_or_path, config.lm_revision) or "cls"
+
+
+def load_tokenizer(name_or_path: str, is_decoder: bool, revision: Optional[str] = None):
+    """A tokenizer that pads with eos when it has no pad token, on the left for decoders."""
+    tokenizer = AutoTokenizer.from_pretrained(name_or_path, revision=revision, trust_remote_code=True)
+    if tokenizer.pad_token is None:
+        if tokenizer.eos_token is None:
+            raise ValueError(f"The tokenizer of {name_or_path!r} has neither a pad nor an eos token.")
+        tokenizer.pad_token = tokenizer.eos_token
+    tokenizer.padding_side = "left" if is_decoder else "right"
+    return tokenizer
+
+
+def tokenize_texts(tokenizer, texts: list, template: Optional[str] = None, max_length: int = 512, padding=True):
+    """Tokenize texts, each wrapped in `template`; truncation cuts the text, never the template."""
+    return_tensors = "pt" if padding else None
+    if template is None:
+        return tokenizer(texts, truncation=True, max_length=max_length, padding=padding, return_tensors=return_tensors)
+    prefix, suffix = template.split("{text}")
+    budget = max_length - len(tokenizer(prefix + suffix)["input_ids"])
+    if budget < 1:
+        raise ValueError(f"max_length={max_length} leaves no room for text inside template {template!r}")
+    text_ids = tokenizer(texts, add_special_tokens=False, truncation=True, max_length=budget)["input_ids"]
+    texts = [text if len(ids) < budget else tokenizer.decode(ids) for text, ids in zip(texts, text_ids)]
+    wrapped = [prefix + text + suffix for text in texts]
+    return tokenizer(wrapped, truncation=True, max_length=max_length, padding=padding, return_tensors=return_tensors)
+
+
+def load_backbone(config: ZeroGConfig, lm_path: Optional[str] = None, adapter_path: Optional[str] = None,
+                  dtype: Optional[torch.dtype] = None):
+    """Load the backbone from its own source, quantised if asked, with LoRA attached if asked."""
+    path = lm_path or config.lm_name_or_path
+    kwargs = {"revision": config.lm_revision, "dtype": dtype or torch.float32}
+    if config.quantization is not None:
+        if importlib.util.find_spec("bitsandbytes") is None:
+            raise ImportError(f"quantization={config.quantization!r} needs bitsandbytes: pip install bitsandbytes")
+        kwargs["quantization_config"] = BitsAndBytesConfig(
+            load_in_4bit=config.quantization == "4bit",
+            load_in_8bit=config.quantization == "8bit",
+            bnb_4bit_quant_type="nf4",
+            bnb_4bit_use_double_quant=True,
+            bnb_4bit_compute_dtype=torch.bfloat16,
+        )
+    try:
+        lm_config = AutoConfig.from_pretrained(path, revision=config.lm_revision)
+        text_encoding = lm_config.model_type in MODEL_FOR_TEXT_ENCODING_MAPPING_NAMES  # T5 -> T5EncoderModel
+        model_class = AutoModelForTextEncoding if text_encoding else AutoModel
+        lm = model_class.from_pretrained(path, **kwargs)
+    except OSError as error:
+        raise OSError(
+            f"Backbone {path!r} is neither a local folder nor reachable on the Hub "
+            f"(HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '0')}). Download it first, e.g. "
+            f"`hf download {path}`, or pass a local folder."
+        ) from error
+    if config.quantization is not None:
+        from peft import prepare_model_for_kbit_training
+
+        lm = prepare_model_for_kbit_training(lm, use_gradient_checkpointing=True,
+                                             gradient_checkpointing_kwargs={"use_reentrant": False})
+    elif config.gradient_checkpointing:
+        lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
+    if not config.use_lora:
+        return lm
+    from peft import LoraConfig, PeftModel, TaskType, get_peft_model
+
+    if adapter_path is not None:
+        return PeftModel.from_pretrained(lm, adapter_path, is_trainable=True)
+    is_decoder = config.lm_is_decoder if config.lm_is_decoder is not None else is_decoder_architecture(lm.config)
+    lora_config = LoraConfig(
+        task_type=TaskType.FEATURE_EXTRACTION,
+        r=config.lora_r or (8 if is_decoder else 4),
+        lora_alpha=config.lora_alpha,
+        lora_dropout=config.lora_dropout,
+        target_modules=resolve_lora_targets(lm.config, config.lora_target_modules),
+    )
+    return get_peft_model(lm, lora_config)
+
+
+# ---------------------------------------------------------------------------------------------
+# Pooling
+# ---------------------------------------------------------------------------------------------
+
+
+class ZeroGPooling(nn.Module):
+    """Pools token states into one vector per text, using the attention mask in every mode.
+
+    `last` takes each row's last real token and `cls` its first, so both are right under left
+    and right padding. `mean` averages the real tokens.
+    """
+
+    def __init__(self, pooling_mode: str):
+        super().__init__()
+        self.pooling_mode = pooling_mode
+
+    def forward(self, token_embeddings: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        batch_size, seq_len, _ = token_embeddings.shape
+        rows = torch.arange(batch_size, device=token_embeddings.device)
+        if self.pooling_mode == "mean":
+            mask = attention_mask.unsqueeze(-1).to(token_embeddings.dtype)
+            return (token_embeddings * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+        positions = torch.arange(seq_len, device=attention_mask.device).expand(batch_size, -1)
+        if self.pooling_mode == "last":
+            index = positions.masked_fill(attention_mask == 0, -1).argmax(-1)
+        elif self.pooling_mode == "cls":
+            index = positions.masked_fill(attention_mask == 0, seq_len).argmin(-1)
+        else:
+            raise ValueError(f"Unknown pooling_mode {self.pooling_mode!r}")
+        return token_embeddings[rows, index]
+
+
+# ---------------------------------------------------------------------------------------------
+# Propagation (parameter-free) and scoring
+# ---------------------------------------------------------------------------------------------
+
+
+def add_prompt_nodes(edge_index: torch.Tensor, batch: torch.Tensor, num_graphs: int) -> torch.Tensor:
+    r"""Joins prompt node `N + g` to every node of graph `g`, in both directions.
+
+    Args:
+        edge_index (torch.Tensor): Edges among the `N` nodes, shape `[2, E]`.
+        batch (torch.Tensor): Graph index of each node, shape `[N]`.
+        num_graphs (int): Number of graphs, one prompt node each.
+
+    :rtype: :class:`torch.Tensor` of shape `[2, E + 2N]`.
+
+    Examples:
+        >>> add_prompt_nodes(torch.tensor([[0], [1]]), torch.tensor([0, 0, 0]), 1).tolist()
+        [[0, 0, 1, 2, 3, 3, 3], [1, 3, 3, 3, 0, 1, 2]]
+    """
+    num_nodes = batch.numel()
+    nodes = torch.arange(num_nodes, device=edge_index.device)
+    prompts = num_nodes + batch.to(edge_index.device)
+    del num_graphs  # prompt ids follow from `batch`; kept for a PyG-like signature
+    return torch.cat([edge_index, torch.stack([nodes, prompts]), torch.stack([prompts, nodes])], dim=1)
+
+
+def normalized_adjacency(edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor:
+    r"""Sparse :math:`\hat{D}^{-1/2}(A + I)\hat{D}^{-1/2}`; duplicate edges and self-loops count once."""
+    edge_index = edge_index[:, edge_index[0] != edge_index[1]]
+    loops = torch.arange(num_nodes, device=edge_index.device).expand(2, -1)
+    edge_index = torch.cat([edge_index, loops], dim=1)
+    values = torch.ones(edge_index.size(1), device=edge_index.device)
+    adj = torch.sparse_coo_tensor(edge_index, values, (num_nodes, num_nodes)).coalesce()
+    row, col = adj.indices()
+    deg = torch.zeros(num_nodes, device=edge_index.device).index_add_(0, row, torch.ones_like(row, dtype=torch.float))
+    inv_sqrt = deg.pow(-0.5)
+    return torch.sparse_coo_tensor(adj.indices(), inv_sqrt[row] * inv_sqrt[col], (num_nodes, num_nodes)).to_sparse_csr()
+
+
+def propagate(x: torch.Tensor, adj: torch.Tensor, num_rounds: int) -> torch.Tensor:
+    """Applies `adj` to `x` `num_rounds` times, with no parameters."""
+    for _ in range(num_rounds):
+        x = adj @ x
+    return x
+
+
+def standardize(x: torch.Tensor, batch: Optional[torch.Tensor] = None, eps: float = 1e-6) -> torch.Tensor:
+    """Zero mean and unit variance per dimension, within each graph of `batch`."""
+    if batch is None:
+        return (x - x.mean(0)) / (x.std(0) + eps)
+    num_graphs = int(batch.max()) + 1
+    count = torch.bincount(batch, minlength=num_graphs).to(x.dtype).unsqueeze(-1)
+    mean = x.new_zeros(num_graphs, x.size(1)).index_add_(0, batch, x) / count.clamp(min=1)
+    centered = x - mean[batch]
+    var = x.new_zeros(num_graphs, x.size(1)).index_add_(0, batch, centered.square()) / (count - 1).clamp(min=1)
+    return centered / (var.sqrt()[batch] + eps)
+
+
+def zerog_logits(
+    node_embeds: torch.Tensor,
+    prompt_embeds: torch.Tensor,
+    label_embeds: torch.Tensor,
+    edge_index: torch.Tensor,
+    num_rounds: int,
+    standardize_embeds: bool = True,
+    batch: Optional[torch.Tensor] = None,
+    label_batch: Optional[torch.Tensor] = None,
+) -> torch.Tensor:
+    r"""Cosine similarity of every propagated node embedding with its graph's label embeddings.
+
+    Args:
+        node_embeds (torch.Tensor): `[N, H]`, the nodes of one or more graphs.
+        prompt_embeds (torch.Tensor): `[G, H]`, the description of each graph.
+        label_embeds (torch.Tensor): `[L, H]`, the label texts of all graphs.
+        edge_index (torch.Tensor): `[2, E]`, edges among the `N` nodes.
+        num_rounds (int): propagation rounds R.
+        standardize_embeds (bool): standardise nodes and labels per graph first (ZeroG's `if_norm`).
+        batch (torch.Tensor, optional): `[N]` graph of each node (default: all in graph 0).
+        label_batch (torch.Tensor, optional): `[L]` graph of each label (default: all in graph 0).
+
+    :rtype: :class:`torch.Tensor` `[N, L]`, `-inf` where node and label are in different graphs.
+    """
+    num_nodes, num_graphs = node_embeds.size(0), prompt_embeds.size(0)
+    device = node_embeds.device
+    batch = batch if batch is not None else torch.zeros(num_nodes, dtype=torch.long, device=device)
+    label_batch = label_batch if label_batch is not None else torch.zeros(label_embeds.size(0), dtype=torch.long, device=device)
+    x = torch.cat([node_embeds, prompt_embeds]).float()
+    labels = label_embeds.float()
+    if standardize_embeds:
+        x = standardize(x, torch.cat([batch, torch.arange(num_graphs, device=device)]))
+        labels = standardize(labels, label_batch)
+    adj = normalized_adjacency(add_prompt_nodes(edge_index.to(device), batch, num_graphs), num_nodes + num_graphs)
+    x = propagate(x, adj, num_rounds)[:num_nodes]
+    logits = F.normalize(x, dim=-1) @ F.normalize(labels, dim=-1).T
+    return logits.masked_fill(batch.unsqueeze(1) != label_batch.unsqueeze(0), float("-inf"))
+
+
+# ---------------------------------------------------------------------------------------------
+# Outputs and models
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class ZeroGOutput(ModelOutput):
+    """
+    Args:
+        loss (`torch.FloatTensor` of shape `(1,)`, *optional*, returned when `labels` is given):
+            Cross-entropy of the scaled node-label cosine similarities.
+        logits (`torch.FloatTensor` of shape `(num_nodes, num_labels)`, *optional*):
+            Cosine similarities after propagation; `-inf` across graphs.
+        node_embeds (`torch.FloatTensor` of shape `(num_nodes, hidden_size)`):
+            Pooled embeddings of the node texts, before propagation.
+        label_embeds (`torch.FloatTensor` of shape `(num_labels, hidden_size)`, *optional*):
+            Pooled embeddings of the label texts.
+    """
+
+    loss: Optional[torch.FloatTensor] = None
+    logits: Optional[torch.FloatTensor] = None
+    node_embeds: Optional[torch.FloatTensor] = None
+    label_embeds: Optional[torch.FloatTensor] = None
+
+
+class ZeroGPreTrainedModel(PreTrainedModel):
+    config_class = ZeroGConfig
+    base_model_prefix = "zerog"
+    supports_gradient_checkpointing = True
+
+    def _init_weights(self, module):
+        """The wrapper has no weights of its own; the backbone keeps its pretrained ones."""
+
+
+class ZeroGModel(ZeroGPreTrainedModel):
+    """A text backbone with pooling, and the ZeroG loss over subgraphs when graph inputs are given.
+
+    The backbone's weights load from `config.lm_name_or_path` (or `lm_path`, a local copy); a saved
+    ZeroG model holds only its config, code, tokenizer and LoRA adapter.
+    """
+
+    def __init__(self, config: ZeroGConfig, lm_path: Optional[str] = None, adapter_path: Optional[str] = None,
+                 tokenizer_path: Optional[str] = None, dtype: Optional[torch.dtype] = None):
+        super().__init__(config)
+        self.lm_path = lm_path
+        self.lm = load_backbone(config, lm_path, adapter_path, dtype)
+        lm_config = self.lm.config
+        config.lm_config = {k: v for k, v in lm_config.to_dict().items() if not k.startswith("_") and k not in ("quantization_config", "transformers_version")}
+        if config.lm_is_decoder is None:
+            config.lm_is_decoder = is_decoder_architecture(lm_config)
+        self.is_decoder_backbone = config.lm_is_decoder
+        self.pooling = ZeroGPooling(resolve_pooling(config, config.lm_is_decoder, lm_path))
+        self.tokenizer = load_tokenizer(tokenizer_path or lm_path or config.lm_name_or_path,
+                                        config.lm_is_decoder, None if tokenizer_path or lm_path else config.lm_revision)
+
+    @property
+    def pooling_mode(self) -> str:
+        return self.pooling.pooling_mode
+
+    def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        """Pooled backbone states, one row per text."""
+        hidden = self.lm(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        return self.pooling(hidden, attention_mask)
+
+    def tokenize(self, texts: list, padding=True):
+        """Tokenize texts with the config's template and max length."""
+        return tokenize_texts(self.tokenizer, list(texts), self.config.template, self.max_length, padding)
+
+    @property
+    def max_length(self) -> int:
+        limit = getattr(self.lm.config, "max_position_embeddings", None) or self.config.max_seq_length
+        return min(self.config.max_seq_length, limit)
+
+    @torch.inference_mode()
+    def encode(self, texts: list, batch_size: int = 32, show_progress_bar: bool = False) -> torch.Tensor:
+        """Embeds a list of strings into a float32 tensor `[len(texts), hidden_size]`, in batches
+        of similar length."""
+        was_training = self.training
+        self.eval()
+        encoded = self.tokenize(texts, padding=False)
+        order = sorted(range(len(texts)), key=lambda i: -len(encoded["input_ids"][i]))
+        device = next(self.lm.parameters()).device
+        chunks = []
+        starts = range(0, len(order), batch_size)
+        if show_progress_bar:
+            starts = logging.tqdm(starts, desc="encode", unit="batch")
+        for start in starts:
+            rows = order[start:start + batch_size]
+            batch = self.tokenizer.pad({"input_ids": [encoded["input_ids"][i] for i in rows],
+                                        "attention_mask": [encoded["attention_mask"][i] for i in rows]},
+                                       return_tensors="pt")
+            chunks.append(self.embed(batch["input_ids"].to(device), batch["attention_mask"].to(device)).float().cpu())
+        self.train(was_training)
+        embeds = torch.cat(chunks) if chunks else torch.empty(0, self.lm.config.hidden_size)
+        return embeds[torch.argsort(torch.tensor(order))] if order else embeds
+
+    def forward(
+        self,
+        input_ids: torch.Tensor,
+        attention_mask: torch.Tensor,
+        edge_index: Optional[torch.Tensor] = None,
+        prompt_input_ids: Optional[torch.Tensor] = None,
+        prompt_attention_mask: Optional[torch.Tensor] = None,
+        label_input_ids: Optional[torch.Tensor] = None,
+        label_attention_mask: Optional[torch.Tensor] = None,
+        batch: Optional[torch.Tensor] = None,
+        label_batch: Optional[torch.Tensor] = None,
+        labels: Optional[torch.Tensor] = None,
+        **kwargs,
+    ) -> ZeroGOutput:
+        r"""
+        Embeds the node texts. With graph inputs (`edge_index`, prompt and label texts) it also
+        scores every node against its graph's labels, and with `labels` returns the ZeroG loss.
+
+        `batch` and `label_batch` give the subgraph of each node and label text; `labels` index
+        rows of the label texts (-1 is ignored).
+        """
+        node_embeds = self.embed(input_ids, attention_mask)
+        if edge_index is None or label_input_ids is None or prompt_input_ids is None:
+            return ZeroGOutput(node_embeds=node_embeds)
+        prompt_embeds = self.embed(prompt_input_ids, prompt_attention_mask)
+        label_embeds = self.embed(label_input_ids, label_attention_mask)
+        logits = zerog_logits(node_embeds, prompt_embeds, label_embeds, edge_index, self.config.num_rounds,
+                              self.config.standardize, batch, label_batch)
+        loss = None
+        if labels is not None:
+            loss = F.cross_entropy(self.config.logit_scale * logits, labels, ignore_index=-1)
+        return ZeroGOutput(loss=loss, logits=logits, node_embeds=node_embeds, label_embeds=label_embeds)
+
+    def save_pretrained(self, save_directory: str, **kwargs):
+        """Writes the config (with `auto_map`), the code, the tokenizer and the LoRA adapter,
+        never the backbone's weights."""
+        os.makedirs(save_directory, exist_ok=True)
+        if self._auto_class is not None:
+            custom_object_save(self, save_directory, config=self.config)
+        self.config.save_pretrained(save_directory)
+        self.tokenizer.save_pretrained(save_directory)
+        if self.config.use_lora:
+            self.lm.save_pretrained(save_directory, safe_serialization=True)
+    
+    @classmethod
+    def from_pretrained(cls, pretrained_model_name_or_path: str, *model_args, config: Optional[ZeroGConfig] = None,
+                        lm_path: Optional[str] = None, dtype: Optional[torch.dtype] = None, **kwargs):
+        """Loads a saved ZeroG model: the backbone from its own source, then the adapter from here."""
+        hub_kwargs = {k: kwargs[k] for k in ("revision", "token", "cache_dir") if k in kwargs}
+        if config is None:
+            config = ZeroGConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+        adapter_path = pretrained_model_name_or_path if config.use_lora else None
+        model = cls(config, lm_path=lm_path, adapter_path=adapter_path,
+                    tokenizer_path=pretrained_model_name_or_path, dtype=dtype)
+        return model.eval()
+
+
+ZeroGConfig.register_for_auto_class()
+ZeroGModel.register_for_auto_class("AutoModel")
+
+__all__ = ["ZeroGModel", "ZeroGPreTrainedModel", "ZeroGOutput", "ZeroGPooling", "zerog_logits"]

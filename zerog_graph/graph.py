@@ -1,0 +1,102 @@
+"""The in-memory text-attributed graph, validated on construction."""
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+import torch
+from torch_geometric.utils import remove_self_loops, to_undirected, coalesce
+
+
+class GraphError(ValueError):
+    """A graph's input is invalid; the message names the source, field and node or edge."""
+
+
+@dataclass
+class TextGraph:
+    """A graph whose nodes and classes are texts.
+
+    Args:
+        texts (list[str]): the text of each node.
+        edge_index (torch.Tensor): `[2, E]` edges. Undirected graphs are stored with both
+            directions; self-loops and duplicates are removed (propagation adds I itself).
+        labels (torch.Tensor): `[N]` class of each node, -1 for unlabelled.
+        label_names (list[str]): name of each class.
+        description (str): what the graph is; the text of the prompt node.
+        label_texts (list[str], optional): a longer text per class; defaults to the names.
+        name (str): short name, used in reports and cache keys.
+        test_mask (torch.Tensor, optional): `[N]` bool, the nodes to score (default: all labelled).
+        directed (bool): keep edges one-way (default: `False`, edges made two-way).
+        source (str): where the graph came from, named in error messages.
+    """
+
+    texts: list
+    edge_index: torch.Tensor
+    labels: torch.Tensor
+    label_names: list
+    description: str = ""
+    label_texts: Optional[list] = None
+    name: str = "graph"
+    test_mask: Optional[torch.Tensor] = None
+    directed: bool = False
+    source: str = field(default="<memory>", repr=False)
+
+    def __post_init__(self):
+        where = self.source
+        bad_text = next((i for i, text in enumerate(self.texts) if not isinstance(text, str)), None)
+        if bad_text is not None:
+            raise GraphError(f"{where}: texts[{bad_text}] (node {bad_text}) is {type(self.texts[bad_text]).__name__}, not str")
+        num_nodes = len(self.texts)
+        if not self.label_names or not all(isinstance(n, str) for n in self.label_names):
+            raise GraphError(f"{where}: label_names must be a non-empty list of strings")
+        if self.label_texts is not None and len(self.label_texts) != len(self.label_names):
+            raise GraphError(f"{where}: label_texts has {len(self.label_texts)} entries for {len(self.label_names)} classes")
+        self.labels = torch.as_tensor(self.labels, dtype=torch.long)
+        if self.labels.shape != (num_nodes,):
+            raise GraphError(f"{where}: labels has shape {tuple(self.labels.shape)}, expected one label per node ({num_nodes})")
+        bad = ((self.labels < -1) | (self.labels >= len(self.label_names))).nonzero().flatten()
+        if bad.numel():
+            node = int(bad[0])
+            raise GraphError(f"{where}: labels[{node}] = {int(self.labels[node])} (node {node}) is not in [-1, {len(self.label_names)})")
+        edge_index = torch.as_tensor(self.edge_index, dtype=torch.long).reshape(2, -1) if len(self.edge_index) else torch.empty(2, 0, dtype=torch.long)
+        bad = ((edge_index < 0) | (edge_index >= num_nodes)).any(0).nonzero().flatten()
+        if bad.numel():
+            edge = int(bad[0])
+            raise GraphError(f"{where}: edge {edge} {edge_index[:, edge].tolist()} is out of range for {num_nodes} nodes")
+        edge_index, _ = remove_self_loops(edge_index)
+        self.edge_index = coalesce(edge_index, num_nodes=num_nodes) if self.directed else to_undirected(edge_index, num_nodes=num_nodes)
+        if self.test_mask is not None:
+            self.test_mask = torch.as_tensor(self.test_mask, dtype=torch.bool)
+            if self.test_mask.shape != (num_nodes,):
+                raise GraphError(f"{where}: test_mask has shape {tuple(self.test_mask.shape)}, expected ({num_nodes},)")
+
+    @property
+    def num_nodes(self) -> int:
+        return len(self.texts)
+
+    @property
+    def num_classes(self) -> int:
+        return len(self.label_names)
+
+    @property
+    def class_texts(self) -> list:
+        """The text encoded for each class: its label text, or its name with underscores as spaces."""
+        return list(self.label_texts) if self.label_texts else [n.replace("_", " ") for n in self.label_names]
+
+    @property
+    def eval_mask(self) -> torch.Tensor:
+        """The nodes that are scored: the test mask, or every labelled node."""
+        labelled = self.labels >= 0
+        return labelled & self.test_mask if self.test_mask is not None else labelled
+
+    def subgraph(self, nodes: torch.Tensor) -> "TextGraph":
+        """The graph induced by `nodes`, relabelled 0..len(nodes)-1."""
+        from torch_geometric.utils import subgraph
+
+        nodes = torch.as_tensor(nodes, dtype=torch.long)
+        edge_index, _ = subgraph(nodes, self.edge_index, relabel_nodes=True, num_nodes=self.num_nodes)
+        return TextGraph(
+            texts=[self.texts[i] for i in nodes.tolist()], edge_index=edge_index, labels=self.labels[nodes],
+            label_names=self.label_names, description=self.description, label_texts=self.label_texts,
+            name=self.name, test_mask=None if self.test_mask is None else self.test_mask[nodes],
+            directed=self.directed, source=self.source,
+        )

@@ -1,0 +1,174 @@
+"""The graphs ZeroG knows by name: their descriptions, label texts and where their files come from.
+
+Kept as data: one entry per graph, no branches on names. `load_graph` accepts a registry name or
+a file (`.json`, `.pt`, or a folder holding `nodes.csv` and `edges.csv`).
+"""
+
+import os
+from pathlib import Path
+from typing import Optional
+
+from .graph import GraphError, TextGraph
+from .io import load_csv, load_json, load_pt
+
+ZEROG_DRIVE = "https://drive.google.com/drive/folders/1WfBIPA3dMd8qQZ6QlQRg9MIFGMwnPdFj"
+ZEROG_DRIVE_AMAZON = "https://drive.google.com/drive/folders/1kifRUaZ9JzcjByj47FeANfXEeEZd4sJk"
+
+GRAPHS = {
+    "cora": {
+        "files": ["cora.json", "cora.pt"],
+        "url": ZEROG_DRIVE,
+        "description": "A citation network of machine learning papers. Each node is a paper with its "
+                       "title and abstract, each edge a citation, and each paper belongs to one subfield "
+                       "of machine learning.",
+        "label_texts": {
+            "Rule_Learning": "Rule learning: inducing symbolic if-then rules and decision lists from data.",
+            "Neural_Networks": "Neural networks: connectionist models trained by backpropagation.",
+            "Case_Based": "Case-based reasoning: solving problems by retrieving and adapting similar past cases.",
+            "Genetic_Algorithms": "Genetic algorithms: evolutionary search with populations, mutation and crossover.",
+            "Theory": "Learning theory: PAC learning, sample complexity and formal analysis of learning.",
+            "Reinforcement_Learning": "Reinforcement learning: agents learning from rewards, such as Q-learning.",
+            "Probabilistic_Methods": "Probabilistic methods: Bayesian networks, graphical models and inference.",
+        },
+    },
+    "citeseer": {
+        "files": ["citeseer.json", "citeseer.pt"],
+        "url": ZEROG_DRIVE,
+        "description": "A citation network of computer science papers from CiteSeer. Each node is a paper "
+                       "with its title and abstract, each edge a citation, and each paper belongs to one "
+                       "area of computer science.",
+        "label_texts": {
+            "Agents": "Agents: autonomous software agents and multi-agent systems.",
+            "ML (Machine Learning)": "Machine learning: algorithms that learn models from data.",
+            "IR (Information Retrieval)": "Information retrieval: search, indexing and ranking of documents and web pages.",
+            "DB (Databases)": "Databases: database systems, query languages and data management.",
+            "HCI (Human-Computer Interaction)": "Human-computer interaction: user interfaces, usability and interaction design.",
+            "AI (Artificial Intelligence)": "Artificial intelligence: knowledge representation, reasoning, planning and logic.",
+        },
+    },
+    "dblp": {
+        "files": ["dblp4area.json", "dblp.json", "dblp.pt"],
+        "url": None,
+        "description": "A network of computer science papers from DBLP. Each node is a paper title, and "
+                       "two papers are linked when they share an author. Each paper belongs to one of "
+                       "four research areas.",
+        "label_texts": {
+            "Database": "Database systems: query processing, indexing, transactions and data management.",
+            "Data Mining": "Data mining: discovering patterns, clusters and associations in large data.",
+            "AI": "Artificial intelligence: reasoning, planning, knowledge representation and learning.",
+            "Information Retrieval": "Information retrieval: search engines, ranking and text retrieval.",
+        },
+    },
+    "pubmed": {
+        "files": ["pubmed.pt"], "url": ZEROG_DRIVE,
+        "description": "A citation network of biomedical papers about diabetes from PubMed. Each node is "
+                       "a paper with its title and abstract, each edge a citation.",
+    },
+    "arxiv": {
+        "files": ["arxiv.pt"], "url": ZEROG_DRIVE,
+        "description": "A citation network of computer science papers from arXiv (ogbn-arxiv). Each node "
+                       "is a paper with its title and abstract, each edge a citation, and each paper "
+                       "belongs to one arXiv computer science category.",
+    },
+    "wikics": {
+        "files": ["wikics.pt"], "url": ZEROG_DRIVE,
+        "description": "A network of Wikipedia articles about computer science. Each node is an article, "
+                       "each edge a hyperlink, and each article belongs to one branch of computer science.",
+    },
+    "home": {
+        "files": ["home.pt"], "url": ZEROG_DRIVE_AMAZON,
+        "description": "A network of Amazon home products. Each node is a product description, and "
+                       "products are linked when they are often bought or viewed together.",
+    },
+    "tech": {
+        "files": ["tech.pt"], "url": ZEROG_DRIVE_AMAZON,
+        "description": "A network of Amazon electronics products. Each node is a product description, and "
+                       "products are linked when they are often bought or viewed together.",
+    },
+    "reddit": {
+        "files": ["reddit.pt"], "url": ZEROG_DRIVE,
+        "description": "A social network of Reddit users. Each node is a user with the text of their "
+                       "posts, and users are linked when they reply to each other.",
+    },
+    "instagram": {
+        "files": ["instagram.pt"], "url": ZEROG_DRIVE,
+        "description": "A social network of Instagram users. Each node is a user with their profile text, "
+                       "and users are linked when they follow each other.",
+    },
+    "wordnet": {
+        "files": [], "url": None,
+        "description": "WordNet, a lexical database of English. Each node is a noun sense with its "
+                       "synonyms and definition, each edge a semantic relation between senses "
+                       "(hypernymy, meronymy and others), and each sense belongs to one lexicographer "
+                       "category.",
+    },
+}
+
+
+def data_dirs() -> list:
+    """Folders searched for graph files: `ZEROG_DATA` (os.pathsep-separated), ./data, the cache."""
+    from .backbones import cache_dir
+
+    dirs = [Path(p) for p in os.environ.get("ZEROG_DATA", "").split(os.pathsep) if p]
+    return dirs + [Path("data"), cache_dir() / "data"]
+
+
+def load_file(path) -> TextGraph:
+    """A graph file by its form: `.json`, `.pt`, or a folder holding nodes.csv and edges.csv."""
+    path = Path(path)
+    if path.is_dir():
+        return load_csv(path / "nodes.csv", path / "edges.csv")
+    if path.suffix == ".json":
+        return load_json(path)
+    if path.suffix == ".pt":
+        return load_pt(path)
+    raise GraphError(f"{path}: unknown graph format (expected .json, .pt, or a folder with nodes.csv and edges.csv)")
+
+
+def with_registry_texts(graph: TextGraph, name: str) -> TextGraph:
+    """Fills in the registry's description and label texts where the file has none."""
+    entry = GRAPHS[name]
+    if not graph.description:
+        graph.description = entry["description"]
+    if graph.label_texts is None and "label_texts" in entry:
+        graph.label_texts = [entry["label_texts"].get(n, n.replace("_", " ")) for n in graph.label_names]
+    graph.name = name
+    return graph
+
+
+def load_graph(name_or_path: str, label_texts: bool = True) -> TextGraph:
+    """A graph by registry name (`cora`, `wordnet`, ...) or by file path."""
+    if Path(name_or_path).exists():
+        return load_file(name_or_path)
+    name = name_or_path.lower()
+    if name not in GRAPHS:
+        raise GraphError(f"{name_or_path!r} is neither a file nor a known graph ({', '.join(GRAPHS)})")
+    if name == "wordnet":
+        from .wordnet import load_wordnet
+
+        return load_wordnet()
+    entry = GRAPHS[name]
+    found = find_file(entry["files"])
+    if found is None:
+        where = entry["url"] or "its publisher"
+        raise GraphError(
+            f"Graph {name!r} is not on this machine. Download {' or '.join(entry['files'])} from {where} "
+            f"and put it in one of: {', '.join(str(d) for d in data_dirs())} (or set ZEROG_DATA)."
+        )
+    graph = load_file(found)
+    return with_registry_texts(graph, name) if label_texts else _named(graph, name)
+
+
+def _named(graph: TextGraph, name: str) -> TextGraph:
+    graph.name = name
+    if not graph.description:
+        graph.description = GRAPHS[name]["description"]
+    return graph
+
+
+def find_file(filenames: list) -> Optional[Path]:
+    for folder in data_dirs():
+        for filename in filenames:
+            if (folder / filename).exists():
+                return folder / filename
+    return None

