@@ -50,12 +50,20 @@ def texts_key(texts: list) -> str:
     return f"{len(texts)}-{digest.hexdigest()[:20]}"
 
 
+def process_state():
+    """accelerate's process state. Without CUDA it is a CPU state, so that processes started by
+    `accelerate launch --multi_gpu --num_processes N` (torchrun) form a gloo group on a CPU machine."""
+    from accelerate import PartialState
+    from accelerate.utils import parse_flag_from_env
+
+    return PartialState(cpu=parse_flag_from_env("ACCELERATE_USE_CPU") or not torch.cuda.is_available())
+
+
 def encode_sharded(model, texts: list, batch_size: int = 32, show_progress_bar: bool = False) -> torch.Tensor:
     """`model.encode`, split across the processes of `accelerate launch` and gathered on all."""
-    from accelerate import PartialState
     from accelerate.utils import gather_object
 
-    state = PartialState()
+    state = process_state()
     if state.num_processes == 1:
         return model.encode(texts, batch_size=batch_size, show_progress_bar=show_progress_bar)
     with state.split_between_processes(list(range(len(texts)))) as shard:
@@ -105,15 +113,13 @@ class EmbeddingCache:
 
     def encode(self, model, texts: list, fingerprint: Optional[str] = None, batch_size: int = 32,
                show_progress_bar: bool = False) -> torch.Tensor:
-        from accelerate import PartialState
-
         path = self.path(fingerprint or model_fingerprint(model), texts)
         embeds = self.load(path, len(texts))
         if embeds is not None:
             return embeds
         embeds = encode_sharded(model, texts, batch_size, show_progress_bar)
         self.forward_texts += len(texts)
-        state = PartialState()
+        state = process_state()
         if state.is_main_process:
             self.save(path, embeds)
         state.wait_for_everyone()

@@ -9,14 +9,15 @@ from .graph import GraphError
 
 
 def default_dtype(name: str):
-    """`auto` is bf16 where the hardware runs it (CUDA with bf16, or a CPU with bf16 support), else fp32."""
+    """`auto` is bf16 where the hardware runs it natively (CUDA with bf16, a CPU with AVX512-BF16 or
+    AMX), else fp32."""
     import torch
 
     if name != "auto":
         return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[name]
     if torch.cuda.is_available():
         return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    return torch.bfloat16 if torch.backends.mkldnn.is_bf16_supported() else torch.float32
+    return torch.bfloat16 if torch.cpu._is_avx512_bf16_supported() else torch.float32
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -37,15 +38,14 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def run_eval(args) -> dict:
-    from accelerate import PartialState
-
+    from .cache import process_state
     from .evaluate import evaluate_graph, write_predictions
     from .models import load_model
     from .registry import load_graph
 
     graphs = [load_graph(g) for g in args.graph]  # fail on a bad graph before loading the model
     model = load_model(args.model, pooling_mode=args.pooling, template=args.template, dtype=default_dtype(args.dtype))
-    state = PartialState()
+    state = process_state()
     if model.config.quantization is None:
         model.to(state.device)
     results = {}

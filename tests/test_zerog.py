@@ -1,0 +1,174 @@
+"""Propagation, the embedding cache, sharded encoding and zero-shot accuracy on the real graphs."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import torch
+from torch_geometric.nn.conv.gcn_conv import gcn_norm
+from torch_geometric.utils import to_dense_adj
+
+from modeling_zerog import add_prompt_nodes, normalized_adjacency, propagate, standardize, zerog_logits
+from zerog_graph.cache import EmbeddingCache, encode_sharded
+from zerog_graph.evaluate import evaluate_graph, write_predictions
+from zerog_graph.graph import TextGraph
+from zerog_graph.models import load_model
+from zerog_graph.registry import load_graph
+
+EDGE_INDEX = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])  # the path 0-1-2-3
+
+
+# --- propagation -------------------------------------------------------------------------------------
+
+
+def test_add_prompt_nodes_docstring_example():
+    assert add_prompt_nodes(torch.tensor([[0], [1]]), torch.tensor([0, 0, 0]), 1).tolist() == \
+        [[0, 0, 1, 2, 3, 3, 3], [1, 3, 3, 3, 0, 1, 2]]
+
+
+def test_normalized_adjacency_matches_pyg_gcn_norm():
+    edge_index = add_prompt_nodes(EDGE_INDEX, torch.zeros(4, dtype=torch.long), 1)
+    ours = normalized_adjacency(edge_index, 5).to_dense()
+    pyg_index, pyg_weight = gcn_norm(edge_index, num_nodes=5, add_self_loops=True)
+    assert torch.allclose(ours, to_dense_adj(pyg_index, edge_attr=pyg_weight, max_num_nodes=5)[0].T, atol=1e-6)
+
+
+def test_propagation_equals_a_dense_reference():
+    torch.manual_seed(0)
+    x, prompt, labels = torch.randn(4, 8), torch.randn(1, 8), torch.randn(3, 8)
+    dense = torch.zeros(5, 5)
+    edges = add_prompt_nodes(EDGE_INDEX, torch.zeros(4, dtype=torch.long), 1)
+    dense[edges[0], edges[1]] = 1
+    dense += torch.eye(5)
+    deg = dense.sum(1).pow(-0.5)
+    operator = deg[:, None] * dense * deg[None, :]
+    h = torch.linalg.matrix_power(operator, 3) @ torch.cat([x, prompt])
+    reference = torch.nn.functional.normalize(h[:4], dim=-1) @ torch.nn.functional.normalize(labels, dim=-1).T
+    logits = zerog_logits(x, prompt, labels, EDGE_INDEX, num_rounds=3, standardize_embeds=False)
+    assert torch.allclose(logits, reference, atol=1e-5)
+    assert torch.allclose(propagate(torch.cat([x, prompt]), normalized_adjacency(edges, 5), 3), h, atol=1e-5)
+
+
+def test_batched_subgraphs_are_independent():
+    torch.manual_seed(0)
+    x, prompts, labels = torch.randn(8, 6), torch.randn(2, 6), torch.randn(5, 6)
+    batch, label_batch = torch.tensor([0] * 4 + [1] * 4), torch.tensor([0, 0, 0, 1, 1])
+    edge_index = torch.cat([EDGE_INDEX, EDGE_INDEX + 4], dim=1)
+    logits = zerog_logits(x, prompts, labels, edge_index, 2, True, batch, label_batch)
+    first = zerog_logits(x[:4], prompts[:1], labels[:3], EDGE_INDEX, 2, True)
+    assert torch.allclose(logits[:4, :3], first, atol=1e-5)
+    assert torch.isinf(logits[:4, 3:]).all() and torch.isinf(logits[4:, :3]).all()
+    assert torch.allclose(standardize(x, batch)[:4], standardize(x[:4]), atol=1e-5)
+
+
+# --- cache --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def minilm(minilm_path):
+    return load_model(minilm_path)
+
+
+@pytest.fixture()
+def toy_graph():
+    texts = ["neural networks learn from data", "backpropagation trains deep nets", "sql query optimisation",
+             "indexes for relational databases", "transactions and concurrency control"]
+    return TextGraph(texts=texts, edge_index=torch.tensor([[0, 2, 3], [1, 3, 4]]), labels=[0, 0, 1, 1, 1],
+                     label_names=["machine learning", "databases"], description="papers", name="toy")
+
+
+def count_forwards(model, monkeypatch) -> list:
+    calls = []
+    embed = model.embed
+    monkeypatch.setattr(model, "embed", lambda *a, **k: calls.append(a[0].size(0)) or embed(*a, **k))
+    return calls
+
+
+def test_second_evaluation_runs_no_forward_pass(minilm, toy_graph, tmp_path, monkeypatch):
+    cache = EmbeddingCache(tmp_path)
+    calls = count_forwards(minilm, monkeypatch)
+    first = evaluate_graph(minilm, toy_graph, cache=cache)
+    assert sum(calls) == 5 + 3  # nodes, then description and labels together
+    calls.clear()
+    second = evaluate_graph(minilm, toy_graph, cache=cache)
+    assert calls == [] and second.accuracy == first.accuracy
+    minilm.config.template = "Topic: {text}"  # a different key: encoded again
+    try:
+        evaluate_graph(minilm, toy_graph, cache=cache)
+    finally:
+        minilm.config.template = None
+    assert sum(calls) == 8
+
+
+def test_interrupted_or_truncated_cache_entry_is_never_read(minilm, toy_graph, tmp_path, monkeypatch):
+    from datasets import Dataset
+
+    cache = EmbeddingCache(tmp_path)
+    real_save = Dataset.save_to_disk
+
+    def crash_midway(self, path, **kwargs):
+        real_save(self, path, **kwargs)
+        raise KeyboardInterrupt("killed while writing")
+
+    monkeypatch.setattr(Dataset, "save_to_disk", crash_midway)
+    with pytest.raises(KeyboardInterrupt):
+        cache.encode(minilm, toy_graph.texts)
+    monkeypatch.setattr(Dataset, "save_to_disk", real_save)
+    assert cache.load(cache.path(*_key(minilm, toy_graph)), 5) is None
+    reference = cache.encode(minilm, toy_graph.texts)
+    arrow = next(cache.path(*_key(minilm, toy_graph)).glob("*.arrow"))
+    arrow.write_bytes(arrow.read_bytes()[: arrow.stat().st_size // 2])
+    calls = count_forwards(minilm, monkeypatch)
+    rebuilt = cache.encode(minilm, toy_graph.texts)
+    assert sum(calls) == 5 and torch.allclose(rebuilt, reference)
+
+
+def _key(model, graph):
+    from zerog_graph.cache import model_fingerprint
+
+    return model_fingerprint(model), graph.texts
+
+
+def test_sharded_encoding_equals_unsharded(minilm, minilm_path, tmp_path):
+    texts = [f"text number {i} about {'graphs' if i % 2 else 'databases'}" + " more" * i for i in range(37)]
+    script = Path(__file__).with_name("shard_encode.py")
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    result = subprocess.run(
+        [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
+         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
+         str(script), minilm_path, str(tmp_path / "sharded.pt")] + texts,
+        capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-3000:]
+    sharded = torch.load(tmp_path / "sharded.pt", weights_only=True)
+    assert sharded["num_processes"] == 2
+    assert torch.allclose(sharded["embeds"], encode_sharded(minilm, texts), atol=1e-5)
+
+
+def test_predictions_file(minilm, toy_graph, tmp_path):
+    result = evaluate_graph(minilm, toy_graph, cache=EmbeddingCache(tmp_path))
+    write_predictions(tmp_path / "toy.csv", toy_graph, result.logits)
+    lines = (tmp_path / "toy.csv").read_text().splitlines()
+    assert lines[0] == "node,predicted,label,score_machine learning,score_databases" and len(lines) == 6
+
+
+# --- accuracy on the real graphs ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name, floor", [("cora", 0.64), ("citeseer", 0.67), ("dblp", 0.73)])
+def test_minilm_training_free_accuracy(minilm, data_dir, tmp_path_factory, name, floor):
+    result = evaluate_graph(minilm, load_graph(name), cache=EmbeddingCache(tmp_path_factory.mktemp("cache")))
+    assert result.settings["pooling"] == "mean" and result.num_scored == load_graph(name).num_nodes
+    assert result.accuracy >= floor, f"{name}: {result.accuracy:.3f} < {floor}"
+
+
+def test_decoder_path_uses_last_token_end_to_end(smollm2_path, data_dir, tmp_path):
+    cora = load_graph("cora")
+    nodes = torch.arange(0, cora.num_nodes, 9)  # 301 nodes, every class present
+    graph = cora.subgraph(nodes)
+    model = load_model("smollm2", dtype=torch.bfloat16)
+    assert model.pooling_mode == "last" and model.config.template is not None
+    assert model.tokenizer.padding_side == "left"
+    result = evaluate_graph(model, graph, num_rounds=0, cache=EmbeddingCache(tmp_path))
+    assert result.accuracy > 0.4  # chance is about 0.3 (the largest class)
