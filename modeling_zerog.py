@@ -164,6 +164,8 @@ def load_backbone(config: ZeroGConfig, lm_path: Optional[str] = None, adapter_pa
             bnb_4bit_use_double_quant=True,
             bnb_4bit_compute_dtype=torch.bfloat16,
         )
+        if torch.cuda.is_available():  # one process per GPU under DDP
+            kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", 0))}
     try:
         lm_config = AutoConfig.from_pretrained(path, revision=config.lm_revision)
         text_encoding = lm_config.model_type in MODEL_FOR_TEXT_ENCODING_MAPPING_NAMES  # T5 -> T5EncoderModel
@@ -263,11 +265,12 @@ def normalized_adjacency(edge_index: torch.Tensor, num_nodes: int) -> torch.Tens
     loops = torch.arange(num_nodes, device=edge_index.device).expand(2, -1)
     edge_index = torch.cat([edge_index, loops], dim=1)
     values = torch.ones(edge_index.size(1), device=edge_index.device)
-    adj = torch.sparse_coo_tensor(edge_index, values, (num_nodes, num_nodes)).coalesce()
+    adj = torch.sparse_coo_tensor(edge_index, values, (num_nodes, num_nodes), check_invariants=False).coalesce()
     row, col = adj.indices()
     deg = torch.zeros(num_nodes, device=edge_index.device).index_add_(0, row, torch.ones_like(row, dtype=torch.float))
     inv_sqrt = deg.pow(-0.5)
-    return torch.sparse_coo_tensor(adj.indices(), inv_sqrt[row] * inv_sqrt[col], (num_nodes, num_nodes)).to_sparse_csr()
+    weights = inv_sqrt[row] * inv_sqrt[col]
+    return torch.sparse_coo_tensor(adj.indices(), weights, (num_nodes, num_nodes), check_invariants=False).to_sparse_csr()
 
 
 def propagate(x: torch.Tensor, adj: torch.Tensor, num_rounds: int) -> torch.Tensor:
@@ -278,15 +281,16 @@ def propagate(x: torch.Tensor, adj: torch.Tensor, num_rounds: int) -> torch.Tens
 
 
 def standardize(x: torch.Tensor, batch: Optional[torch.Tensor] = None, eps: float = 1e-6) -> torch.Tensor:
-    """Zero mean and unit variance per dimension, within each graph of `batch`."""
-    if batch is None:
-        return (x - x.mean(0)) / (x.std(0) + eps)
+    """Zero mean and unit variance per dimension, within each graph of `batch` (default: one graph).
+
+    The variance is unbiased; `eps` inside the square root keeps gradients finite when it is 0."""
+    batch = batch if batch is not None else torch.zeros(x.size(0), dtype=torch.long, device=x.device)
     num_graphs = int(batch.max()) + 1
     count = torch.bincount(batch, minlength=num_graphs).to(x.dtype).unsqueeze(-1)
     mean = x.new_zeros(num_graphs, x.size(1)).index_add_(0, batch, x) / count.clamp(min=1)
     centered = x - mean[batch]
     var = x.new_zeros(num_graphs, x.size(1)).index_add_(0, batch, centered.square()) / (count - 1).clamp(min=1)
-    return centered / (var.sqrt()[batch] + eps)
+    return centered / (var + eps).sqrt()[batch]
 
 
 def zerog_logits(

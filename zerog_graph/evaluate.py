@@ -9,7 +9,7 @@ from sklearn.metrics import f1_score
 
 from modeling_zerog import zerog_logits
 
-from .cache import EmbeddingCache, model_fingerprint
+from .cache import EmbeddingCache, encode_sharded, model_fingerprint
 from .graph import TextGraph
 
 
@@ -36,9 +36,16 @@ class GraphResult:
                 "settings": self.settings}
 
 
-def embed_graph(model, graph: TextGraph, cache: Optional[EmbeddingCache] = None, batch_size: int = 32,
+def embed_graph(model, graph: TextGraph, cache=None, batch_size: int = 32,
                 show_progress_bar: bool = False) -> GraphEmbeddings:
-    """Node texts in one pass; description and label texts together in another, once per graph."""
+    """Node texts in one pass; description and label texts together in another, once per graph.
+
+    `cache` is an `EmbeddingCache`, None for the default one, or False to encode without caching
+    (as during training, where the adapter changes between evaluations)."""
+    if cache is False:
+        nodes = encode_sharded(model, graph.texts, batch_size, show_progress_bar)
+        extra = encode_sharded(model, [graph.description] + graph.class_texts, batch_size)
+        return GraphEmbeddings(nodes=nodes, description=extra[:1], labels=extra[1:])
     cache = cache or EmbeddingCache()
     fingerprint = model_fingerprint(model)
     nodes = cache.encode(model, graph.texts, fingerprint, batch_size, show_progress_bar)
@@ -62,7 +69,7 @@ def score(logits: torch.Tensor, graph: TextGraph) -> tuple:
 
 
 def evaluate_graph(model, graph: TextGraph, num_rounds: Optional[int] = None, standardize: Optional[bool] = None,
-                   cache: Optional[EmbeddingCache] = None, batch_size: int = 32,
+                   cache=None, batch_size: int = 32,
                    show_progress_bar: bool = False) -> GraphResult:
     """Zero-shot accuracy and macro-F1 of `model` on `graph`; settings default to the model's config."""
     num_rounds = model.config.num_rounds if num_rounds is None else num_rounds

@@ -22,6 +22,17 @@ def is_zerog_folder(path: str) -> bool:
     return config.exists() and json.loads(config.read_text()).get("model_type") == "zerog"
 
 
+def backbone_config(name_or_path: str) -> tuple:
+    """(Hub id or path, local copy or None, the backbone's config, whether it is a decoder)."""
+    lm_name = DEFAULT_BACKBONES.get(name_or_path, name_or_path)
+    lm_path = local_backbone(lm_name)
+    try:
+        lm_config = AutoConfig.from_pretrained(lm_path or lm_name)
+    except OSError as error:
+        raise OSError(f"Backbone {lm_name!r} is neither a local folder nor reachable on the Hub: {error}") from None
+    return lm_name, lm_path, lm_config, is_decoder_architecture(lm_config)
+
+
 def load_model(name_or_path: str, pooling_mode: Optional[str] = None, template: Optional[str] = None,
                dtype: Optional[torch.dtype] = None, **config_kwargs) -> ZeroGModel:
     """A ZeroG model: a saved one as it was saved, or a fresh one around a backbone.
@@ -33,11 +44,9 @@ def load_model(name_or_path: str, pooling_mode: Optional[str] = None, template: 
         overrides = {k: v for k, v in {"pooling_mode": pooling_mode, "template": template}.items() if v is not None}
         config = ZeroGConfig.from_pretrained(name_or_path, **overrides, **config_kwargs)
         return ZeroGModel.from_pretrained(name_or_path, config=config, lm_path=local_backbone(config.lm_name_or_path), dtype=dtype)
-    lm_name = DEFAULT_BACKBONES.get(name_or_path, name_or_path)
-    lm_path = local_backbone(lm_name)
+    lm_name, lm_path, _, is_decoder = backbone_config(name_or_path)
     if template is None:
-        lm_config = AutoConfig.from_pretrained(lm_path or lm_name)
-        template = DECODER_DEFAULT_TEMPLATE if is_decoder_architecture(lm_config) else None
+        template = DECODER_DEFAULT_TEMPLATE if is_decoder else None
     config_kwargs.setdefault("use_lora", False)
     config = ZeroGConfig(lm_name_or_path=lm_name, pooling_mode=pooling_mode or "auto", template=template or None,
                          **config_kwargs)

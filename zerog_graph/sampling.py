@@ -1,0 +1,68 @@
+"""k-hop subgraphs of the source graphs, following ZeroG's rule, as a map-style dataset."""
+
+import math
+from typing import Optional
+
+import torch
+from torch.utils.data import Dataset
+from torch_geometric.utils import k_hop_subgraph, subgraph
+
+from .graph import TextGraph
+
+
+class SubgraphDataset(Dataset):
+    """`num_subgraphs` subgraphs per source graph, each the `k_hops` neighbourhood of a labelled
+    centre with at most `max_nodes` nodes (a random subset, centre kept, when larger) and at least
+    `min_classes` classes among its labelled nodes (default ⌈C/2⌉ of its graph).
+
+    Item `i` is drawn from a generator seeded with `(seed, i)`: the dataset is deterministic, and
+    each subgraph is sampled when it is read, so building the dataset costs nothing.
+
+    Args:
+        graphs (list[TextGraph]): the source graphs.
+        num_subgraphs (int): subgraphs per graph (default: 100).
+        k_hops (int): neighbourhood radius (default: 2).
+        max_nodes (int): node budget per subgraph (default: 30).
+        min_classes (int, optional): classes a subgraph must contain (default: ⌈C/2⌉).
+        seed (int): the sampling seed (default: 0).
+        max_tries (int): centres tried before giving up on an item (default: 100).
+    """
+
+    def __init__(self, graphs: list, num_subgraphs: int = 100, k_hops: int = 2, max_nodes: int = 30,
+                 min_classes: Optional[int] = None, seed: int = 0, max_tries: int = 100):
+        self.graphs, self.num_subgraphs, self.k_hops, self.max_nodes = graphs, num_subgraphs, k_hops, max_nodes
+        self.min_classes = [min_classes or math.ceil(g.num_classes / 2) for g in graphs]
+        self.seed, self.max_tries = seed, max_tries
+        self.centres = [(g.labels >= 0).nonzero().flatten() for g in graphs]
+        for graph, centres in zip(graphs, self.centres):
+            if centres.numel() == 0:
+                raise ValueError(f"source graph {graph.name!r} has no labelled node to train on")
+
+    def __len__(self) -> int:
+        return self.num_subgraphs * len(self.graphs)
+
+    def __getitem__(self, index: int) -> dict:
+        graph_index = index % len(self.graphs)
+        graph, centres, min_classes = self.graphs[graph_index], self.centres[graph_index], self.min_classes[graph_index]
+        generator = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
+        for _ in range(self.max_tries):
+            centre = centres[torch.randint(centres.numel(), (1,), generator=generator)]
+            nodes, _, _, _ = k_hop_subgraph(centre, self.k_hops, graph.edge_index, num_nodes=graph.num_nodes)
+            if nodes.numel() > self.max_nodes:
+                others = nodes[nodes != centre]
+                keep = others[torch.randperm(others.numel(), generator=generator)[: self.max_nodes - 1]]
+                nodes = torch.cat([centre, keep]).sort().values
+            labels = graph.labels[nodes]
+            if labels[labels >= 0].unique().numel() >= min_classes:
+                return self.item(graph, nodes)
+        raise ValueError(
+            f"{graph.name}: no {self.k_hops}-hop subgraph with >= {min_classes} classes in {self.max_tries} tries; "
+            f"lower min_classes or raise k_hops / max_nodes"
+        )
+
+    @staticmethod
+    def item(graph: TextGraph, nodes: torch.Tensor) -> dict:
+        edge_index, _ = subgraph(nodes, graph.edge_index, relabel_nodes=True, num_nodes=graph.num_nodes)
+        return {"texts": [graph.texts[i] for i in nodes.tolist()], "edge_index": edge_index,
+                "labels": graph.labels[nodes], "class_texts": graph.class_texts, "description": graph.description,
+                "graph": graph.name}
