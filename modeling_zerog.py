@@ -6,12 +6,16 @@ and peft.
 """
 
 import importlib.util
+import json
 import os
+import warnings
 from dataclasses import dataclass
 from typing import Optional, Union
 
 import torch
 import torch.nn.functional as F
+from peft import LoraConfig, PeftModel, TaskType, get_peft_model, prepare_model_for_kbit_training
+from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
 from torch import nn
 from transformers import AutoConfig, AutoModel, AutoModelForTextEncoding, AutoTokenizer, BitsAndBytesConfig, PreTrainedModel
 from transformers.dynamic_module_utils import custom_object_save
@@ -82,8 +86,6 @@ def resolve_lora_targets(lm_config, user_targets=None) -> Union[list, str]:
     name = architecture_name(lm_config)
     if name in LORA_TARGET_MODULES:
         return LORA_TARGET_MODULES[name]
-    from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
-
     if peft_targets := TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING.get(lm_config.model_type):
         return list(peft_targets)
     logger.warning(f"No LoRA targets known for architecture {name!r}; using 'all-linear'.")
@@ -101,8 +103,6 @@ def declared_pooling(lm_name_or_path: str, revision: Optional[str] = None) -> Op
     )
     if path is None:
         return None
-    import json
-
     with open(path) as f:
         pooling = json.load(f)
     for key, mode in (("pooling_mode_cls_token", "cls"), ("pooling_mode_mean_tokens", "mean"),
@@ -135,18 +135,24 @@ def load_tokenizer(name_or_path: str, is_decoder: bool, revision: Optional[str] 
 
 
 def tokenize_texts(tokenizer, texts: list, template: Optional[str] = None, max_length: int = 512, padding=True):
-    """Tokenize texts, each wrapped in `template`; truncation cuts the text, never the template."""
-    return_tensors = "pt" if padding else None
-    if template is None:
-        return tokenizer(texts, truncation=True, max_length=max_length, padding=padding, return_tensors=return_tensors)
-    prefix, suffix = template.split("{text}")
-    budget = max_length - len(tokenizer(prefix + suffix)["input_ids"])
-    if budget < 1:
-        raise ValueError(f"max_length={max_length} leaves no room for text inside template {template!r}")
-    text_ids = tokenizer(texts, add_special_tokens=False, truncation=True, max_length=budget)["input_ids"]
-    texts = [text if len(ids) < budget else tokenizer.decode(ids) for text, ids in zip(texts, text_ids)]
-    wrapped = [prefix + text + suffix for text in texts]
-    return tokenizer(wrapped, truncation=True, max_length=max_length, padding=padding, return_tensors=return_tensors)
+    """Tokenize texts, each wrapped in `template`; truncation cuts the text, never the template.
+
+    A text that yields no token at all (an empty text, with a tokenizer that adds no special
+    tokens) is encoded as the eos token, so that it still has a position to pool."""
+    if template is not None:
+        prefix, suffix = template.split("{text}")
+        budget = max_length - len(tokenizer(prefix + suffix)["input_ids"])
+        if budget < 1:
+            raise ValueError(f"max_length={max_length} leaves no room for text inside template {template!r}")
+        text_ids = tokenizer(texts, add_special_tokens=False, truncation=True, max_length=budget)["input_ids"]
+        texts = [prefix + (text if len(ids) < budget else tokenizer.decode(ids)) + suffix
+                 for text, ids in zip(texts, text_ids)]
+    encoded = tokenizer(texts, truncation=True, max_length=max_length)
+    for ids, mask in zip(encoded["input_ids"], encoded["attention_mask"]):
+        if not ids:
+            ids.append(tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.pad_token_id)
+            mask.append(1)
+    return tokenizer.pad(encoded, return_tensors="pt") if padding else encoded
 
 
 def load_backbone(config: ZeroGConfig, lm_path: Optional[str] = None, adapter_path: Optional[str] = None,
@@ -178,16 +184,12 @@ def load_backbone(config: ZeroGConfig, lm_path: Optional[str] = None, adapter_pa
             f"`hf download {path}`, or pass a local folder."
         ) from error
     if config.quantization is not None:
-        from peft import prepare_model_for_kbit_training
-
         lm = prepare_model_for_kbit_training(lm, use_gradient_checkpointing=True,
                                              gradient_checkpointing_kwargs={"use_reentrant": False})
     elif config.gradient_checkpointing:
         lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if not config.use_lora:
         return lm
-    from peft import LoraConfig, PeftModel, TaskType, get_peft_model
-
     if adapter_path is not None:
         return PeftModel.from_pretrained(lm, adapter_path, is_trainable=True)
     is_decoder = config.lm_is_decoder if config.lm_is_decoder is not None else is_decoder_architecture(lm.config)
@@ -238,24 +240,22 @@ class ZeroGPooling(nn.Module):
 # ---------------------------------------------------------------------------------------------
 
 
-def add_prompt_nodes(edge_index: torch.Tensor, batch: torch.Tensor, num_graphs: int) -> torch.Tensor:
+def add_prompt_nodes(edge_index: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
     r"""Joins prompt node `N + g` to every node of graph `g`, in both directions.
 
     Args:
         edge_index (torch.Tensor): Edges among the `N` nodes, shape `[2, E]`.
-        batch (torch.Tensor): Graph index of each node, shape `[N]`.
-        num_graphs (int): Number of graphs, one prompt node each.
+        batch (torch.Tensor): Graph index of each node, shape `[N]`; graph `g` gets prompt node `N + g`.
 
     :rtype: :class:`torch.Tensor` of shape `[2, E + 2N]`.
 
     Examples:
-        >>> add_prompt_nodes(torch.tensor([[0], [1]]), torch.tensor([0, 0, 0]), 1).tolist()
+        >>> add_prompt_nodes(torch.tensor([[0], [1]]), torch.tensor([0, 0, 0])).tolist()
         [[0, 0, 1, 2, 3, 3, 3], [1, 3, 3, 3, 0, 1, 2]]
     """
     num_nodes = batch.numel()
     nodes = torch.arange(num_nodes, device=edge_index.device)
     prompts = num_nodes + batch.to(edge_index.device)
-    del num_graphs  # prompt ids follow from `batch`; kept for a PyG-like signature
     return torch.cat([edge_index, torch.stack([nodes, prompts]), torch.stack([prompts, nodes])], dim=1)
 
 
@@ -267,10 +267,12 @@ def normalized_adjacency(edge_index: torch.Tensor, num_nodes: int) -> torch.Tens
     values = torch.ones(edge_index.size(1), device=edge_index.device)
     adj = torch.sparse_coo_tensor(edge_index, values, (num_nodes, num_nodes), check_invariants=False).coalesce()
     row, col = adj.indices()
-    deg = torch.zeros(num_nodes, device=edge_index.device).index_add_(0, row, torch.ones_like(row, dtype=torch.float))
-    inv_sqrt = deg.pow(-0.5)
+    inv_sqrt = torch.bincount(row, minlength=num_nodes).float().pow(-0.5)  # every degree >= 1 (self-loop)
     weights = inv_sqrt[row] * inv_sqrt[col]
-    return torch.sparse_coo_tensor(adj.indices(), weights, (num_nodes, num_nodes), check_invariants=False).to_sparse_csr()
+    adj = torch.sparse_coo_tensor(adj.indices(), weights, (num_nodes, num_nodes), check_invariants=False)
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return adj.to_sparse_csr()
 
 
 def propagate(x: torch.Tensor, adj: torch.Tensor, num_rounds: int) -> torch.Tensor:
@@ -326,7 +328,7 @@ def zerog_logits(
     if standardize_embeds:
         x = standardize(x, torch.cat([batch, torch.arange(num_graphs, device=device)]))
         labels = standardize(labels, label_batch)
-    adj = normalized_adjacency(add_prompt_nodes(edge_index.to(device), batch, num_graphs), num_nodes + num_graphs)
+    adj = normalized_adjacency(add_prompt_nodes(edge_index.to(device), batch), num_nodes + num_graphs)
     x = propagate(x, adj, num_rounds)[:num_nodes]
     logits = F.normalize(x, dim=-1) @ F.normalize(labels, dim=-1).T
     return logits.masked_fill(batch.unsqueeze(1) != label_batch.unsqueeze(0), float("-inf"))
@@ -379,13 +381,25 @@ class ZeroGModel(ZeroGPreTrainedModel):
         self.lm_path = lm_path
         self.lm = load_backbone(config, lm_path, adapter_path, dtype)
         lm_config = self.lm.config
-        config.lm_config = {k: v for k, v in lm_config.to_dict().items() if not k.startswith("_") and k not in ("quantization_config", "transformers_version")}
+        skipped = ("quantization_config", "transformers_version")
+        config.lm_config = {k: v for k, v in lm_config.to_dict().items() if not k.startswith("_") and k not in skipped}
         if config.lm_is_decoder is None:
             config.lm_is_decoder = is_decoder_architecture(lm_config)
         self.is_decoder_backbone = config.lm_is_decoder
         self.pooling = ZeroGPooling(resolve_pooling(config, config.lm_is_decoder, lm_path))
         self.tokenizer = load_tokenizer(tokenizer_path or lm_path or config.lm_name_or_path,
                                         config.lm_is_decoder, None if tokenizer_path or lm_path else config.lm_revision)
+
+    def train(self, mode: bool = True):
+        """As `nn.Module.train`, but 4-bit layers stay in training mode: bitsandbytes (0.50) repacks
+        4-bit weights in place for CPU inference when such a layer runs in eval mode, and packed
+        weights have no backward, so LoRA would get zero gradients afterwards. They hold no dropout."""
+        super().train(mode)
+        if self.config.quantization == "4bit":
+            for module in self.lm.modules():
+                if getattr(getattr(module, "weight", None), "quant_state", None) is not None:
+                    module.training = True
+        return self
 
     @property
     def pooling_mode(self) -> str:

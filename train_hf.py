@@ -42,6 +42,7 @@ class DataArguments:
     min_classes: Optional[int] = field(default=None, metadata={"help": "Fewest classes per subgraph (default: ceil(C/2))."})
     num_rounds: int = field(default=2, metadata={"help": "Propagation rounds R."})
     standardize: bool = field(default=True, metadata={"help": "ZeroG's if_norm standardisation."})
+    num_source_eval_subgraphs: int = field(default=0, metadata={"help": "Fixed source subgraphs whose loss is reported before, during and after training."})
     overwrite_output: bool = field(default=False, metadata={"help": "Replace a model already in --output_dir."})
 
 
@@ -94,21 +95,28 @@ def main(argv: Optional[list] = None) -> dict:
     model = build_model(model_args, data_args, training_args)
     train_dataset = SubgraphDataset(sources, data_args.num_subgraphs, data_args.k_hops, data_args.max_nodes,
                                     data_args.min_classes, seed=training_args.seed)
+    collator = ZeroGCollator(model.tokenizer, model.config.template, model.max_length)
+    held_aside = SubgraphDataset(sources, data_args.num_source_eval_subgraphs, data_args.k_hops, data_args.max_nodes,
+                                 data_args.min_classes, seed=training_args.seed + 1)
     trainer = ZeroGTrainer(
-        model=model, args=training_args, train_dataset=train_dataset, eval_dataset=targets or None,
-        data_collator=ZeroGCollator(model.tokenizer, model.config.template, model.max_length),
-        processing_class=model.tokenizer,
+        model=model, args=training_args, train_dataset=train_dataset, eval_dataset=targets,
+        data_collator=collator, processing_class=model.tokenizer,
+        source_subgraphs=[collator([held_aside[i]]) for i in range(len(held_aside))],
     )
-    before = trainer.evaluate(metric_key_prefix="before") if targets else {}
+    evaluates = bool(targets or trainer.source_subgraphs)
+    before = trainer.evaluate(metric_key_prefix="before") if evaluates else {}
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    after = trainer.evaluate(metric_key_prefix="after") if targets else {}
+    after = trainer.evaluate(metric_key_prefix="after") if evaluates else {}
 
     results = {g.name: {when: {metric: scores[f"{when}_{g.name}_{metric}"] for metric in ("accuracy", "macro_f1")}
                         for when, scores in (("before", before), ("after", after))} for g in targets}
     output = Path(training_args.output_dir)
     if trainer.is_world_process_zero():
         trainer.save_model(str(output))
-        (output / "zero_shot_results.json").write_text(json.dumps(results, indent=2) + "\n")
+        record = {"sources": data_args.source_graphs, "targets": data_args.target_graphs, "results": results}
+        if trainer.source_subgraphs:
+            record["source_loss"] = {"before": before["before_source_loss"], "after": after["after_source_loss"]}
+        (output / "zero_shot_results.json").write_text(json.dumps(record, indent=2) + "\n")
         (output / "README.md").write_text(model_card(model, data_args.source_graphs, data_args.target_graphs,
                                                      training_args, results))
         if push_to_hub:

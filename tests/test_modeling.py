@@ -173,10 +173,12 @@ def test_qlora_step_changes_only_lora_weights(smollm2_path, bits):
     pytest.importorskip("bitsandbytes")
     torch.manual_seed(0)
     model = ZeroGModel(ZeroGConfig(lm_name_or_path=smollm2_path, quantization=bits, lora_r=4), lm_path=smollm2_path)
+    model.encode(TEXTS)  # an inference pass first must not break the backward (bitsandbytes CPU packing)
+    model.train()
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     trainable = [p for p in model.parameters() if p.requires_grad]
     assert trainable and all("lora_" in n for n, p in model.named_parameters() if p.requires_grad)
-    optimizer = torch.optim.AdamW(trainable, lr=1e-2)
+    optimizer = torch.optim.AdamW(trainable, lr=1e-2, weight_decay=0.0)
     batch = model.tokenize(TEXTS[:2])
     embeds = model(**batch).node_embeds
     loss = -torch.nn.functional.cosine_similarity(embeds[0], embeds[1], dim=0)
@@ -184,7 +186,10 @@ def test_qlora_step_changes_only_lora_weights(smollm2_path, bits):
     optimizer.step()
     for name, param in model.named_parameters():
         changed = not torch.equal(before[name], param.detach())
-        assert changed == ("lora_B" in name or "lora_A" in name), name
+        if "lora_B" in name:  # B starts at zero, so in the first step only B has a gradient
+            assert changed, f"{name} got no update"
+        elif "lora_A" not in name:
+            assert not changed, f"{name} is not a LoRA weight but changed"
 
 
 # --- saving and remote code -----------------------------------------------------------------------

@@ -134,8 +134,12 @@ def test_resume_reaches_the_same_adapter_as_an_uninterrupted_run(data_dir, minil
 
 
 def test_saved_model_evaluates_like_the_in_memory_one(data_dir, minilm_path, target_file, tmp_path):
-    results = train_hf.main(train_args("minilm", tmp_path / "run", "--max_steps", "2", "--target_graphs", target_file))
+    results = train_hf.main(train_args("minilm", tmp_path / "run", "--max_steps", "2", "--target_graphs", target_file,
+                                       "--num_source_eval_subgraphs", "2"))
     assert set(results["citeseer_small"]) == {"before", "after"}
+    record = json.loads((tmp_path / "run" / "zero_shot_results.json").read_text())
+    assert record["sources"] == ["cora"] and record["results"] == results
+    assert record["source_loss"]["before"] != record["source_loss"]["after"]  # the adapter moved
     # offline, the backbone comes from its packaged copy; the adapter and config from the folder
     reloaded = AutoModel.from_pretrained(tmp_path / "run", trust_remote_code=True, lm_path=minilm_path)
     target = load_graph(target_file)

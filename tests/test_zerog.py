@@ -1,5 +1,6 @@
 """Propagation, the embedding cache, sharded encoding and zero-shot accuracy on the real graphs."""
 
+import json
 import os
 import subprocess
 import sys
@@ -24,12 +25,12 @@ EDGE_INDEX = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])  # the path 
 
 
 def test_add_prompt_nodes_docstring_example():
-    assert add_prompt_nodes(torch.tensor([[0], [1]]), torch.tensor([0, 0, 0]), 1).tolist() == \
+    assert add_prompt_nodes(torch.tensor([[0], [1]]), torch.tensor([0, 0, 0])).tolist() == \
         [[0, 0, 1, 2, 3, 3, 3], [1, 3, 3, 3, 0, 1, 2]]
 
 
 def test_normalized_adjacency_matches_pyg_gcn_norm():
-    edge_index = add_prompt_nodes(EDGE_INDEX, torch.zeros(4, dtype=torch.long), 1)
+    edge_index = add_prompt_nodes(EDGE_INDEX, torch.zeros(4, dtype=torch.long))
     ours = normalized_adjacency(edge_index, 5).to_dense()
     pyg_index, pyg_weight = gcn_norm(edge_index, num_nodes=5, add_self_loops=True)
     assert torch.allclose(ours, to_dense_adj(pyg_index, edge_attr=pyg_weight, max_num_nodes=5)[0].T, atol=1e-6)
@@ -39,7 +40,7 @@ def test_propagation_equals_a_dense_reference():
     torch.manual_seed(0)
     x, prompt, labels = torch.randn(4, 8), torch.randn(1, 8), torch.randn(3, 8)
     dense = torch.zeros(5, 5)
-    edges = add_prompt_nodes(EDGE_INDEX, torch.zeros(4, dtype=torch.long), 1)
+    edges = add_prompt_nodes(EDGE_INDEX, torch.zeros(4, dtype=torch.long))
     dense[edges[0], edges[1]] = 1
     dense += torch.eye(5)
     deg = dense.sum(1).pow(-0.5)
@@ -172,3 +173,27 @@ def test_decoder_path_uses_last_token_end_to_end(smollm2_path, data_dir, tmp_pat
     assert model.tokenizer.padding_side == "left"
     result = evaluate_graph(model, graph, num_rounds=0, cache=EmbeddingCache(tmp_path))
     assert result.accuracy > 0.4  # chance is about 0.3 (the largest class)
+
+
+# --- the command line ------------------------------------------------------------------------------------
+
+
+def test_cli_prints_a_table_and_writes_results(minilm_path, tmp_path):
+    graph = {"texts": ["neural networks learn", "sql databases", "deep learning models", "query optimisation"],
+             "edges": [[0, 2], [1, 3]], "labels": [0, 1, 0, 1], "label_names": ["machine learning", "databases"],
+             "description": "papers"}
+    (tmp_path / "toy.json").write_text(json.dumps(graph))
+    env = dict(os.environ, ZEROG_CACHE=str(tmp_path / "cache"))
+    command = [sys.executable, "-m", "zerog_graph", "eval", "--model", minilm_path, "--graph", str(tmp_path / "toy.json"),
+               "--rounds", "1", "--dtype", "fp32", "--output", str(tmp_path / "results.json"),
+               "--predictions", str(tmp_path / "predictions")]
+    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert "graph" in result.stdout and "toy" in result.stdout
+    results = json.loads((tmp_path / "results.json").read_text())
+    assert set(results["toy"]) == {"accuracy", "macro_f1", "num_scored", "settings"}
+    assert results["toy"]["settings"]["num_rounds"] == 1 and 0 <= results["toy"]["accuracy"] <= 1
+    assert (tmp_path / "predictions" / "toy.csv").exists()
+    bad = subprocess.run(command[:-6] + ["--graph", str(tmp_path / "missing.json")], capture_output=True, text=True,
+                         env=env, timeout=300)
+    assert bad.returncode == 2 and "missing.json" in bad.stderr and "Traceback" not in bad.stderr

@@ -34,7 +34,18 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--batch-size", type=int, default=32)
     ev.add_argument("--output", type=Path, help="write results as JSON here")
     ev.add_argument("--predictions", type=Path, help="folder for one <graph>.csv of predictions per graph")
+    ev.add_argument("--overwrite", action="store_true", help="replace existing --output / --predictions files")
     return parser
+
+
+def refuse_overwrite(args):
+    """Existing result files are replaced only with --overwrite."""
+    paths = [args.output] if args.output else []
+    if args.predictions:
+        paths += [args.predictions / f"{Path(g).stem if Path(g).exists() else g.lower()}.csv" for g in args.graph]
+    existing = [str(p) for p in paths if p.exists()]
+    if existing and not args.overwrite:
+        raise ValueError(f"{', '.join(existing)} already exist(s); pass --overwrite to replace")
 
 
 def run_eval(args) -> dict:
@@ -43,6 +54,7 @@ def run_eval(args) -> dict:
     from .models import load_model
     from .registry import load_graph
 
+    refuse_overwrite(args)
     graphs = [load_graph(g) for g in args.graph]  # fail on a bad graph before loading the model
     model = load_model(args.model, pooling_mode=args.pooling, template=args.template, dtype=default_dtype(args.dtype))
     state = process_state()

@@ -24,6 +24,8 @@ class GraphEmbeddings:
 
 @dataclass
 class GraphResult:
+    """Zero-shot scores of one graph; `logits` is `[N, C]`, the settings are those used."""
+
     graph: str
     accuracy: float
     macro_f1: float
@@ -43,13 +45,15 @@ def embed_graph(model, graph: TextGraph, cache=None, batch_size: int = 32,
     `cache` is an `EmbeddingCache`, None for the default one, or False to encode without caching
     (as during training, where the adapter changes between evaluations)."""
     if cache is False:
-        nodes = encode_sharded(model, graph.texts, batch_size, show_progress_bar)
-        extra = encode_sharded(model, [graph.description] + graph.class_texts, batch_size)
-        return GraphEmbeddings(nodes=nodes, description=extra[:1], labels=extra[1:])
-    cache = cache or EmbeddingCache()
-    fingerprint = model_fingerprint(model)
-    nodes = cache.encode(model, graph.texts, fingerprint, batch_size, show_progress_bar)
-    extra = cache.encode(model, [graph.description] + graph.class_texts, fingerprint, batch_size)
+        def encode(texts, progress=False):
+            return encode_sharded(model, texts, batch_size, progress)
+    else:
+        cache, fingerprint = cache or EmbeddingCache(), model_fingerprint(model)
+
+        def encode(texts, progress=False):
+            return cache.encode(model, texts, fingerprint, batch_size, progress)
+    nodes = encode(graph.texts, show_progress_bar)
+    extra = encode([graph.description] + graph.class_texts)
     return GraphEmbeddings(nodes=nodes, description=extra[:1], labels=extra[1:])
 
 

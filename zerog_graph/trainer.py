@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import torch
 from transformers import Trainer
 
 from .evaluate import evaluate_graph
@@ -13,12 +14,27 @@ class ZeroGTrainer(Trainer):
 
     `eval_dataset` is a list of `TextGraph`; metrics are `<prefix>_<graph>_accuracy` and
     `<prefix>_<graph>_macro_f1`, computed on every process's share of the texts (see
-    `encode_sharded`) and logged like any other metric.
+    `encode_sharded`) and logged like any other metric. With `source_subgraphs` (a fixed list of
+    collated source batches) it also reports `<prefix>_source_loss`, the training loss on the same
+    subgraphs each time, which shows whether training lowers the loss.
     """
+
+    def __init__(self, *args, source_subgraphs: list = (), **kwargs):
+        super().__init__(*args, **kwargs)
+        self.source_subgraphs = list(source_subgraphs)
+
+    @torch.no_grad()
+    def source_loss(self) -> float:
+        was_training = self.model.training
+        self.model.eval()
+        device = next(p for p in self.model.parameters()).device
+        losses = [self.model(**{k: v.to(device) for k, v in batch.items()}).loss.item() for batch in self.source_subgraphs]
+        self.model.train(was_training)
+        return sum(losses) / len(losses)
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict:
         graphs = eval_dataset if eval_dataset is not None else self.eval_dataset
-        metrics = {}
+        metrics = {f"{metric_key_prefix}_source_loss": self.source_loss()} if self.source_subgraphs else {}
         for graph in graphs or []:
             result = evaluate_graph(self.model, graph, cache=False, batch_size=self.args.per_device_eval_batch_size)
             metrics[f"{metric_key_prefix}_{graph.name}_accuracy"] = result.accuracy
