@@ -385,7 +385,6 @@ class ZeroGModel(ZeroGPreTrainedModel):
         config.lm_config = {k: v for k, v in lm_config.to_dict().items() if not k.startswith("_") and k not in skipped}
         if config.lm_is_decoder is None:
             config.lm_is_decoder = is_decoder_architecture(lm_config)
-        self.is_decoder_backbone = config.lm_is_decoder
         self.pooling = ZeroGPooling(resolve_pooling(config, config.lm_is_decoder, lm_path))
         self.tokenizer = load_tokenizer(tokenizer_path or lm_path or config.lm_name_or_path,
                                         config.lm_is_decoder, None if tokenizer_path or lm_path else config.lm_revision)

@@ -92,7 +92,8 @@ def test_architecture_missing_from_the_table_falls_back(tmp_path, caplog, smollm
     with caplog.at_level(logging.WARNING):
         model = ZeroGModel(ZeroGConfig(lm_name_or_path=str(tmp_path)))
     assert "No LoRA targets known for architecture 'phi3'; using 'all-linear'" in caplog.text
-    assert {"qkv_proj", "o_proj", "gate_up_proj", "down_proj"} <= set(model.lm.peft_config["default"].target_modules)
+    targets = {name.split(".")[-1] for name in model.lm.peft_config["default"].target_modules}
+    assert targets == {"qkv_proj", "o_proj", "gate_up_proj", "down_proj"}  # every linear layer
     assert model.encode(["a text"]).shape == (1, 64)
 
 

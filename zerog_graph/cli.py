@@ -38,11 +38,11 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def refuse_overwrite(args):
+def refuse_overwrite(args, graphs: list):
     """Existing result files are replaced only with --overwrite."""
     paths = [args.output] if args.output else []
     if args.predictions:
-        paths += [args.predictions / f"{Path(g).stem if Path(g).exists() else g.lower()}.csv" for g in args.graph]
+        paths += [args.predictions / f"{graph.name}.csv" for graph in graphs]
     existing = [str(p) for p in paths if p.exists()]
     if existing and not args.overwrite:
         raise ValueError(f"{', '.join(existing)} already exist(s); pass --overwrite to replace")
@@ -54,8 +54,8 @@ def run_eval(args) -> dict:
     from .models import load_model
     from .registry import load_graph
 
-    refuse_overwrite(args)
     graphs = [load_graph(g) for g in args.graph]  # fail on a bad graph before loading the model
+    refuse_overwrite(args, graphs)
     model = load_model(args.model, pooling_mode=args.pooling, template=args.template, dtype=default_dtype(args.dtype))
     state = process_state()
     if model.config.quantization is None:
