@@ -17,7 +17,14 @@ import torch.nn.functional as F
 from peft import LoraConfig, PeftModel, TaskType, get_peft_model, prepare_model_for_kbit_training
 from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
 from torch import nn
-from transformers import AutoConfig, AutoModel, AutoModelForTextEncoding, AutoTokenizer, BitsAndBytesConfig, PreTrainedModel
+from transformers import (
+    AutoConfig,
+    AutoModel,
+    AutoModelForTextEncoding,
+    AutoTokenizer,
+    BitsAndBytesConfig,
+    PreTrainedModel,
+)
 from transformers.dynamic_module_utils import custom_object_save
 from transformers.models.auto.modeling_auto import (
     MODEL_FOR_CAUSAL_LM_MAPPING_NAMES,
@@ -105,8 +112,11 @@ def declared_pooling(lm_name_or_path: str, revision: Optional[str] = None) -> Op
         return None
     with open(path) as f:
         pooling = json.load(f)
-    for key, mode in (("pooling_mode_cls_token", "cls"), ("pooling_mode_mean_tokens", "mean"),
-                      ("pooling_mode_lasttoken", "last")):
+    for key, mode in (
+        ("pooling_mode_cls_token", "cls"),
+        ("pooling_mode_mean_tokens", "mean"),
+        ("pooling_mode_lasttoken", "last"),
+    ):
         if pooling.get(key):
             return mode
     return None
@@ -145,8 +155,10 @@ def tokenize_texts(tokenizer, texts: list, template: Optional[str] = None, max_l
         if budget < 1:
             raise ValueError(f"max_length={max_length} leaves no room for text inside template {template!r}")
         text_ids = tokenizer(texts, add_special_tokens=False, truncation=True, max_length=budget)["input_ids"]
-        texts = [prefix + (text if len(ids) < budget else tokenizer.decode(ids)) + suffix
-                 for text, ids in zip(texts, text_ids)]
+        texts = [
+            prefix + (text if len(ids) < budget else tokenizer.decode(ids)) + suffix
+            for text, ids in zip(texts, text_ids)
+        ]
     encoded = tokenizer(texts, truncation=True, max_length=max_length)
     for ids, mask in zip(encoded["input_ids"], encoded["attention_mask"]):
         if not ids:
@@ -155,8 +167,12 @@ def tokenize_texts(tokenizer, texts: list, template: Optional[str] = None, max_l
     return tokenizer.pad(encoded, return_tensors="pt") if padding else encoded
 
 
-def load_backbone(config: ZeroGConfig, lm_path: Optional[str] = None, adapter_path: Optional[str] = None,
-                  dtype: Optional[torch.dtype] = None):
+def load_backbone(
+    config: ZeroGConfig,
+    lm_path: Optional[str] = None,
+    adapter_path: Optional[str] = None,
+    dtype: Optional[torch.dtype] = None,
+):
     """Load the backbone from its own source, quantised if asked, with LoRA attached if asked."""
     path = lm_path or config.lm_name_or_path
     kwargs = {"revision": config.lm_revision, "dtype": dtype or torch.float32}
@@ -184,8 +200,9 @@ def load_backbone(config: ZeroGConfig, lm_path: Optional[str] = None, adapter_pa
             f"`hf download {path}`, or pass a local folder."
         ) from error
     if config.quantization is not None:
-        lm = prepare_model_for_kbit_training(lm, use_gradient_checkpointing=True,
-                                             gradient_checkpointing_kwargs={"use_reentrant": False})
+        lm = prepare_model_for_kbit_training(
+            lm, use_gradient_checkpointing=True, gradient_checkpointing_kwargs={"use_reentrant": False}
+        )
     elif config.gradient_checkpointing:
         lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if not config.use_lora:
@@ -322,7 +339,9 @@ def zerog_logits(
     num_nodes, num_graphs = node_embeds.size(0), prompt_embeds.size(0)
     device = node_embeds.device
     batch = batch if batch is not None else torch.zeros(num_nodes, dtype=torch.long, device=device)
-    label_batch = label_batch if label_batch is not None else torch.zeros(label_embeds.size(0), dtype=torch.long, device=device)
+    label_batch = (
+        label_batch if label_batch is not None else torch.zeros(label_embeds.size(0), dtype=torch.long, device=device)
+    )
     x = torch.cat([node_embeds, prompt_embeds]).float()
     labels = label_embeds.float()
     if standardize_embeds:
@@ -375,8 +394,14 @@ class ZeroGModel(ZeroGPreTrainedModel):
     ZeroG model holds only its config, code, tokenizer and LoRA adapter.
     """
 
-    def __init__(self, config: ZeroGConfig, lm_path: Optional[str] = None, adapter_path: Optional[str] = None,
-                 tokenizer_path: Optional[str] = None, dtype: Optional[torch.dtype] = None):
+    def __init__(
+        self,
+        config: ZeroGConfig,
+        lm_path: Optional[str] = None,
+        adapter_path: Optional[str] = None,
+        tokenizer_path: Optional[str] = None,
+        dtype: Optional[torch.dtype] = None,
+    ):
         super().__init__(config)
         self.lm_path = lm_path
         self.lm = load_backbone(config, lm_path, adapter_path, dtype)
@@ -386,8 +411,11 @@ class ZeroGModel(ZeroGPreTrainedModel):
         if config.lm_is_decoder is None:
             config.lm_is_decoder = is_decoder_architecture(lm_config)
         self.pooling = ZeroGPooling(resolve_pooling(config, config.lm_is_decoder, lm_path))
-        self.tokenizer = load_tokenizer(tokenizer_path or lm_path or config.lm_name_or_path,
-                                        config.lm_is_decoder, None if tokenizer_path or lm_path else config.lm_revision)
+        self.tokenizer = load_tokenizer(
+            tokenizer_path or lm_path or config.lm_name_or_path,
+            config.lm_is_decoder,
+            None if tokenizer_path or lm_path else config.lm_revision,
+        )
 
     def train(self, mode: bool = True):
         """As `nn.Module.train`, but 4-bit layers stay in training mode: bitsandbytes (0.50) repacks
@@ -432,10 +460,14 @@ class ZeroGModel(ZeroGPreTrainedModel):
         if show_progress_bar:
             starts = logging.tqdm(starts, desc="encode", unit="batch")
         for start in starts:
-            rows = order[start:start + batch_size]
-            batch = self.tokenizer.pad({"input_ids": [encoded["input_ids"][i] for i in rows],
-                                        "attention_mask": [encoded["attention_mask"][i] for i in rows]},
-                                       return_tensors="pt")
+            rows = order[start : start + batch_size]
+            batch = self.tokenizer.pad(
+                {
+                    "input_ids": [encoded["input_ids"][i] for i in rows],
+                    "attention_mask": [encoded["attention_mask"][i] for i in rows],
+                },
+                return_tensors="pt",
+            )
             chunks.append(self.embed(batch["input_ids"].to(device), batch["attention_mask"].to(device)).float().cpu())
         self.train(was_training)
         embeds = torch.cat(chunks) if chunks else torch.empty(0, self.lm.config.hidden_size)
@@ -467,8 +499,16 @@ class ZeroGModel(ZeroGPreTrainedModel):
             return ZeroGOutput(node_embeds=node_embeds)
         prompt_embeds = self.embed(prompt_input_ids, prompt_attention_mask)
         label_embeds = self.embed(label_input_ids, label_attention_mask)
-        logits = zerog_logits(node_embeds, prompt_embeds, label_embeds, edge_index, self.config.num_rounds,
-                              self.config.standardize, batch, label_batch)
+        logits = zerog_logits(
+            node_embeds,
+            prompt_embeds,
+            label_embeds,
+            edge_index,
+            self.config.num_rounds,
+            self.config.standardize,
+            batch,
+            label_batch,
+        )
         loss = None
         if labels is not None:
             loss = F.cross_entropy(self.config.logit_scale * logits, labels, ignore_index=-1)
@@ -484,17 +524,29 @@ class ZeroGModel(ZeroGPreTrainedModel):
         self.tokenizer.save_pretrained(save_directory)
         if self.config.use_lora:
             self.lm.save_pretrained(save_directory, safe_serialization=True)
-    
+
     @classmethod
-    def from_pretrained(cls, pretrained_model_name_or_path: str, *model_args, config: Optional[ZeroGConfig] = None,
-                        lm_path: Optional[str] = None, dtype: Optional[torch.dtype] = None, **kwargs):
+    def from_pretrained(
+        cls,
+        pretrained_model_name_or_path: str,
+        *model_args,
+        config: Optional[ZeroGConfig] = None,
+        lm_path: Optional[str] = None,
+        dtype: Optional[torch.dtype] = None,
+        **kwargs,
+    ):
         """Loads a saved ZeroG model: the backbone from its own source, then the adapter from here."""
         hub_kwargs = {k: kwargs[k] for k in ("revision", "token", "cache_dir") if k in kwargs}
         if config is None:
             config = ZeroGConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
         adapter_path = pretrained_model_name_or_path if config.use_lora else None
-        model = cls(config, lm_path=lm_path, adapter_path=adapter_path,
-                    tokenizer_path=pretrained_model_name_or_path, dtype=dtype)
+        model = cls(
+            config,
+            lm_path=lm_path,
+            adapter_path=adapter_path,
+            tokenizer_path=pretrained_model_name_or_path,
+            dtype=dtype,
+        )
         return model.eval()
 
 

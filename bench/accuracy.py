@@ -32,16 +32,19 @@ def main():
     parser.add_argument("--graph", action="append", default=None)
     args = parser.parse_args()
     graphs = [load_graph(name) for name in args.graph or ["cora", "citeseer", "dblp"]]
-    print(f"| model | graph | accuracy | macro-F1 | command |\n|---|---|---|---|---|")
+    print("| model | graph | accuracy | macro-F1 | command |\n|---|---|---|---|---|")
     for name in args.model:
         model, trained_on = load_model(name, dtype=default_dtype("auto")), sources_of(name)
         for graph in graphs:
             if graph.name in trained_on:
                 continue
             result = evaluate_graph(model, graph)
-            print(f"| {name}{' (trained on ' + ', '.join(trained_on) + ')' if trained_on else ''} | {graph.name} | "
-                  f"{100 * result.accuracy:.1f} | {100 * result.macro_f1:.1f} | "
-                  f"`zerog eval --model {name} --graph {graph.name}` |", flush=True)
+            print(
+                f"| {name}{' (trained on ' + ', '.join(trained_on) + ')' if trained_on else ''} | {graph.name} | "
+                f"{100 * result.accuracy:.1f} | {100 * result.macro_f1:.1f} | "
+                f"`zerog eval --model {name} --graph {graph.name}` |",
+                flush=True,
+            )
 
 
 if __name__ == "__main__":

@@ -68,7 +68,9 @@ def main():
         "sentence-transformers encode": timed(lambda: st_model.encode(texts, batch_size=32)),
         "original one-text loop": timed(lambda: original_loop(ours.lm, ours.tokenizer, texts)),
     }
-    print(f"MiniLM on {len(texts)} texts, {tokens / len(texts):.0f} tokens per text, {torch.get_num_threads()} threads")
+    print(
+        f"MiniLM on {len(texts)} texts, {tokens / len(texts):.0f} tokens per text, {torch.get_num_threads()} threads"
+    )
     print(f"{'method':<32} {'seconds':>8} {'texts/s':>9} {'tokens/s':>9}")
     for name, seconds in rows.items():
         print(f"{name:<32} {seconds:>8.2f} {len(texts) / seconds:>9.1f} {tokens / seconds:>9.0f}")
@@ -83,8 +85,10 @@ def main():
         smol_tokens = sum(len(ids) for ids in smol.tokenize(decoder_texts, padding=False)["input_ids"])
         smol.encode(decoder_texts[:8])
         seconds = timed(lambda: smol.encode(decoder_texts, batch_size=32))
-        print(f"SmolLM2 {str(dtype).removeprefix('torch.'):<9} {len(decoder_texts)} texts (PromptEOL): {seconds:.2f} s, "
-              f"{len(decoder_texts) / seconds:.1f} texts/s, {smol_tokens / seconds:.0f} tokens/s")
+        print(
+            f"SmolLM2 {str(dtype).removeprefix('torch.'):<9} {len(decoder_texts)} texts (PromptEOL): {seconds:.2f} s, "
+            f"{len(decoder_texts) / seconds:.1f} texts/s, {smol_tokens / seconds:.0f} tokens/s"
+        )
     return 0 if versus_st >= 1.0 and versus_loop >= 5 else 1
 
 

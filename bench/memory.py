@@ -42,8 +42,12 @@ def main():
     print("process's RSS growth after loading and one forward pass, which also counts the fp32 checkpoint")
     print("pages read while quantising (MB):")
     print(f"{'precision':<10} {'weights':>8} {'RSS':>8}")
-    for label, quantization, dtype in (("fp32", "", "float32"), ("bf16", "", "bfloat16"),
-                                       ("8-bit", "8bit", "float32"), ("4-bit nf4", "4bit", "float32")):
+    for label, quantization, dtype in (
+        ("fp32", "", "float32"),
+        ("bf16", "", "bfloat16"),
+        ("8-bit", "8bit", "float32"),
+        ("4-bit nf4", "4bit", "float32"),
+    ):
         out = subprocess.run([sys.executable, "-c", MEASURE, quantization, dtype], capture_output=True, text=True)
         if out.returncode:
             print(f"{label:<10} failed: {out.stderr.strip().splitlines()[-1]}")

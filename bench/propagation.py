@@ -54,7 +54,10 @@ def main():
     edge_index = torch.cat([edges, edges.flip(0)], dim=1)
     edge_index = edge_index[:, edge_index[0] != edge_index[1]]
     nodes = torch.randn(NUM_NODES, args.dim, generator=generator)
-    prompt, labels = torch.randn(1, args.dim, generator=generator), torch.randn(NUM_LABELS, args.dim, generator=generator)
+    prompt, labels = (
+        torch.randn(1, args.dim, generator=generator),
+        torch.randn(NUM_LABELS, args.dim, generator=generator),
+    )
 
     start = time.perf_counter()
     ours = zerog_logits(nodes, prompt, labels, edge_index, args.rounds, True)
@@ -63,8 +66,10 @@ def main():
     reference = original(nodes, prompt, labels, edge_index, args.rounds)
     original_seconds = time.perf_counter() - start
     agree = (ours.argmax(-1) == reference.argmax(-1)).float().mean().item()
-    print(f"graph: {NUM_NODES:,} nodes, {edge_index.size(1):,} directed edges, {args.dim}-d, R={args.rounds}, "
-          f"{torch.get_num_threads()} threads")
+    print(
+        f"graph: {NUM_NODES:,} nodes, {edge_index.size(1):,} directed edges, {args.dim}-d, R={args.rounds}, "
+        f"{torch.get_num_threads()} threads"
+    )
     print(f"ours (zerog_logits):             {ours_seconds:7.2f} s")
     print(f"original construction:           {original_seconds:7.2f} s")
     print(f"ratio: {original_seconds / ours_seconds:.1f}x faster; same argmax on {100 * agree:.2f}% of nodes")

@@ -22,8 +22,13 @@ def main():
     edge_index = to_undirected(torch.randint(NUM_NODES, (2, NUM_EDGES), generator=generator), num_nodes=NUM_NODES)
     labels = torch.randint(NUM_CLASSES, (NUM_NODES,), generator=generator)
     start = time.perf_counter()
-    graph = TextGraph(texts=[""] * NUM_NODES, edge_index=edge_index, labels=labels,
-                      label_names=[f"c{i}" for i in range(NUM_CLASSES)], name="arxiv-sized")
+    graph = TextGraph(
+        texts=[""] * NUM_NODES,
+        edge_index=edge_index,
+        labels=labels,
+        label_names=[f"c{i}" for i in range(NUM_CLASSES)],
+        name="arxiv-sized",
+    )
     built = time.perf_counter()
     dataset = SubgraphDataset([graph], num_subgraphs=DRAWS, k_hops=2, max_nodes=30)
     ready = time.perf_counter()
@@ -32,8 +37,10 @@ def main():
     print(f"graph: {NUM_NODES:,} nodes, {edge_index.size(1):,} directed edges")
     print(f"TextGraph validation + to_undirected: {built - start:.2f} s")
     print(f"SubgraphDataset construction:        {ready - built:.3f} s")
-    print(f"draw {DRAWS} subgraphs:                  {drawn - ready:.2f} s "
-          f"({1000 * (drawn - ready) / DRAWS:.1f} ms each, mean {sum(sizes) / DRAWS:.1f} nodes)")
+    print(
+        f"draw {DRAWS} subgraphs:                  {drawn - ready:.2f} s "
+        f"({1000 * (drawn - ready) / DRAWS:.1f} ms each, mean {sum(sizes) / DRAWS:.1f} nodes)"
+    )
 
 
 if __name__ == "__main__":

@@ -29,8 +29,10 @@ def main():
     parser.add_argument("--dtype", default="auto", choices=["auto", "bf16", "fp32"])
     args = parser.parse_args()
     model = load_model(args.model, pooling_mode=args.pooling, template=args.template, dtype=default_dtype(args.dtype))
-    print(f"model={args.model} pooling={model.pooling_mode} template={model.config.template!r} "
-          f"dtype={next(model.lm.parameters()).dtype}")
+    print(
+        f"model={args.model} pooling={model.pooling_mode} template={model.config.template!r} "
+        f"dtype={next(model.lm.parameters()).dtype}"
+    )
     print(f"{'graph':<10} {'label texts':<12} {'standardise':<12} " + " ".join(f"R={r:<4}" for r in ROUNDS))
     for name in args.graph or ["cora", "citeseer", "dblp"]:
         for label_texts in (True, False):
@@ -38,8 +40,11 @@ def main():
             embeds = embed_graph(model, graph)
             for standardize in (True, False):
                 accuracies = [100 * score(classify(embeds, graph, r, standardize), graph)[0] for r in ROUNDS]
-                print(f"{name:<10} {str(label_texts):<12} {str(standardize):<12} "
-                      + " ".join(f"{a:<6.1f}" for a in accuracies), flush=True)
+                print(
+                    f"{name:<10} {str(label_texts):<12} {str(standardize):<12} "
+                    + " ".join(f"{a:<6.1f}" for a in accuracies),
+                    flush=True,
+                )
 
 
 if __name__ == "__main__":

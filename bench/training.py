@@ -37,8 +37,9 @@ def run_one(name: str, steps: int, device: str) -> dict:
 
     backbone, quantization, dtype = CONFIGS[name]
     torch.manual_seed(0)
-    model = load_model(backbone, use_lora=True, quantization=quantization, dtype=getattr(torch, dtype),
-                       max_seq_length=128)
+    model = load_model(
+        backbone, use_lora=True, quantization=quantization, dtype=getattr(torch, dtype), max_seq_length=128
+    )
     if quantization is None:
         model.to(device)
     dataset = SubgraphDataset([load_graph("cora")], num_subgraphs=2 * (steps + 1), max_nodes=15)
@@ -57,7 +58,10 @@ def run_one(name: str, steps: int, device: str) -> dict:
         if device == "cuda":
             torch.cuda.synchronize()
         times.append(time.perf_counter() - start)
-    result = {"step_s": sum(times[1:]) / steps, "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+    result = {
+        "step_s": sum(times[1:]) / steps,
+        "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+    }
     if device == "cuda":
         result["cuda_peak_mb"] = torch.cuda.max_memory_allocated() / 2**20
     return result
@@ -78,21 +82,29 @@ def main():
     env.setdefault("ZEROG_DATA", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
     runs = [(name, "cpu") for name in CONFIGS]
     runs += [(name, "cuda") for name in CUDA_CONFIGS] if torch.cuda.is_available() else []
-    print(f"{args.steps} steps after a warm-up; 2 subgraphs x <=15 nodes x <=128 tokens per step; "
-          f"{torch.get_num_threads()} CPU threads")
+    print(
+        f"{args.steps} steps after a warm-up; 2 subgraphs x <=15 nodes x <=128 tokens per step; "
+        f"{torch.get_num_threads()} CPU threads"
+    )
     print(f"{'configuration':<30} {'device':<6} {'s/step':>7} {'vs base':>8} {'peak RSS MB':>12} {'CUDA MB':>8}")
     baseline = None
     for name, device in runs:
-        out = subprocess.run([sys.executable, __file__, "--one", name, "--steps", str(args.steps), "--device", device],
-                             capture_output=True, text=True, env=env)
+        out = subprocess.run(
+            [sys.executable, __file__, "--one", name, "--steps", str(args.steps), "--device", device],
+            capture_output=True,
+            text=True,
+            env=env,
+        )
         if out.returncode:
             print(f"{name:<30} {device:<6} failed: {out.stderr.strip().splitlines()[-1]}")
             continue
         result = json.loads(out.stdout.strip().splitlines()[-1])
         baseline = baseline or result["step_s"]
         cuda = f"{result['cuda_peak_mb']:>8.0f}" if "cuda_peak_mb" in result else f"{'-':>8}"
-        print(f"{name:<30} {device:<6} {result['step_s']:>7.2f} {result['step_s'] / baseline:>7.1f}x "
-              f"{result['peak_rss_mb']:>12.0f} {cuda}")
+        print(
+            f"{name:<30} {device:<6} {result['step_s']:>7.2f} {result['step_s'] / baseline:>7.1f}x "
+            f"{result['peak_rss_mb']:>12.0f} {cuda}"
+        )
     if not torch.cuda.is_available():
         print("no CUDA device here: GPU rows not measured")
     return 0

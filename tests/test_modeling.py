@@ -2,7 +2,6 @@
 
 import json
 import logging
-import os
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -22,8 +21,11 @@ from modeling_zerog import (
 from tests.conftest import DECODERS, ENCODERS
 
 REPO = Path(__file__).resolve().parents[1]
-TEXTS = ["Graph neural networks for citation data.", "A recipe for bread with flour and yeast.",
-         "Reinforcement learning agents maximise reward over many long episodes of interaction."]
+TEXTS = [
+    "Graph neural networks for citation data.",
+    "A recipe for bread with flour and yeast.",
+    "Reinforcement learning agents maximise reward over many long episodes of interaction.",
+]
 
 
 # --- config ------------------------------------------------------------------------------------
@@ -203,16 +205,24 @@ def test_save_and_reload_with_trust_remote_code(minilm_path, tmp_path):
             param.data.normal_(std=0.1)  # as if trained, so that the adapter matters
     model.save_pretrained(tmp_path)
     files = {p.name for p in tmp_path.iterdir()}
-    assert {"config.json", "configuration_zerog.py", "modeling_zerog.py", "adapter_model.safetensors",
-            "adapter_config.json", "tokenizer.json"} <= files
+    assert {
+        "config.json",
+        "configuration_zerog.py",
+        "modeling_zerog.py",
+        "adapter_model.safetensors",
+        "adapter_config.json",
+        "tokenizer.json",
+    } <= files
     assert not files & {"model.safetensors", "pytorch_model.bin"}
     from safetensors import safe_open
 
     with safe_open(tmp_path / "adapter_model.safetensors", "pt") as f:
         assert all("lora_" in key for key in f.keys())
     config = json.loads((tmp_path / "config.json").read_text())
-    assert config["auto_map"] == {"AutoConfig": "configuration_zerog.ZeroGConfig",
-                                  "AutoModel": "modeling_zerog.ZeroGModel"}
+    assert config["auto_map"] == {
+        "AutoConfig": "configuration_zerog.ZeroGConfig",
+        "AutoModel": "modeling_zerog.ZeroGModel",
+    }
     reloaded = AutoModel.from_pretrained(tmp_path, trust_remote_code=True)
     assert type(reloaded).__name__ == "ZeroGModel"
     assert (reloaded.encode(TEXTS) - model.encode(TEXTS)).abs().max() <= 1e-5
@@ -244,7 +254,8 @@ def test_quantization_without_bitsandbytes_is_a_clear_error(tiny_backbones, monk
     import importlib.util
 
     real_find_spec = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "bitsandbytes" else real_find_spec(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "bitsandbytes" else real_find_spec(name, *a)
+    )
     with pytest.raises(ImportError, match="needs bitsandbytes"):
         ZeroGModel(ZeroGConfig(lm_name_or_path=tiny_backbones["llama"], quantization="4bit"))

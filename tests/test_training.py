@@ -27,9 +27,14 @@ def ring_graph(num_nodes: int = 24, num_classes: int = 4) -> TextGraph:
     """A ring whose classes repeat every two nodes: 0 0 1 1 2 2 3 3 0 0 ..."""
     nodes = torch.arange(num_nodes)
     edge_index = torch.stack([nodes, (nodes + 1) % num_nodes])
-    return TextGraph(texts=[f"node {i}" for i in range(num_nodes)], edge_index=edge_index,
-                     labels=(nodes // 2) % num_classes, label_names=[f"class {c}" for c in range(num_classes)],
-                     description="a ring", name="ring")
+    return TextGraph(
+        texts=[f"node {i}" for i in range(num_nodes)],
+        edge_index=edge_index,
+        labels=(nodes // 2) % num_classes,
+        label_names=[f"class {c}" for c in range(num_classes)],
+        description="a ring",
+        name="ring",
+    )
 
 
 # --- sampling and collation ----------------------------------------------------------------------------
@@ -70,7 +75,7 @@ def test_collator_shapes(minilm_path):
     assert batch["batch"].tolist() == [0] * sizes[0] + [1] * sizes[1]
     assert batch["label_batch"].tolist() == [0] * 4 + [1] * 4
     assert batch["labels"].tolist() == items[0]["labels"].tolist() + (items[1]["labels"] + 4).tolist()
-    assert batch["edge_index"][:, items[0]["edge_index"].size(1):].min() >= sizes[0]
+    assert batch["edge_index"][:, items[0]["edge_index"].size(1) :].min() >= sizes[0]
 
 
 # --- train_hf.py --------------------------------------------------------------------------------------------
@@ -83,17 +88,54 @@ def target_file(data_dir, tmp_path_factory):
     graph = citeseer.subgraph(torch.arange(0, citeseer.num_nodes, 26)[:120])
     path = tmp_path_factory.mktemp("target") / "citeseer_small.json"
     edges = graph.edge_index[:, graph.edge_index[0] < graph.edge_index[1]].T.tolist()
-    path.write_text(json.dumps({"texts": graph.texts, "edges": edges, "labels": graph.labels.tolist(),
-                                "label_names": graph.label_names, "label_texts": graph.class_texts,
-                                "description": graph.description}))
+    path.write_text(
+        json.dumps(
+            {
+                "texts": graph.texts,
+                "edges": edges,
+                "labels": graph.labels.tolist(),
+                "label_names": graph.label_names,
+                "label_texts": graph.class_texts,
+                "description": graph.description,
+            }
+        )
+    )
     return str(path)
 
 
 def train_args(model, output_dir, *extra):
-    return ["--model_name_or_path", model, "--source_graphs", "cora", "--output_dir", str(output_dir),
-            "--num_subgraphs", "40", "--max_nodes", "6", "--max_seq_length", "48", "--per_device_train_batch_size", "2",
-            "--learning_rate", "5e-3", "--logging_steps", "1", "--report_to", "none", "--use_cpu", "--seed", "7",
-            "--eval_strategy", "no", "--save_strategy", "no", "--disable_tqdm", "true", *extra]
+    return [
+        "--model_name_or_path",
+        model,
+        "--source_graphs",
+        "cora",
+        "--output_dir",
+        str(output_dir),
+        "--num_subgraphs",
+        "40",
+        "--max_nodes",
+        "6",
+        "--max_seq_length",
+        "48",
+        "--per_device_train_batch_size",
+        "2",
+        "--learning_rate",
+        "5e-3",
+        "--logging_steps",
+        "1",
+        "--report_to",
+        "none",
+        "--use_cpu",
+        "--seed",
+        "7",
+        "--eval_strategy",
+        "no",
+        "--save_strategy",
+        "no",
+        "--disable_tqdm",
+        "true",
+        *extra,
+    ]
 
 
 def adapter(folder) -> dict:
@@ -105,14 +147,17 @@ def test_one_trainer_step_with_minilm_lora(data_dir, minilm_path, tmp_path):
     trained = adapter(tmp_path / "run")
     assert trained and all("lora_" in key for key in trained)
     assert any(v.abs().max() > 0 for k, v in trained.items() if "lora_B" in k)  # B starts at zero
-    assert json.loads((tmp_path / "run" / "config.json").read_text())["lm_name_or_path"] == \
-        "sentence-transformers/all-MiniLM-L6-v2"
+    assert (
+        json.loads((tmp_path / "run" / "config.json").read_text())["lm_name_or_path"]
+        == "sentence-transformers/all-MiniLM-L6-v2"
+    )
 
 
 def test_one_trainer_step_with_smollm2_qlora(data_dir, smollm2_path, tmp_path):
     pytest.importorskip("bitsandbytes")
-    train_hf.main(train_args("smollm2", tmp_path / "run", "--max_steps", "1", "--load_in_4bit",
-                             "--max_seq_length", "32"))
+    train_hf.main(
+        train_args("smollm2", tmp_path / "run", "--max_steps", "1", "--load_in_4bit", "--max_seq_length", "32")
+    )
     config = json.loads((tmp_path / "run" / "config.json").read_text())
     assert config["quantization"] == "4bit" and config["template"].startswith("This passage")
     assert any(v.abs().max() > 0 for k, v in adapter(tmp_path / "run").items() if "lora_B" in k)
@@ -125,8 +170,11 @@ def test_resume_reaches_the_same_adapter_as_an_uninterrupted_run(data_dir, minil
     for leftover in ("checkpoint-4", "adapter_model.safetensors", "config.json"):  # as if killed after step 2
         target = tmp_path / "cut" / leftover
         subprocess.run(["rm", "-rf", str(target)], check=True)
-    train_hf.main(train_args("minilm", tmp_path / "cut", *steps, "--resume_from_checkpoint",
-                             str(tmp_path / "cut" / "checkpoint-2")))
+    train_hf.main(
+        train_args(
+            "minilm", tmp_path / "cut", *steps, "--resume_from_checkpoint", str(tmp_path / "cut" / "checkpoint-2")
+        )
+    )
     state = json.loads((tmp_path / "cut" / "checkpoint-4" / "trainer_state.json").read_text())
     assert state["global_step"] == 4 and [e["step"] for e in state["log_history"] if "loss" in e][-2:] == [3, 4]
     full, resumed = adapter(tmp_path / "full"), adapter(tmp_path / "cut")
@@ -134,8 +182,18 @@ def test_resume_reaches_the_same_adapter_as_an_uninterrupted_run(data_dir, minil
 
 
 def test_saved_model_evaluates_like_the_in_memory_one(data_dir, minilm_path, target_file, tmp_path):
-    results = train_hf.main(train_args("minilm", tmp_path / "run", "--max_steps", "2", "--target_graphs", target_file,
-                                       "--num_source_eval_subgraphs", "2"))
+    results = train_hf.main(
+        train_args(
+            "minilm",
+            tmp_path / "run",
+            "--max_steps",
+            "2",
+            "--target_graphs",
+            target_file,
+            "--num_source_eval_subgraphs",
+            "2",
+        )
+    )
     assert set(results["citeseer_small"]) == {"before", "after"}
     record = json.loads((tmp_path / "run" / "zero_shot_results.json").read_text())
     assert record["sources"] == ["cora"] and record["results"] == results
@@ -162,9 +220,22 @@ def test_refusals(data_dir, tmp_path):
 
 def test_accelerate_launch_two_processes(data_dir, minilm_path, tmp_path):
     env = dict(os.environ, OMP_NUM_THREADS="1")
-    command = [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-               "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-               str(REPO / "train_hf.py"), *train_args("minilm", tmp_path / "ddp", "--max_steps", "2")]
+    command = [
+        sys.executable,
+        "-m",
+        "accelerate.commands.launch",
+        "--multi_gpu",
+        "--num_processes",
+        "2",
+        "--num_machines",
+        "1",
+        "--mixed_precision",
+        "no",
+        "--dynamo_backend",
+        "no",
+        str(REPO / "train_hf.py"),
+        *train_args("minilm", tmp_path / "ddp", "--max_steps", "2"),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, cwd=REPO)
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stdout + result.stderr

@@ -25,8 +25,10 @@ EDGE_INDEX = torch.tensor([[0, 1, 1, 2, 2, 3], [1, 0, 2, 1, 3, 2]])  # the path 
 
 
 def test_add_prompt_nodes_docstring_example():
-    assert add_prompt_nodes(torch.tensor([[0], [1]]), torch.tensor([0, 0, 0])).tolist() == \
-        [[0, 0, 1, 2, 3, 3, 3], [1, 3, 3, 3, 0, 1, 2]]
+    assert add_prompt_nodes(torch.tensor([[0], [1]]), torch.tensor([0, 0, 0])).tolist() == [
+        [0, 0, 1, 2, 3, 3, 3],
+        [1, 3, 3, 3, 0, 1, 2],
+    ]
 
 
 def test_normalized_adjacency_matches_pyg_gcn_norm():
@@ -74,10 +76,21 @@ def minilm(minilm_path):
 
 @pytest.fixture()
 def toy_graph():
-    texts = ["neural networks learn from data", "backpropagation trains deep nets", "sql query optimisation",
-             "indexes for relational databases", "transactions and concurrency control"]
-    return TextGraph(texts=texts, edge_index=torch.tensor([[0, 2, 3], [1, 3, 4]]), labels=[0, 0, 1, 1, 1],
-                     label_names=["machine learning", "databases"], description="papers", name="toy")
+    texts = [
+        "neural networks learn from data",
+        "backpropagation trains deep nets",
+        "sql query optimisation",
+        "indexes for relational databases",
+        "transactions and concurrency control",
+    ]
+    return TextGraph(
+        texts=texts,
+        edge_index=torch.tensor([[0, 2, 3], [1, 3, 4]]),
+        labels=[0, 0, 1, 1, 1],
+        label_names=["machine learning", "databases"],
+        description="papers",
+        name="toy",
+    )
 
 
 def count_forwards(model, monkeypatch) -> list:
@@ -137,10 +150,29 @@ def test_sharded_encoding_equals_unsharded(minilm, minilm_path, tmp_path):
     script = Path(__file__).with_name("shard_encode.py")
     env = dict(os.environ, OMP_NUM_THREADS="1")
     result = subprocess.run(
-        [sys.executable, "-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2",
-         "--num_machines", "1", "--mixed_precision", "no", "--dynamo_backend", "no",
-         str(script), minilm_path, str(tmp_path / "sharded.pt")] + texts,
-        capture_output=True, text=True, env=env, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "accelerate.commands.launch",
+            "--multi_gpu",
+            "--num_processes",
+            "2",
+            "--num_machines",
+            "1",
+            "--mixed_precision",
+            "no",
+            "--dynamo_backend",
+            "no",
+            str(script),
+            minilm_path,
+            str(tmp_path / "sharded.pt"),
+        ]
+        + texts,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     sharded = torch.load(tmp_path / "sharded.pt", weights_only=True)
     assert sharded["num_processes"] == 2
@@ -179,21 +211,46 @@ def test_decoder_path_uses_last_token_end_to_end(smollm2_path, data_dir, tmp_pat
 
 
 def test_cli_prints_a_table_and_writes_results(minilm_path, tmp_path):
-    graph = {"texts": ["neural networks learn", "sql databases", "deep learning models", "query optimisation"],
-             "edges": [[0, 2], [1, 3]], "labels": [0, 1, 0, 1], "label_names": ["machine learning", "databases"],
-             "description": "papers"}
+    graph = {
+        "texts": ["neural networks learn", "sql databases", "deep learning models", "query optimisation"],
+        "edges": [[0, 2], [1, 3]],
+        "labels": [0, 1, 0, 1],
+        "label_names": ["machine learning", "databases"],
+        "description": "papers",
+    }
     (tmp_path / "toy.json").write_text(json.dumps(graph))
     env = dict(os.environ, ZEROG_CACHE=str(tmp_path / "cache"))
-    command = [sys.executable, "-m", "zerog_graph", "eval", "--model", minilm_path, "--graph", str(tmp_path / "toy.json"),
-               "--rounds", "1", "--dtype", "fp32", "--output", str(tmp_path / "results.json"),
-               "--predictions", str(tmp_path / "predictions")]
+    command = [
+        sys.executable,
+        "-m",
+        "zerog_graph",
+        "eval",
+        "--model",
+        minilm_path,
+        "--graph",
+        str(tmp_path / "toy.json"),
+        "--rounds",
+        "1",
+        "--dtype",
+        "fp32",
+        "--output",
+        str(tmp_path / "results.json"),
+        "--predictions",
+        str(tmp_path / "predictions"),
+    ]
     result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
     assert result.returncode == 0, result.stderr[-2000:]
     assert "graph" in result.stdout and "toy" in result.stdout
     results = json.loads((tmp_path / "results.json").read_text())
-    assert set(results["toy"]) == {"accuracy", "macro_f1", "num_scored", "settings"}
+    assert set(results["toy"]) == {"accuracy", "macro_f1", "num_scored", "majority_accuracy", "settings"}
+    assert results["toy"]["majority_accuracy"] == 0.5  # two classes, two nodes each
     assert results["toy"]["settings"]["num_rounds"] == 1 and 0 <= results["toy"]["accuracy"] <= 1
     assert (tmp_path / "predictions" / "toy.csv").exists()
-    bad = subprocess.run(command[:-6] + ["--graph", str(tmp_path / "missing.json")], capture_output=True, text=True,
-                         env=env, timeout=300)
+    bad = subprocess.run(
+        command[:-6] + ["--graph", str(tmp_path / "missing.json")],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=300,
+    )
     assert bad.returncode == 2 and "missing.json" in bad.stderr and "Traceback" not in bad.stderr

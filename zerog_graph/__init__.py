@@ -10,5 +10,14 @@ from .graph import GraphError, TextGraph
 from .models import load_model
 from .registry import GRAPHS, load_graph
 
-__all__ = ["TextGraph", "GraphError", "GRAPHS", "load_graph", "load_model", "evaluate_graph", "embed_graph",
-           "GraphResult", "write_predictions"]
+__all__ = [
+    "TextGraph",
+    "GraphError",
+    "GRAPHS",
+    "load_graph",
+    "load_model",
+    "evaluate_graph",
+    "embed_graph",
+    "GraphResult",
+    "write_predictions",
+]

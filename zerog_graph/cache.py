@@ -26,9 +26,14 @@ def model_fingerprint(model) -> str:
     config = model.config
     digest = hashlib.sha256()
     settings = {
-        "lm": config.lm_name_or_path, "revision": config.lm_revision, "pooling": model.pooling_mode,
-        "template": config.template, "max_length": model.max_length, "quantization": config.quantization,
-        "dtype": str(next(model.lm.parameters()).dtype), "lm_path": getattr(model, "lm_path", None),
+        "lm": config.lm_name_or_path,
+        "revision": config.lm_revision,
+        "pooling": model.pooling_mode,
+        "template": config.template,
+        "max_length": model.max_length,
+        "quantization": config.quantization,
+        "dtype": str(next(model.lm.parameters()).dtype),
+        "lm_path": getattr(model, "lm_path", None),
     }
     digest.update(json.dumps(settings, sort_keys=True).encode())
     local = Path(settings["lm_path"] or config.lm_name_or_path)
@@ -67,8 +72,11 @@ def encode_sharded(model, texts: list, batch_size: int = 32, show_progress_bar: 
     if state.num_processes == 1:
         return model.encode(texts, batch_size=batch_size, show_progress_bar=show_progress_bar)
     with state.split_between_processes(list(range(len(texts)))) as shard:
-        embeds = model.encode([texts[i] for i in shard], batch_size=batch_size,
-                              show_progress_bar=show_progress_bar and state.is_main_process)
+        embeds = model.encode(
+            [texts[i] for i in shard],
+            batch_size=batch_size,
+            show_progress_bar=show_progress_bar and state.is_main_process,
+        )
     parts = gather_object([(shard, embeds)])
     merged = torch.empty(len(texts), parts[0][1].size(1))
     for rows, part in parts:
@@ -111,8 +119,14 @@ class EmbeddingCache:
             shutil.rmtree(path)
         os.replace(partial, path)
 
-    def encode(self, model, texts: list, fingerprint: Optional[str] = None, batch_size: int = 32,
-               show_progress_bar: bool = False) -> torch.Tensor:
+    def encode(
+        self,
+        model,
+        texts: list,
+        fingerprint: Optional[str] = None,
+        batch_size: int = 32,
+        show_progress_bar: bool = False,
+    ) -> torch.Tensor:
         path = self.path(fingerprint or model_fingerprint(model), texts)
         embeds = self.load(path, len(texts))
         if embeds is not None:

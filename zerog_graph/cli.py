@@ -62,9 +62,14 @@ def run_eval(args) -> dict:
         model.to(state.device)
     results = {}
     for graph in graphs:
-        result = evaluate_graph(model, graph, num_rounds=args.rounds,
-                                standardize=False if args.no_standardize else None,
-                                batch_size=args.batch_size, show_progress_bar=state.is_main_process)
+        result = evaluate_graph(
+            model,
+            graph,
+            num_rounds=args.rounds,
+            standardize=False if args.no_standardize else None,
+            batch_size=args.batch_size,
+            show_progress_bar=state.is_main_process,
+        )
         results[graph.name] = result.to_dict()
         if args.predictions and state.is_main_process:
             args.predictions.mkdir(parents=True, exist_ok=True)
@@ -77,9 +82,12 @@ def run_eval(args) -> dict:
 
 
 def format_table(results: dict) -> str:
-    lines = [f"{'graph':<12} {'nodes':>7} {'accuracy':>9} {'macro-F1':>9}"]
+    lines = [f"{'graph':<12} {'nodes':>7} {'accuracy':>9} {'macro-F1':>9} {'majority':>9}"]
     for name, r in results.items():
-        lines.append(f"{name:<12} {r['num_scored']:>7} {100 * r['accuracy']:>8.1f}% {100 * r['macro_f1']:>8.1f}%")
+        lines.append(
+            f"{name:<12} {r['num_scored']:>7} {100 * r['accuracy']:>8.1f}% {100 * r['macro_f1']:>8.1f}% "
+            f"{100 * r['majority_accuracy']:>8.1f}%"
+        )
     return "\n".join(lines)
 
 

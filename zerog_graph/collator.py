@@ -30,8 +30,12 @@ class ZeroGCollator:
         label_counts = torch.tensor([len(item["class_texts"]) for item in items])
         node_offsets = torch.cumsum(node_counts, 0) - node_counts
         label_offsets = torch.cumsum(label_counts, 0) - label_counts
-        labels = torch.cat([torch.where(item["labels"] >= 0, item["labels"] + offset, -1)
-                            for item, offset in zip(items, label_offsets)])
+        labels = torch.cat(
+            [
+                torch.where(item["labels"] >= 0, item["labels"] + offset, -1)
+                for item, offset in zip(items, label_offsets)
+            ]
+        )
         return {
             **self.tokenize([text for item in items for text in item["texts"]]),
             **self.tokenize([item["description"] for item in items], "prompt_"),

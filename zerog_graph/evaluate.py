@@ -30,21 +30,29 @@ class GraphResult:
     accuracy: float
     macro_f1: float
     num_scored: int
+    majority_accuracy: float
     settings: dict
     logits: torch.Tensor = field(repr=False)
 
     def to_dict(self) -> dict:
-        return {"accuracy": self.accuracy, "macro_f1": self.macro_f1, "num_scored": self.num_scored,
-                "settings": self.settings}
+        return {
+            "accuracy": self.accuracy,
+            "macro_f1": self.macro_f1,
+            "num_scored": self.num_scored,
+            "majority_accuracy": self.majority_accuracy,
+            "settings": self.settings,
+        }
 
 
-def embed_graph(model, graph: TextGraph, cache=None, batch_size: int = 32,
-                show_progress_bar: bool = False) -> GraphEmbeddings:
+def embed_graph(
+    model, graph: TextGraph, cache=None, batch_size: int = 32, show_progress_bar: bool = False
+) -> GraphEmbeddings:
     """Node texts in one pass; description and label texts together in another, once per graph.
 
     `cache` is an `EmbeddingCache`, None for the default one, or False to encode without caching
     (as during training, where the adapter changes between evaluations)."""
     if cache is False:
+
         def encode(texts, progress=False):
             return encode_sharded(model, texts, batch_size, progress)
     else:
@@ -52,6 +60,7 @@ def embed_graph(model, graph: TextGraph, cache=None, batch_size: int = 32,
 
         def encode(texts, progress=False):
             return cache.encode(model, texts, fingerprint, batch_size, progress)
+
     nodes = encode(graph.texts, show_progress_bar)
     extra = encode([graph.description] + graph.class_texts)
     return GraphEmbeddings(nodes=nodes, description=extra[:1], labels=extra[1:])
@@ -67,24 +76,43 @@ def score(logits: torch.Tensor, graph: TextGraph) -> tuple:
     mask = graph.eval_mask
     truth, predicted = graph.labels[mask], logits[mask].argmax(-1)
     accuracy = (predicted == truth).float().mean().item()
-    macro_f1 = f1_score(truth.numpy(), predicted.numpy(), average="macro", labels=list(range(graph.num_classes)),
-                        zero_division=0)
+    macro_f1 = f1_score(
+        truth.numpy(), predicted.numpy(), average="macro", labels=list(range(graph.num_classes)), zero_division=0
+    )
     return accuracy, float(macro_f1), int(mask.sum())
 
 
-def evaluate_graph(model, graph: TextGraph, num_rounds: Optional[int] = None, standardize: Optional[bool] = None,
-                   cache=None, batch_size: int = 32,
-                   show_progress_bar: bool = False) -> GraphResult:
+def majority_accuracy(graph: TextGraph) -> float:
+    """The accuracy of always answering the most frequent class, over the evaluation mask."""
+    truth = graph.labels[graph.eval_mask]
+    return torch.bincount(truth, minlength=graph.num_classes).max().item() / max(truth.numel(), 1)
+
+
+def evaluate_graph(
+    model,
+    graph: TextGraph,
+    num_rounds: Optional[int] = None,
+    standardize: Optional[bool] = None,
+    cache=None,
+    batch_size: int = 32,
+    show_progress_bar: bool = False,
+) -> GraphResult:
     """Zero-shot accuracy and macro-F1 of `model` on `graph`; settings default to the model's config."""
     num_rounds = model.config.num_rounds if num_rounds is None else num_rounds
     standardize = model.config.standardize if standardize is None else standardize
     embeds = embed_graph(model, graph, cache, batch_size, show_progress_bar)
     logits = classify(embeds, graph, num_rounds, standardize)
     accuracy, macro_f1, num_scored = score(logits, graph)
-    settings = {"model": model.config.lm_name_or_path, "pooling": model.pooling_mode,
-                "template": model.config.template, "num_rounds": num_rounds, "standardize": standardize,
-                "max_length": model.max_length, "dtype": str(next(model.lm.parameters()).dtype).removeprefix("torch.")}
-    return GraphResult(graph.name, accuracy, macro_f1, num_scored, settings, logits)
+    settings = {
+        "model": model.config.lm_name_or_path,
+        "pooling": model.pooling_mode,
+        "template": model.config.template,
+        "num_rounds": num_rounds,
+        "standardize": standardize,
+        "max_length": model.max_length,
+        "dtype": str(next(model.lm.parameters()).dtype).removeprefix("torch."),
+    }
+    return GraphResult(graph.name, accuracy, macro_f1, num_scored, majority_accuracy(graph), settings, logits)
 
 
 def write_predictions(path, graph: TextGraph, logits: torch.Tensor):
@@ -94,5 +122,7 @@ def write_predictions(path, graph: TextGraph, logits: torch.Tensor):
         writer.writerow(["node", "predicted", "label"] + [f"score_{name}" for name in graph.label_names])
         predicted = logits.argmax(-1).tolist()
         for node, (row, label) in enumerate(zip(logits.tolist(), graph.labels.tolist())):
-            writer.writerow([node, graph.label_names[predicted[node]], graph.label_names[label] if label >= 0 else ""]
-                            + [f"{s:.5f}" for s in row])
+            writer.writerow(
+                [node, graph.label_names[predicted[node]], graph.label_names[label] if label >= 0 else ""]
+                + [f"{s:.5f}" for s in row]
+            )

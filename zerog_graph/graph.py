@@ -4,7 +4,7 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 import torch
-from torch_geometric.utils import remove_self_loops, to_undirected, coalesce
+from torch_geometric.utils import coalesce, remove_self_loops, to_undirected
 
 
 class GraphError(ValueError):
@@ -44,30 +44,49 @@ class TextGraph:
         where = self.source
         bad_text = next((i for i, text in enumerate(self.texts) if not isinstance(text, str)), None)
         if bad_text is not None:
-            raise GraphError(f"{where}: texts[{bad_text}] (node {bad_text}) is {type(self.texts[bad_text]).__name__}, not str")
+            raise GraphError(
+                f"{where}: texts[{bad_text}] (node {bad_text}) is {type(self.texts[bad_text]).__name__}, not str"
+            )
         num_nodes = len(self.texts)
         if not self.label_names or not all(isinstance(n, str) for n in self.label_names):
             raise GraphError(f"{where}: label_names must be a non-empty list of strings")
         if self.label_texts is not None and len(self.label_texts) != len(self.label_names):
-            raise GraphError(f"{where}: label_texts has {len(self.label_texts)} entries for {len(self.label_names)} classes")
+            raise GraphError(
+                f"{where}: label_texts has {len(self.label_texts)} entries for {len(self.label_names)} classes"
+            )
         self.labels = torch.as_tensor(self.labels, dtype=torch.long)
         if self.labels.shape != (num_nodes,):
-            raise GraphError(f"{where}: labels has shape {tuple(self.labels.shape)}, expected one label per node ({num_nodes})")
+            raise GraphError(
+                f"{where}: labels has shape {tuple(self.labels.shape)}, expected one label per node ({num_nodes})"
+            )
         bad = ((self.labels < -1) | (self.labels >= len(self.label_names))).nonzero().flatten()
         if bad.numel():
             node = int(bad[0])
-            raise GraphError(f"{where}: labels[{node}] = {int(self.labels[node])} (node {node}) is not in [-1, {len(self.label_names)})")
-        edge_index = torch.as_tensor(self.edge_index, dtype=torch.long).reshape(2, -1) if len(self.edge_index) else torch.empty(2, 0, dtype=torch.long)
+            label, num_classes = int(self.labels[node]), len(self.label_names)
+            raise GraphError(f"{where}: labels[{node}] = {label} (node {node}) is not in [-1, {num_classes})")
+        edge_index = (
+            torch.as_tensor(self.edge_index, dtype=torch.long).reshape(2, -1)
+            if len(self.edge_index)
+            else torch.empty(2, 0, dtype=torch.long)
+        )
         bad = ((edge_index < 0) | (edge_index >= num_nodes)).any(0).nonzero().flatten()
         if bad.numel():
             edge = int(bad[0])
-            raise GraphError(f"{where}: edge {edge} {edge_index[:, edge].tolist()} is out of range for {num_nodes} nodes")
+            raise GraphError(
+                f"{where}: edge {edge} {edge_index[:, edge].tolist()} is out of range for {num_nodes} nodes"
+            )
         edge_index, _ = remove_self_loops(edge_index)
-        self.edge_index = coalesce(edge_index, num_nodes=num_nodes) if self.directed else to_undirected(edge_index, num_nodes=num_nodes)
+        self.edge_index = (
+            coalesce(edge_index, num_nodes=num_nodes)
+            if self.directed
+            else to_undirected(edge_index, num_nodes=num_nodes)
+        )
         if self.test_mask is not None:
             self.test_mask = torch.as_tensor(self.test_mask, dtype=torch.bool)
             if self.test_mask.shape != (num_nodes,):
-                raise GraphError(f"{where}: test_mask has shape {tuple(self.test_mask.shape)}, expected ({num_nodes},)")
+                raise GraphError(
+                    f"{where}: test_mask has shape {tuple(self.test_mask.shape)}, expected ({num_nodes},)"
+                )
 
     @property
     def num_nodes(self) -> int:
@@ -95,8 +114,14 @@ class TextGraph:
         nodes = torch.as_tensor(nodes, dtype=torch.long)
         edge_index, _ = subgraph(nodes, self.edge_index, relabel_nodes=True, num_nodes=self.num_nodes)
         return TextGraph(
-            texts=[self.texts[i] for i in nodes.tolist()], edge_index=edge_index, labels=self.labels[nodes],
-            label_names=self.label_names, description=self.description, label_texts=self.label_texts,
-            name=self.name, test_mask=None if self.test_mask is None else self.test_mask[nodes],
-            directed=self.directed, source=self.source,
+            texts=[self.texts[i] for i in nodes.tolist()],
+            edge_index=edge_index,
+            labels=self.labels[nodes],
+            label_names=self.label_names,
+            description=self.description,
+            label_texts=self.label_texts,
+            name=self.name,
+            test_mask=None if self.test_mask is None else self.test_mask[nodes],
+            directed=self.directed,
+            source=self.source,
         )

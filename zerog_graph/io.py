@@ -31,8 +31,14 @@ def load_json(path, **overrides) -> TextGraph:
     if missing:
         raise GraphError(f"{path}: missing key(s) {missing}; required: {list(JSON_REQUIRED_KEYS)}")
     edges = data["edges"]
-    if edges and not all(isinstance(e, (list, tuple)) and len(e) == 2 and all(isinstance(v, int) for v in e) for e in edges):
-        bad = next(i for i, e in enumerate(edges) if not (isinstance(e, (list, tuple)) and len(e) == 2 and all(isinstance(v, int) for v in e)))
+    if edges and not all(
+        isinstance(e, (list, tuple)) and len(e) == 2 and all(isinstance(v, int) for v in e) for e in edges
+    ):
+        bad = next(
+            i
+            for i, e in enumerate(edges)
+            if not (isinstance(e, (list, tuple)) and len(e) == 2 and all(isinstance(v, int) for v in e))
+        )
         raise GraphError(f"{path}: edges[{bad}] = {edges[bad]!r} is not a pair of node indices")
     if not all(isinstance(label, int) for label in data["labels"]):
         bad = next(i for i, label in enumerate(data["labels"]) if not isinstance(label, int))
@@ -59,12 +65,24 @@ def from_pyg(data, name: str = "graph", source: str = "<Data>", **overrides) -> 
     texts = getattr(data, "raw_texts", None) or getattr(data, "raw_text", None)
     if texts is None:
         raise GraphError(f"{source}: the Data object has no 'raw_texts' field")
-    label_names = next((getattr(data, key) for key in ("label_name", "label_names", "category_names") if getattr(data, key, None) is not None), None)
+    label_names = next(
+        (
+            getattr(data, key)
+            for key in ("label_name", "label_names", "category_names")
+            if getattr(data, key, None) is not None
+        ),
+        None,
+    )
     if label_names is None:
         raise GraphError(f"{source}: the Data object has no 'label_name' field")
     fields = dict(
-        texts=list(texts), edge_index=data.edge_index, labels=data.y.flatten(), label_names=list(label_names),
-        label_texts=getattr(data, "label_text", None), name=name, source=source,
+        texts=list(texts),
+        edge_index=data.edge_index,
+        labels=data.y.flatten(),
+        label_names=list(label_names),
+        label_texts=getattr(data, "label_text", None),
+        name=name,
+        source=source,
         test_mask=getattr(data, "test_mask", None),
     )
     fields.update(overrides)
@@ -81,7 +99,9 @@ def load_pt(path, **overrides) -> TextGraph:
         try:
             data = torch.load(path, weights_only=True)
         except Exception as error:  # pickle.UnpicklingError for anything but tensors and PyG Data
-            raise GraphError(f"{path}: refused by torch.load(weights_only=True): {str(error).splitlines()[0]}") from None
+            raise GraphError(
+                f"{path}: refused by torch.load(weights_only=True): {str(error).splitlines()[0]}"
+            ) from None
     if isinstance(data, (list, tuple)) and data:
         data = data[0]
     if not isinstance(data, Data):
@@ -119,7 +139,10 @@ def load_csv(nodes_path, edges_path, label_names: Optional[list] = None, **overr
     fields = dict(
         texts=[row["text"] for _, row in rows],
         edge_index=torch.tensor(edges, dtype=torch.long).T if edges else torch.empty(2, 0, dtype=torch.long),
-        labels=labels, label_names=label_names, name=Path(nodes_path).parent.name or "graph", source=str(nodes_path),
+        labels=labels,
+        label_names=label_names,
+        name=Path(nodes_path).parent.name or "graph",
+        source=str(nodes_path),
     )
     fields.update(overrides)
     return TextGraph(**fields)

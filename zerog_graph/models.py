@@ -33,8 +33,13 @@ def backbone_config(name_or_path: str) -> tuple:
     return lm_name, lm_path, lm_config, is_decoder_architecture(lm_config)
 
 
-def load_model(name_or_path: str, pooling_mode: Optional[str] = None, template: Optional[str] = None,
-               dtype: Optional[torch.dtype] = None, **config_kwargs) -> ZeroGModel:
+def load_model(
+    name_or_path: str,
+    pooling_mode: Optional[str] = None,
+    template: Optional[str] = None,
+    dtype: Optional[torch.dtype] = None,
+    **config_kwargs,
+) -> ZeroGModel:
     """A ZeroG model: a saved one as it was saved, or a fresh one around a backbone.
 
     A fresh model gets no LoRA (it is evaluated training-free) unless `use_lora=True` is passed;
@@ -43,11 +48,14 @@ def load_model(name_or_path: str, pooling_mode: Optional[str] = None, template: 
     if is_zerog_folder(name_or_path):
         overrides = {k: v for k, v in {"pooling_mode": pooling_mode, "template": template}.items() if v is not None}
         config = ZeroGConfig.from_pretrained(name_or_path, **overrides, **config_kwargs)
-        return ZeroGModel.from_pretrained(name_or_path, config=config, lm_path=local_backbone(config.lm_name_or_path), dtype=dtype)
+        return ZeroGModel.from_pretrained(
+            name_or_path, config=config, lm_path=local_backbone(config.lm_name_or_path), dtype=dtype
+        )
     lm_name, lm_path, _, is_decoder = backbone_config(name_or_path)
     if template is None:
         template = DECODER_DEFAULT_TEMPLATE if is_decoder else None
     config_kwargs.setdefault("use_lora", False)
-    config = ZeroGConfig(lm_name_or_path=lm_name, pooling_mode=pooling_mode or "auto", template=template or None,
-                         **config_kwargs)
+    config = ZeroGConfig(
+        lm_name_or_path=lm_name, pooling_mode=pooling_mode or "auto", template=template or None, **config_kwargs
+    )
     return ZeroGModel(config, lm_path=lm_path, dtype=dtype)

@@ -19,8 +19,8 @@ GRAPHS = {
         "files": ["cora.json", "cora.pt"],
         "url": ZEROG_DRIVE,
         "description": "A citation network of machine learning papers. Each node is a paper with its "
-                       "title and abstract, each edge a citation, and each paper belongs to one subfield "
-                       "of machine learning.",
+        "title and abstract, each edge a citation, and each paper belongs to one subfield "
+        "of machine learning.",
         "label_texts": {
             "Rule_Learning": "Rule learning: inducing symbolic if-then rules and decision lists from data.",
             "Neural_Networks": "Neural networks: connectionist models trained by backpropagation.",
@@ -35,23 +35,29 @@ GRAPHS = {
         "files": ["citeseer.json", "citeseer.pt"],
         "url": ZEROG_DRIVE,
         "description": "A citation network of computer science papers from CiteSeer. Each node is a paper "
-                       "with its title and abstract, each edge a citation, and each paper belongs to one "
-                       "area of computer science.",
+        "with its title and abstract, each edge a citation, and each paper belongs to one "
+        "area of computer science.",
         "label_texts": {
             "Agents": "Agents: autonomous software agents and multi-agent systems.",
             "ML (Machine Learning)": "Machine learning: algorithms that learn models from data.",
-            "IR (Information Retrieval)": "Information retrieval: search, indexing and ranking of documents and web pages.",
+            "IR (Information Retrieval)": (
+                "Information retrieval: search, indexing and ranking of documents and web pages."
+            ),
             "DB (Databases)": "Databases: database systems, query languages and data management.",
-            "HCI (Human-Computer Interaction)": "Human-computer interaction: user interfaces, usability and interaction design.",
-            "AI (Artificial Intelligence)": "Artificial intelligence: knowledge representation, reasoning, planning and logic.",
+            "HCI (Human-Computer Interaction)": (
+                "Human-computer interaction: user interfaces, usability and interaction design."
+            ),
+            "AI (Artificial Intelligence)": (
+                "Artificial intelligence: knowledge representation, reasoning, planning and logic."
+            ),
         },
     },
     "dblp": {
         "files": ["dblp4area.json", "dblp.json", "dblp.pt"],
         "url": None,
         "description": "A network of computer science papers from DBLP. Each node is a paper title, and "
-                       "two papers are linked when they share an author. Each paper belongs to one of "
-                       "four research areas.",
+        "two papers are linked when they share an author. Each paper belongs to one of "
+        "four research areas.",
         "label_texts": {
             "Database": "Database systems: query processing, indexing, transactions and data management.",
             "Data Mining": "Data mining: discovering patterns, clusters and associations in large data.",
@@ -60,47 +66,55 @@ GRAPHS = {
         },
     },
     "pubmed": {
-        "files": ["pubmed.pt"], "url": ZEROG_DRIVE,
+        "files": ["pubmed.pt"],
+        "url": ZEROG_DRIVE,
         "description": "A citation network of biomedical papers about diabetes from PubMed. Each node is "
-                       "a paper with its title and abstract, each edge a citation.",
+        "a paper with its title and abstract, each edge a citation.",
     },
     "arxiv": {
-        "files": ["arxiv.pt"], "url": ZEROG_DRIVE,
+        "files": ["arxiv.pt"],
+        "url": ZEROG_DRIVE,
         "description": "A citation network of computer science papers from arXiv (ogbn-arxiv). Each node "
-                       "is a paper with its title and abstract, each edge a citation, and each paper "
-                       "belongs to one arXiv computer science category.",
+        "is a paper with its title and abstract, each edge a citation, and each paper "
+        "belongs to one arXiv computer science category.",
     },
     "wikics": {
-        "files": ["wikics.pt"], "url": ZEROG_DRIVE,
+        "files": ["wikics.pt"],
+        "url": ZEROG_DRIVE,
         "description": "A network of Wikipedia articles about computer science. Each node is an article, "
-                       "each edge a hyperlink, and each article belongs to one branch of computer science.",
+        "each edge a hyperlink, and each article belongs to one branch of computer science.",
     },
     "home": {
-        "files": ["home.pt"], "url": ZEROG_DRIVE_AMAZON,
+        "files": ["home.pt"],
+        "url": ZEROG_DRIVE_AMAZON,
         "description": "A network of Amazon home products. Each node is a product description, and "
-                       "products are linked when they are often bought or viewed together.",
+        "products are linked when they are often bought or viewed together.",
     },
     "tech": {
-        "files": ["tech.pt"], "url": ZEROG_DRIVE_AMAZON,
+        "files": ["tech.pt"],
+        "url": ZEROG_DRIVE_AMAZON,
         "description": "A network of Amazon electronics products. Each node is a product description, and "
-                       "products are linked when they are often bought or viewed together.",
+        "products are linked when they are often bought or viewed together.",
     },
     "reddit": {
-        "files": ["reddit.pt"], "url": ZEROG_DRIVE,
+        "files": ["reddit.pt"],
+        "url": ZEROG_DRIVE,
         "description": "A social network of Reddit users. Each node is a user with the text of their "
-                       "posts, and users are linked when they reply to each other.",
+        "posts, and users are linked when they reply to each other.",
     },
     "instagram": {
-        "files": ["instagram.pt"], "url": ZEROG_DRIVE,
+        "files": ["instagram.pt"],
+        "url": ZEROG_DRIVE,
         "description": "A social network of Instagram users. Each node is a user with their profile text, "
-                       "and users are linked when they follow each other.",
+        "and users are linked when they follow each other.",
     },
     "wordnet": {
-        "files": [], "url": None,
+        "files": [],
+        "url": None,
         "description": "WordNet, a lexical database of English. Each node is a noun sense with its "
-                       "synonyms and definition, each edge a semantic relation between senses "
-                       "(hypernymy, meronymy and others), and each sense belongs to one lexicographer "
-                       "category.",
+        "synonyms and definition, each edge a semantic relation between senses "
+        "(hypernymy, meronymy and others), and each sense belongs to one lexicographer "
+        "category.",
     },
 }
 

@@ -28,8 +28,16 @@ class SubgraphDataset(Dataset):
         max_tries (int): centres tried before giving up on an item (default: 100).
     """
 
-    def __init__(self, graphs: list, num_subgraphs: int = 100, k_hops: int = 2, max_nodes: int = 30,
-                 min_classes: Optional[int] = None, seed: int = 0, max_tries: int = 100):
+    def __init__(
+        self,
+        graphs: list,
+        num_subgraphs: int = 100,
+        k_hops: int = 2,
+        max_nodes: int = 30,
+        min_classes: Optional[int] = None,
+        seed: int = 0,
+        max_tries: int = 100,
+    ):
         self.graphs, self.num_subgraphs, self.k_hops, self.max_nodes = graphs, num_subgraphs, k_hops, max_nodes
         self.min_classes = [min_classes or math.ceil(g.num_classes / 2) for g in graphs]
         self.seed, self.max_tries = seed, max_tries
@@ -43,7 +51,11 @@ class SubgraphDataset(Dataset):
 
     def __getitem__(self, index: int) -> dict:
         graph_index = index % len(self.graphs)
-        graph, centres, min_classes = self.graphs[graph_index], self.centres[graph_index], self.min_classes[graph_index]
+        graph, centres, min_classes = (
+            self.graphs[graph_index],
+            self.centres[graph_index],
+            self.min_classes[graph_index],
+        )
         generator = torch.Generator().manual_seed(self.seed * 1_000_003 + index)
         for _ in range(self.max_tries):
             centre = centres[torch.randint(centres.numel(), (1,), generator=generator)]
@@ -63,6 +75,11 @@ class SubgraphDataset(Dataset):
     @staticmethod
     def item(graph: TextGraph, nodes: torch.Tensor) -> dict:
         edge_index, _ = subgraph(nodes, graph.edge_index, relabel_nodes=True, num_nodes=graph.num_nodes)
-        return {"texts": [graph.texts[i] for i in nodes.tolist()], "edge_index": edge_index,
-                "labels": graph.labels[nodes], "class_texts": graph.class_texts, "description": graph.description,
-                "graph": graph.name}
+        return {
+            "texts": [graph.texts[i] for i in nodes.tolist()],
+            "edge_index": edge_index,
+            "labels": graph.labels[nodes],
+            "class_texts": graph.class_texts,
+            "description": graph.description,
+            "graph": graph.name,
+        }

@@ -28,7 +28,9 @@ class ZeroGTrainer(Trainer):
         was_training = self.model.training
         self.model.eval()
         device = next(p for p in self.model.parameters()).device
-        losses = [self.model(**{k: v.to(device) for k, v in batch.items()}).loss.item() for batch in self.source_subgraphs]
+        losses = [
+            self.model(**{k: v.to(device) for k, v in batch.items()}).loss.item() for batch in self.source_subgraphs
+        ]
         self.model.train(was_training)
         return sum(losses) / len(losses)
 
@@ -52,15 +54,26 @@ class ZeroGTrainer(Trainer):
 def model_card(model, sources: list, targets: list, training_args, results: dict) -> str:
     """A README.md for a trained ZeroG model: backbone, graphs, hyperparameters and zero-shot table."""
     config = model.config
-    rows = "\n".join(f"| {name} | {100 * r['before']['accuracy']:.1f} | {100 * r['after']['accuracy']:.1f} | "
-                     f"{100 * r['after']['macro_f1']:.1f} |" for name, r in results.items())
-    hyper = {"lora_r": model.lm.peft_config["default"].r if config.use_lora else None,
-             "lora_alpha": config.lora_alpha, "lora_dropout": config.lora_dropout,
-             "quantization": config.quantization, "pooling": model.pooling_mode, "template": config.template,
-             "num_rounds": config.num_rounds, "standardize": config.standardize,
-             "learning_rate": training_args.learning_rate, "max_steps": training_args.max_steps,
-             "per_device_train_batch_size": training_args.per_device_train_batch_size,
-             "gradient_accumulation_steps": training_args.gradient_accumulation_steps, "seed": training_args.seed}
+    rows = "\n".join(
+        f"| {name} | {100 * r['before']['accuracy']:.1f} | {100 * r['after']['accuracy']:.1f} | "
+        f"{100 * r['after']['macro_f1']:.1f} |"
+        for name, r in results.items()
+    )
+    hyper = {
+        "lora_r": model.lm.peft_config["default"].r if config.use_lora else None,
+        "lora_alpha": config.lora_alpha,
+        "lora_dropout": config.lora_dropout,
+        "quantization": config.quantization,
+        "pooling": model.pooling_mode,
+        "template": config.template,
+        "num_rounds": config.num_rounds,
+        "standardize": config.standardize,
+        "learning_rate": training_args.learning_rate,
+        "max_steps": training_args.max_steps,
+        "per_device_train_batch_size": training_args.per_device_train_batch_size,
+        "gradient_accumulation_steps": training_args.gradient_accumulation_steps,
+        "seed": training_args.seed,
+    }
     return f"""---
 library_name: transformers
 tags: [zerog, graph, zero-shot, node-classification, lora]
@@ -104,7 +117,11 @@ def push_folder(folder: Path, repo_id: str, token=None, private: bool = False) -
     api = HfApi(token=token)
     try:
         api.create_repo(repo_id, exist_ok=True, private=private)
-        return api.upload_folder(repo_id=repo_id, folder_path=str(folder), commit_message="Upload ZeroG adapter").commit_url
+        return api.upload_folder(
+            repo_id=repo_id, folder_path=str(folder), commit_message="Upload ZeroG adapter"
+        ).commit_url
     except OSError as error:  # requests/httpx connection errors derive from OSError
-        raise OSError(f"Could not push {folder} to the Hub as {repo_id!r}: {error}. Check the network and "
-                      f"`hf auth login`; the trained model is saved in {folder}.") from error
+        raise OSError(
+            f"Could not push {folder} to the Hub as {repo_id!r}: {error}. Check the network and "
+            f"`hf auth login`; the trained model is saved in {folder}."
+        ) from error

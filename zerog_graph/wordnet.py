@@ -76,7 +76,7 @@ def parse_data_noun(path: Path) -> tuple:
             pos = 4 + 2 * word_count
             pointer_count = int(parts[pos])
             for i in range(pointer_count):
-                _, target, target_pos, _ = parts[pos + 1 + 4 * i: pos + 5 + 4 * i]
+                _, target, target_pos, _ = parts[pos + 1 + 4 * i : pos + 5 + 4 * i]
                 if target_pos == "n":
                     edges.append((offset, target))
             offsets.append(offset)
@@ -101,8 +101,9 @@ def build_wordnet(num_nodes: Optional[int] = DEFAULT_NUM_NODES, wordnet_dir: Opt
     keep = sorted(range(len(offsets)), key=lambda i: (-degree.get(offsets[i], 0), offsets[i]))[:num_nodes]
     keep.sort()
     index = {offsets[i]: n for n, i in enumerate(keep)}
-    kept_edges = sorted({(min(index[s], index[t]), max(index[s], index[t]))
-                         for s, t in edges if s in index and t in index and s != t})
+    kept_edges = sorted(
+        {(min(index[s], index[t]), max(index[s], index[t])) for s, t in edges if s in index and t in index and s != t}
+    )
     return {
         "name": "wordnet",
         "source": f"{wordnet_dir}/data.noun" + (f", {num_nodes} best-connected noun synsets" if num_nodes else ""),
