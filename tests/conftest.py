@@ -1,6 +1,8 @@
 """Shared fixtures: the real packaged backbones, tiny random backbones, and the real graphs."""
 
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -106,3 +108,15 @@ def tiny_backbones(tmp_path_factory, minilm_path, smollm2_path):
         model.save_pretrained(paths[name])
         tokenizer.save_pretrained(paths[name])
     return paths
+
+
+def launch_two_processes(script, *args, timeout: int = 600) -> subprocess.CompletedProcess:
+    """Runs `script` under `accelerate launch` with 2 processes; without CUDA they form a gloo group
+    (see `zerog_graph.cache.process_state`)."""
+    launch = ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1"]
+    launch += ["--mixed_precision", "no", "--dynamo_backend", "no"]
+    env = dict(os.environ, OMP_NUM_THREADS="1")
+    command = [sys.executable, *launch, str(script), *map(str, args)]
+    return subprocess.run(
+        command, capture_output=True, text=True, env=env, timeout=timeout, cwd=Path(__file__).parents[1]
+    )

@@ -1,9 +1,7 @@
 """Subgraph sampling, the collator, and train_hf.py with the HF Trainer (LoRA, QLoRA, resume, DDP)."""
 
 import json
-import os
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -13,6 +11,7 @@ from torch_geometric.utils import k_hop_subgraph
 from transformers import AutoModel
 
 import train_hf
+from tests.conftest import launch_two_processes
 from zerog_graph.cache import EmbeddingCache
 from zerog_graph.collator import ZeroGCollator
 from zerog_graph.evaluate import evaluate_graph
@@ -219,24 +218,7 @@ def test_refusals(data_dir, tmp_path):
 
 
 def test_accelerate_launch_two_processes(data_dir, minilm_path, tmp_path):
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    command = [
-        sys.executable,
-        "-m",
-        "accelerate.commands.launch",
-        "--multi_gpu",
-        "--num_processes",
-        "2",
-        "--num_machines",
-        "1",
-        "--mixed_precision",
-        "no",
-        "--dynamo_backend",
-        "no",
-        str(REPO / "train_hf.py"),
-        *train_args("minilm", tmp_path / "ddp", "--max_steps", "2"),
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=600, cwd=REPO)
+    result = launch_two_processes(REPO / "train_hf.py", *train_args("minilm", tmp_path / "ddp", "--max_steps", "2"))
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stdout + result.stderr
     # 40 subgraphs, 2 per process and step: 2 steps on 2 processes see 8 of them, a fifth of an epoch

@@ -12,6 +12,7 @@ from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.utils import to_dense_adj
 
 from modeling_zerog import add_prompt_nodes, normalized_adjacency, propagate, standardize, zerog_logits
+from tests.conftest import launch_two_processes
 from zerog_graph.cache import EmbeddingCache, encode_sharded
 from zerog_graph.evaluate import evaluate_graph, write_predictions
 from zerog_graph.graph import TextGraph
@@ -148,31 +149,7 @@ def _key(model, graph):
 def test_sharded_encoding_equals_unsharded(minilm, minilm_path, tmp_path):
     texts = [f"text number {i} about {'graphs' if i % 2 else 'databases'}" + " more" * i for i in range(37)]
     script = Path(__file__).with_name("shard_encode.py")
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    result = subprocess.run(
-        [
-            sys.executable,
-            "-m",
-            "accelerate.commands.launch",
-            "--multi_gpu",
-            "--num_processes",
-            "2",
-            "--num_machines",
-            "1",
-            "--mixed_precision",
-            "no",
-            "--dynamo_backend",
-            "no",
-            str(script),
-            minilm_path,
-            str(tmp_path / "sharded.pt"),
-        ]
-        + texts,
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+    result = launch_two_processes(script, minilm_path, tmp_path / "sharded.pt", *texts, timeout=300)
     assert result.returncode == 0, result.stderr[-3000:]
     sharded = torch.load(tmp_path / "sharded.pt", weights_only=True)
     assert sharded["num_processes"] == 2
