@@ -133,9 +133,12 @@ def resolve_pooling(config: ZeroGConfig, is_decoder: bool, lm_path: Optional[str
     return declared_pooling(config.lm_name_or_path, config.lm_revision) or "cls"
 
 
-def load_tokenizer(name_or_path: str, is_decoder: bool, revision: Optional[str] = None):
-    """A tokenizer that pads with eos when it has no pad token, on the left for decoders."""
-    tokenizer = AutoTokenizer.from_pretrained(name_or_path, revision=revision, trust_remote_code=True)
+def load_tokenizer(name_or_path: str, is_decoder: bool, revision: Optional[str] = None, zerog_folder: bool = False):
+    """A tokenizer that pads with eos when it has no pad token, on the left for decoders.
+
+    `zerog_folder`: the tokenizer saved in a ZeroG model, whose config's `auto_map` names this
+    project's code (already trusted to load the model); a backbone's own code is never trusted."""
+    tokenizer = AutoTokenizer.from_pretrained(name_or_path, revision=revision, trust_remote_code=zerog_folder)
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is None:
             raise ValueError(f"The tokenizer of {name_or_path!r} has neither a pad nor an eos token.")
@@ -414,7 +417,8 @@ class ZeroGModel(ZeroGPreTrainedModel):
         self.tokenizer = load_tokenizer(
             tokenizer_path or lm_path or config.lm_name_or_path,
             config.lm_is_decoder,
-            None if tokenizer_path or lm_path else config.lm_revision,
+            revision=None if tokenizer_path or lm_path else config.lm_revision,
+            zerog_folder=tokenizer_path is not None,
         )
 
     def train(self, mode: bool = True):
