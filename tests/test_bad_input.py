@@ -198,3 +198,29 @@ def test_same_seed_same_accuracy_and_adapter(minilm_path, data_dir, tmp_path):
         load_file(tmp_path / "b" / "adapter_model.safetensors"),
     )
     assert all(torch.equal(a[k], b[k]) for k in a)
+
+
+def test_train_hf_command_exits_2_naming_the_bad_file(tmp_path):
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    bad = write(tmp_path / "bad_source.json", {**GOOD, "labels": [0, 7, 0]})
+    script = Path(__file__).resolve().parents[1] / "train_hf.py"
+    command = [
+        sys.executable,
+        str(script),
+        "--model_name_or_path",
+        "minilm",
+        "--source_graphs",
+        bad,
+        "--output_dir",
+        str(tmp_path / "run"),
+        "--use_cpu",
+        "--report_to",
+        "none",
+    ]
+    result = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 2
+    assert "bad_source.json: labels[1] = 7 (node 1)" in result.stderr and "Traceback" not in result.stderr
+    assert not (tmp_path / "run").exists()
