@@ -128,9 +128,8 @@ def resolve_pooling(config: ZeroGConfig, is_decoder: bool, lm_path: Optional[str
         return config.pooling_mode
     if is_decoder:
         return "last"
-    if lm_path is not None:
-        return declared_pooling(lm_path) or "cls"
-    return declared_pooling(config.lm_name_or_path, config.lm_revision) or "cls"
+    revision = None if lm_path else config.lm_revision  # a local copy has no revisions
+    return declared_pooling(lm_path or config.lm_name_or_path, revision) or "cls"
 
 
 def load_tokenizer(name_or_path: str, is_decoder: bool, revision: Optional[str] = None, zerog_folder: bool = False):

@@ -89,7 +89,6 @@ class EmbeddingCache:
 
     def __init__(self, root: Optional[Path] = None):
         self.root = Path(root) if root else cache_dir() / "embeddings"
-        self.forward_texts = 0  # texts encoded (not read from disk) by this cache
 
     def path(self, fingerprint: str, texts: list) -> Path:
         return self.root / fingerprint / texts_key(texts)
@@ -132,7 +131,6 @@ class EmbeddingCache:
         if embeds is not None:
             return embeds
         embeds = encode_sharded(model, texts, batch_size, show_progress_bar)
-        self.forward_texts += len(texts)
         state = process_state()
         if state.is_main_process:
             self.save(path, embeds)

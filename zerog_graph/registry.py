@@ -139,12 +139,13 @@ def load_file(path) -> TextGraph:
     raise GraphError(f"{path}: unknown graph format (expected .json, .pt, or a folder with nodes.csv and edges.csv)")
 
 
-def with_registry_texts(graph: TextGraph, name: str) -> TextGraph:
-    """Fills in the registry's description and label texts where the file has none."""
+def with_registry_texts(graph: TextGraph, name: str, label_texts: bool = True) -> TextGraph:
+    """Fills in the registry's description (and label texts, unless `label_texts=False`) where the
+    file has none."""
     entry = GRAPHS[name]
     if not graph.description:
         graph.description = entry["description"]
-    if graph.label_texts is None and "label_texts" in entry:
+    if label_texts and graph.label_texts is None and "label_texts" in entry:
         graph.label_texts = [entry["label_texts"].get(n, n.replace("_", " ")) for n in graph.label_names]
     graph.name = name
     return graph
@@ -170,14 +171,7 @@ def load_graph(name_or_path: str, label_texts: bool = True) -> TextGraph:
             f"and put it in one of: {', '.join(str(d) for d in data_dirs())} (or set ZEROG_DATA)."
         )
     graph = load_file(found)
-    return with_registry_texts(graph, name) if label_texts else _named(graph, name)
-
-
-def _named(graph: TextGraph, name: str) -> TextGraph:
-    graph.name = name
-    if not graph.description:
-        graph.description = GRAPHS[name]["description"]
-    return graph
+    return with_registry_texts(graph, name, label_texts)
 
 
 def find_file(filenames: list) -> Optional[Path]:
