@@ -279,19 +279,19 @@ def add_prompt_nodes(edge_index: torch.Tensor, batch: torch.Tensor) -> torch.Ten
 
 
 def normalized_adjacency(edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor:
-    r"""Sparse :math:`\hat{D}^{-1/2}(A + I)\hat{D}^{-1/2}`; duplicate edges and self-loops count once."""
-    edge_index = edge_index[:, edge_index[0] != edge_index[1]]
-    loops = torch.arange(num_nodes, device=edge_index.device).expand(2, -1)
-    edge_index = torch.cat([edge_index, loops], dim=1)
-    values = torch.ones(edge_index.size(1), device=edge_index.device)
-    adj = torch.sparse_coo_tensor(edge_index, values, (num_nodes, num_nodes), check_invariants=False).coalesce()
-    row, col = adj.indices()
-    inv_sqrt = torch.bincount(row, minlength=num_nodes).float().pow(-0.5)  # every degree >= 1 (self-loop)
-    weights = inv_sqrt[row] * inv_sqrt[col]
-    adj = torch.sparse_coo_tensor(adj.indices(), weights, (num_nodes, num_nodes), check_invariants=False)
+    r"""Sparse CSR :math:`\hat{D}^{-1/2}(A + I)\hat{D}^{-1/2}`; duplicate edges and self-loops count once."""
+    loops = torch.arange(num_nodes, device=edge_index.device)
+    row, col = torch.cat([edge_index[:, edge_index[0] != edge_index[1]], loops.expand(2, -1)], dim=1)
+    key = torch.unique(row * num_nodes + col)  # sorted by row, then column; each edge once
+    row, col = key // num_nodes, key % num_nodes
+    degree = torch.bincount(row, minlength=num_nodes)  # >= 1 everywhere (the self-loop)
+    inv_sqrt = degree.float().pow(-0.5)
+    crow = torch.cat([degree.new_zeros(1), degree.cumsum(0)])
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return adj.to_sparse_csr()
+        return torch.sparse_csr_tensor(
+            crow, col, inv_sqrt[row] * inv_sqrt[col], (num_nodes, num_nodes), check_invariants=False
+        )
 
 
 def propagate(x: torch.Tensor, adj: torch.Tensor, num_rounds: int) -> torch.Tensor:
@@ -301,17 +301,31 @@ def propagate(x: torch.Tensor, adj: torch.Tensor, num_rounds: int) -> torch.Tens
     return x
 
 
-def standardize(x: torch.Tensor, batch: Optional[torch.Tensor] = None, eps: float = 1e-6) -> torch.Tensor:
-    """Zero mean and unit variance per dimension, within each graph of `batch` (default: one graph).
+def graph_statistics(
+    x: torch.Tensor, batch: Optional[torch.Tensor] = None, eps: float = 1e-6, chunk_size: int = 4096
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and inverse standard deviation of each dimension within each graph of `batch`, `[G, H]` each.
 
-    The variance is unbiased; `eps` inside the square root keeps gradients finite when it is 0."""
+    The variance is unbiased; `eps` inside the square root keeps gradients finite when it is 0. Sums
+    over nodes are matrix products over row chunks: on CPU, `var(0)` or an `[N, H]` temporary costs
+    several times the arithmetic on a graph the size of ogbn-arxiv."""
     batch = batch if batch is not None else torch.zeros(x.size(0), dtype=torch.long, device=x.device)
-    num_graphs = int(batch.max()) + 1
-    count = torch.bincount(batch, minlength=num_graphs).to(x.dtype).unsqueeze(-1)
-    mean = x.new_zeros(num_graphs, x.size(1)).index_add_(0, batch, x) / count.clamp(min=1)
-    centered = x - mean[batch]
-    var = x.new_zeros(num_graphs, x.size(1)).index_add_(0, batch, centered.square()) / (count - 1).clamp(min=1)
-    return centered / (var + eps).sqrt()[batch]
+    members = F.one_hot(batch).T.to(x.dtype)  # [G, N]
+    count = members.sum(1, keepdim=True)
+    mean = members @ x / count.clamp(min=1)
+    squares = sum(
+        members[:, rows] @ (x[rows] - mean[batch[rows]]).square()
+        for rows in torch.arange(x.size(0), device=x.device).split(chunk_size)
+    )
+    return mean, (squares / (count - 1).clamp(min=1) + eps).rsqrt()
+
+
+def standardize(x: torch.Tensor, batch: Optional[torch.Tensor] = None, eps: float = 1e-6) -> torch.Tensor:
+    """Zero mean and unit variance per dimension, within each graph of `batch` (default: one graph)."""
+    mean, scale = graph_statistics(x, batch, eps)
+    if mean.size(0) > 1:
+        mean, scale = mean[batch], scale[batch]
+    return (x - mean) * scale
 
 
 def zerog_logits(
@@ -323,6 +337,7 @@ def zerog_logits(
     standardize_embeds: bool = True,
     batch: Optional[torch.Tensor] = None,
     label_batch: Optional[torch.Tensor] = None,
+    cosine: bool = True,
 ) -> torch.Tensor:
     r"""Cosine similarity of every propagated node embedding with its graph's label embeddings.
 
@@ -335,6 +350,10 @@ def zerog_logits(
         standardize_embeds (bool): standardise nodes and labels per graph first (ZeroG's `if_norm`).
         batch (torch.Tensor, optional): `[N]` graph of each node (default: all in graph 0).
         label_batch (torch.Tensor, optional): `[L]` graph of each label (default: all in graph 0).
+        cosine (bool): if False, return each propagated node's dot product with the unit label
+            vectors instead: the cosine times a positive per-node factor, so the same argmax. It is
+            computed by propagating the `[N, L]` projection rather than the `[N, H]` embeddings
+            (propagation is linear), which costs `L / H` as much.
 
     :rtype: :class:`torch.Tensor` `[N, L]`, `-inf` where node and label are in different graphs.
     """
@@ -345,13 +364,21 @@ def zerog_logits(
         label_batch if label_batch is not None else torch.zeros(label_embeds.size(0), dtype=torch.long, device=device)
     )
     x = torch.cat([node_embeds, prompt_embeds]).float()
-    labels = label_embeds.float()
-    if standardize_embeds:
-        x = standardize(x, torch.cat([batch, torch.arange(num_graphs, device=device)]))
-        labels = standardize(labels, label_batch)
+    x_batch = torch.cat([batch, torch.arange(num_graphs, device=device)])
+    labels = standardize(label_embeds.float(), label_batch) if standardize_embeds else label_embeds.float()
+    labels = F.normalize(labels, dim=-1)
     adj = normalized_adjacency(add_prompt_nodes(edge_index.to(device), batch), num_nodes + num_graphs)
-    x = propagate(x, adj, num_rounds)[:num_nodes]
-    logits = F.normalize(x, dim=-1) @ F.normalize(labels, dim=-1).T
+    if cosine:
+        x = standardize(x, x_batch) if standardize_embeds else x
+        logits = F.normalize(propagate(x, adj, num_rounds)[:num_nodes], dim=-1) @ labels.T
+    elif standardize_embeds:
+        # Standardising is affine, so it moves onto the labels: ((x - m) * s) @ l = x @ (s * l) - (m * s) @ l.
+        mean, scale = graph_statistics(x, x_batch)
+        scaled_labels = labels * scale[label_batch]
+        projection = x @ scaled_labels.T - (mean[label_batch] * scaled_labels).sum(-1)
+        logits = propagate(projection, adj, num_rounds)[:num_nodes]
+    else:
+        logits = propagate(x @ labels.T, adj, num_rounds)[:num_nodes]
     return logits.masked_fill(batch.unsqueeze(1) != label_batch.unsqueeze(0), float("-inf"))
 
 

@@ -3,10 +3,13 @@
     python bench/propagation.py [--rounds 10] [--dim 768]
 
 169,343 nodes, 1,166,243 random undirected edges, 768-d embeddings, R=10, standardised, 40 labels.
-  - ours: `zerog_logits` (prompt edges built with tensor ops, one sparse CSR operator, R products);
+  - ours, as the evaluator runs it: `zerog_logits(..., cosine=False)`, prompt edges built with
+    tensor ops, one sparse CSR operator, and the 40-column label projection propagated R times;
+  - ours, cosine logits (the training path): the same operator applied to all 768 columns;
   - baseline, the original's construction: prompt edges appended to a Python list one node at a
     time, and the normalised sparse matrix rebuilt from that list on every propagation call.
-Prints both times and the ratio; exits 1 when ours takes 3 s or more.
+Prints the times, the ratios and how often the predictions agree; exits 1 when the evaluator's path
+takes 3 s or more, or when its predictions differ from the cosine path's.
 """
 
 import argparse
@@ -59,21 +62,32 @@ def main():
         torch.randn(NUM_LABELS, args.dim, generator=generator),
     )
 
-    start = time.perf_counter()
-    ours = zerog_logits(nodes, prompt, labels, edge_index, args.rounds, True)
-    ours_seconds = time.perf_counter() - start
-    start = time.perf_counter()
-    reference = original(nodes, prompt, labels, edge_index, args.rounds)
-    original_seconds = time.perf_counter() - start
-    agree = (ours.argmax(-1) == reference.argmax(-1)).float().mean().item()
+    def timed(fn):
+        start = time.perf_counter()
+        return fn(), time.perf_counter() - start
+
+    scores, ours_seconds = timed(lambda: zerog_logits(nodes, prompt, labels, edge_index, args.rounds, cosine=False))
+    cosine, cosine_seconds = timed(lambda: zerog_logits(nodes, prompt, labels, edge_index, args.rounds))
+    reference, original_seconds = timed(lambda: original(nodes, prompt, labels, edge_index, args.rounds))
+    predicted = scores.argmax(-1)
+    same_as_cosine = (predicted == cosine.argmax(-1)).float().mean().item()
+    same_as_original = (predicted == reference.argmax(-1)).float().mean().item()
     print(
         f"graph: {NUM_NODES:,} nodes, {edge_index.size(1):,} directed edges, {args.dim}-d, R={args.rounds}, "
-        f"{torch.get_num_threads()} threads"
+        f"{NUM_LABELS} labels, {torch.get_num_threads()} threads"
     )
-    print(f"ours (zerog_logits):             {ours_seconds:7.2f} s")
-    print(f"original construction:           {original_seconds:7.2f} s")
-    print(f"ratio: {original_seconds / ours_seconds:.1f}x faster; same argmax on {100 * agree:.2f}% of nodes")
-    return 0 if ours_seconds < 3 else 1
+    print(f"ours, evaluator (label projection):  {ours_seconds:7.2f} s  (goal < 3 s)")
+    print(f"ours, cosine logits ({args.dim} columns):  {cosine_seconds:7.2f} s")
+    print(f"original construction:               {original_seconds:7.2f} s")
+    print(
+        f"ratio to the original: evaluator {original_seconds / ours_seconds:.1f}x, "
+        f"cosine {original_seconds / cosine_seconds:.1f}x"
+    )
+    print(
+        f"same prediction as the cosine path on {100 * same_as_cosine:.2f}% of nodes, "
+        f"as the original on {100 * same_as_original:.2f}%"
+    )
+    return 0 if ours_seconds < 3 and same_as_cosine == 1.0 else 1
 
 
 if __name__ == "__main__":

@@ -34,7 +34,8 @@ def test_add_prompt_nodes_docstring_example():
 
 def test_normalized_adjacency_matches_pyg_gcn_norm():
     edge_index = add_prompt_nodes(EDGE_INDEX, torch.zeros(4, dtype=torch.long))
-    ours = normalized_adjacency(edge_index, 5).to_dense()
+    with_duplicates = torch.cat([edge_index, edge_index[:, :3], torch.tensor([[2], [2]])], dim=1)  # + a self-loop
+    ours = normalized_adjacency(with_duplicates, 5).to_dense()
     pyg_index, pyg_weight = gcn_norm(edge_index, num_nodes=5, add_self_loops=True)
     assert torch.allclose(ours, to_dense_adj(pyg_index, edge_attr=pyg_weight, max_num_nodes=5)[0].T, atol=1e-6)
 
@@ -65,6 +66,27 @@ def test_batched_subgraphs_are_independent():
     assert torch.allclose(logits[:4, :3], first, atol=1e-5)
     assert torch.isinf(logits[:4, 3:]).all() and torch.isinf(logits[4:, :3]).all()
     assert torch.allclose(standardize(x, batch)[:4], standardize(x[:4]), atol=1e-5)
+    assert torch.allclose(standardize(x[:4]), (x[:4] - x[:4].mean(0)) / x[:4].std(0), atol=1e-4)
+
+
+@pytest.mark.parametrize("standardize_embeds", [True, False])
+def test_label_projection_is_the_cosine_times_the_node_norm(standardize_embeds):
+    """The evaluator's path propagates `x @ labels.T`; it must equal the cosine times |propagated node|."""
+    torch.manual_seed(0)
+    x, prompts, labels = torch.randn(8, 6) * 3 + 1, torch.randn(2, 6), torch.randn(5, 6)
+    batch, label_batch = torch.tensor([0] * 4 + [1] * 4), torch.tensor([0, 0, 0, 1, 1])
+    edge_index = torch.cat([EDGE_INDEX, EDGE_INDEX + 4], dim=1)
+    args = (x, prompts, labels, edge_index, 3, standardize_embeds, batch, label_batch)
+    cosine, scores = zerog_logits(*args), zerog_logits(*args, cosine=False)
+    nodes = torch.cat([x, prompts])
+    if standardize_embeds:
+        nodes = standardize(nodes, torch.cat([batch, torch.arange(2)]))
+    edges = add_prompt_nodes(edge_index, batch)
+    norms = propagate(nodes, normalized_adjacency(edges, 10), 3)[:8].norm(dim=-1, keepdim=True)
+    assert torch.isinf(scores[:4, 3:]).all() and torch.isinf(scores[4:, :3]).all()
+    finite = torch.isfinite(cosine)
+    assert torch.allclose(scores[finite], (cosine * norms)[finite], atol=1e-4)
+    assert torch.equal(scores.argmax(-1), cosine.argmax(-1))
 
 
 # --- cache --------------------------------------------------------------------------------------------

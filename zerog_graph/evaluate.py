@@ -24,7 +24,7 @@ class GraphEmbeddings:
 
 @dataclass
 class GraphResult:
-    """Zero-shot scores of one graph; `logits` is `[N, C]`, the settings are those used."""
+    """Zero-shot scores of one graph; `logits` is `[N, C]` from `classify`, the settings are those used."""
 
     graph: str
     accuracy: float
@@ -67,8 +67,12 @@ def embed_graph(
 
 
 def classify(embeds: GraphEmbeddings, graph: TextGraph, num_rounds: int, standardize: bool) -> torch.Tensor:
-    """`[N, C]` cosine scores of every node against every class."""
-    return zerog_logits(embeds.nodes, embeds.description, embeds.labels, graph.edge_index, num_rounds, standardize)
+    """`[N, C]` scores of every node against every class: the propagated node's dot product with the
+    unit label embeddings. Their argmax is the cosine argmax; propagating `C` columns instead of the
+    hidden size makes a graph the size of ogbn-arxiv take about a second (`bench/propagation.py`)."""
+    return zerog_logits(
+        embeds.nodes, embeds.description, embeds.labels, graph.edge_index, num_rounds, standardize, cosine=False
+    )
 
 
 def score(logits: torch.Tensor, graph: TextGraph) -> tuple:
