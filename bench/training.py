@@ -4,9 +4,11 @@
 
 Each configuration trains LoRA on Cora subgraphs (2 subgraphs of at most 15 nodes per step, 128
 tokens per text) with the real collator, model and AdamW, times `--steps` steps after one warm-up
-step, and reports the peak resident memory (RSS) of its process. The baseline row is MiniLM + LoRA
-in fp32; other rows give their ratio to it. On a machine with CUDA the SmolLM2 4-bit and bf16
-rows are also run on the GPU with `torch.cuda.max_memory_allocated`.
+step, and reports the peak resident memory (RSS) of its process. The QLoRA rows use gradient
+checkpointing, as QLoRA loading sets it up; the LoRA rows do not (`ZeroGConfig.gradient_checkpointing`
+is off by default). The baseline row is MiniLM + LoRA in fp32; other rows give their ratio to it.
+On a machine with CUDA the SmolLM2 4-bit and bf16 rows are also run on the GPU, with
+`torch.cuda.max_memory_allocated`.
 """
 
 import argparse
@@ -84,7 +86,7 @@ def main():
     runs += [(name, "cuda") for name in CUDA_CONFIGS] if torch.cuda.is_available() else []
     print(
         f"{args.steps} steps after a warm-up; 2 subgraphs x <=15 nodes x <=128 tokens per step; "
-        f"{torch.get_num_threads()} CPU threads"
+        f"{torch.get_num_threads()} CPU threads; gradient checkpointing in the QLoRA rows only"
     )
     print(f"{'configuration':<30} {'device':<6} {'s/step':>7} {'vs base':>8} {'peak RSS MB':>12} {'CUDA MB':>8}")
     baseline = None
