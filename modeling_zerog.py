@@ -314,8 +314,10 @@ def graph_statistics(
     count = members.sum(1, keepdim=True)
     mean = members @ x / count.clamp(min=1)
     squares = sum(
-        members[:, rows] @ (x[rows] - mean[batch[rows]]).square()
-        for rows in torch.arange(x.size(0), device=x.device).split(chunk_size)
+        part_members @ (part - mean[part_batch]).square()
+        for part, part_batch, part_members in zip(
+            x.split(chunk_size), batch.split(chunk_size), members.split(chunk_size, dim=1)
+        )
     )
     return mean, (squares / (count - 1).clamp(min=1) + eps).rsqrt()
 
@@ -371,14 +373,14 @@ def zerog_logits(
     if cosine:
         x = standardize(x, x_batch) if standardize_embeds else x
         logits = F.normalize(propagate(x, adj, num_rounds)[:num_nodes], dim=-1) @ labels.T
-    elif standardize_embeds:
-        # Standardising is affine, so it moves onto the labels: ((x - m) * s) @ l = x @ (s * l) - (m * s) @ l.
-        mean, scale = graph_statistics(x, x_batch)
-        scaled_labels = labels * scale[label_batch]
-        projection = x @ scaled_labels.T - (mean[label_batch] * scaled_labels).sum(-1)
-        logits = propagate(projection, adj, num_rounds)[:num_nodes]
     else:
-        logits = propagate(x @ labels.T, adj, num_rounds)[:num_nodes]
+        weights, offset = labels, 0.0
+        if standardize_embeds:
+            # Standardising is affine, so it moves onto the labels: ((x - m) * s) @ l = x @ (s * l) - (m * s) @ l.
+            mean, scale = graph_statistics(x, x_batch)
+            weights = labels * scale[label_batch]
+            offset = (mean[label_batch] * weights).sum(-1)
+        logits = propagate(x @ weights.T - offset, adj, num_rounds)[:num_nodes]
     return logits.masked_fill(batch.unsqueeze(1) != label_batch.unsqueeze(0), float("-inf"))
 
 

@@ -42,7 +42,7 @@ def data_dir():
 
 
 def tiny_config(name: str, vocab_size: int):
-    """A 2-layer, 64-wide random config of each architecture the LoRA table names."""
+    """A 2-layer, 64-wide random config of each architecture the tests build."""
     import transformers as tf
 
     decoder = dict(

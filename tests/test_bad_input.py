@@ -10,6 +10,7 @@ import torch
 import train_hf
 from configuration_zerog import ZeroGConfig
 from modeling_zerog import ZeroGModel
+from tests.conftest import tiny_config
 from zerog_graph.cache import EmbeddingCache
 from zerog_graph.cli import main as cli
 from zerog_graph.evaluate import evaluate_graph
@@ -111,19 +112,9 @@ def test_lora_target_that_matches_nothing(tiny_backbones, data_dir, tmp_path):
 
 
 def test_architecture_missing_from_the_table_falls_back(tmp_path, caplog, smollm2_path):
-    from transformers import AutoTokenizer, Phi3Config, Phi3Model
+    from transformers import AutoTokenizer, Phi3Model
 
-    Phi3Model(
-        Phi3Config(
-            vocab_size=49152,
-            hidden_size=64,
-            intermediate_size=128,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            num_key_value_heads=4,
-            pad_token_id=0,
-        )
-    ).save_pretrained(tmp_path)
+    Phi3Model(tiny_config("phi3", vocab_size=49152)).save_pretrained(tmp_path)
     AutoTokenizer.from_pretrained(smollm2_path).save_pretrained(tmp_path)
     with caplog.at_level(logging.WARNING):
         model = ZeroGModel(ZeroGConfig(lm_name_or_path=str(tmp_path)))
