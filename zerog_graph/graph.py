@@ -1,5 +1,7 @@
 """The in-memory text-attributed graph, validated on construction."""
 
+import hashlib
+import re
 from dataclasses import dataclass, field
 from typing import Optional
 
@@ -107,6 +109,15 @@ class TextGraph:
         labelled = self.labels >= 0
         return labelled & self.test_mask if self.test_mask is not None else labelled
 
+    def content_hash(self) -> str:
+        """A hash of what the graph holds (texts, edges, labels, classes), whatever its file or name."""
+        digest = hashlib.sha256()
+        for text in self.texts + ["\0"] + list(self.label_names) + ["\0"] + self.class_texts + [self.description]:
+            digest.update(hashlib.sha256(text.encode("utf-8", "surrogatepass")).digest())
+        digest.update(self.edge_index.numpy().tobytes())
+        digest.update(self.labels.numpy().tobytes())
+        return digest.hexdigest()[:16]
+
     def subgraph(self, nodes: torch.Tensor) -> "TextGraph":
         """The graph induced by `nodes`, relabelled 0..len(nodes)-1."""
         from torch_geometric.utils import subgraph
@@ -125,3 +136,24 @@ class TextGraph:
             directed=self.directed,
             source=self.source,
         )
+
+
+def safe_name(name: str) -> str:
+    """A file-name-safe slug of a graph name: letters, digits, `.`, `_` and `-` only, never empty,
+    never `.` or `..`, at most 64 characters."""
+    slug = re.sub(r"[^A-Za-z0-9._-]+", "_", str(name)).strip("._")[:64]
+    return slug or "graph"
+
+
+def result_names(graphs: list) -> list:
+    """One distinct, file-name-safe key per graph, in order: `safe_name(graph.name)`, with a short hash
+    of the graph's source added where the slug changed the name or two graphs would share it."""
+    slugs = [safe_name(graph.name) for graph in graphs]
+    names = []
+    for graph, slug in zip(graphs, slugs):
+        if slug != graph.name or slugs.count(slug) > 1:
+            tag = hashlib.sha256(f"{graph.source}\0{graph.content_hash()}".encode("utf-8", "surrogatepass"))
+            slug = f"{slug}-{tag.hexdigest()[:8]}"
+        names.append(slug)
+    # Same name, same source and same content: number them.
+    return [f"{name}-{names[: i + 1].count(name)}" if names.count(name) > 1 else name for i, name in enumerate(names)]
