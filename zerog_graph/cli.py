@@ -1,9 +1,13 @@
-"""`zerog eval`: zero-shot node classification from the command line (also `python -m zerog_graph`)."""
+"""`zerog eval` and `zerog predict`: zero-shot node classification from the command line (also
+`python -m zerog_graph`)."""
 
 import argparse
 import json
 import sys
+import tempfile
 from pathlib import Path
+
+from configuration_zerog import POOLING_MODES
 
 from .graph import GraphError
 
@@ -20,48 +24,134 @@ def default_dtype(name: str):
     return torch.bfloat16 if torch.cpu._is_avx512_bf16_supported() else torch.float32
 
 
+def non_negative_int(value: str) -> int:
+    """An argparse type: an integer >= 0."""
+    number = int(value)
+    if number < 0:
+        raise argparse.ArgumentTypeError(f"{value} is negative; give 0 or more")
+    return number
+
+
+def positive_int(value: str) -> int:
+    """An argparse type: an integer >= 1."""
+    number = int(value)
+    if number < 1:
+        raise argparse.ArgumentTypeError(f"{value} is not positive; give 1 or more")
+    return number
+
+
+def class_names(value: str) -> list:
+    """An argparse type: class names as "a,b,c", or a text file (`.txt`, or any existing file) with one
+    name per line; blank lines are skipped, and empty or repeated names refused."""
+    path = Path(value)
+    if path.is_file() or path.suffix == ".txt":
+        try:
+            names = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
+        except (OSError, UnicodeDecodeError) as error:
+            raise argparse.ArgumentTypeError(f"cannot read class names from {value}: {error}") from None
+    else:
+        names = [name.strip() for name in value.split(",")]
+    where = f"{value}" if path.is_file() else f"{value!r}"
+    if not names or "" in names:
+        raise argparse.ArgumentTypeError(f"{where}: empty class name; give names as a,b,c or a file, one per line")
+    repeated = next((n for i, n in enumerate(names) if n in names[:i]), None)
+    if repeated is not None:
+        raise argparse.ArgumentTypeError(f"{where}: class {repeated!r} is named twice")
+    return names
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zerog", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
-    ev = commands.add_parser("eval", help="zero-shot accuracy and macro-F1 on one or more graphs")
+    ev = argparse.ArgumentParser(add_help=False)  # the options both commands share
     ev.add_argument("--model", required=True, help="short name, Hub id, local backbone folder or saved ZeroG folder")
     ev.add_argument("--graph", action="append", required=True, help="registry name or file; repeat for more graphs")
-    ev.add_argument("--rounds", type=int, default=None, help="propagation rounds R (default: the model's config)")
-    ev.add_argument("--pooling", choices=["auto", "last", "cls", "mean"], default=None)
+    ev.add_argument(
+        "--labels",
+        type=class_names,
+        help='class names of CSV folder graphs: "a,b,c" or a file with one per line (default: the labels found)',
+    )
+    ev.add_argument(
+        "--rounds", type=non_negative_int, default=None, help="propagation rounds R (default: the model's config)"
+    )
+    ev.add_argument("--pooling", choices=POOLING_MODES, default=None)
     ev.add_argument("--template", default=None, help="format string with {text}; '' for none")
     ev.add_argument("--no-standardize", action="store_true", help="skip ZeroG's if_norm standardisation")
     ev.add_argument("--dtype", choices=["auto", "bf16", "fp16", "fp32"], default="auto")
-    ev.add_argument("--batch-size", type=int, default=32)
-    ev.add_argument("--output", type=Path, help="write results as JSON here")
-    ev.add_argument("--predictions", type=Path, help="folder for one <graph>.csv of predictions per graph")
-    ev.add_argument("--overwrite", action="store_true", help="replace existing --output / --predictions files")
+    ev.add_argument("--batch-size", type=positive_int, default=32)
+    ev.add_argument("--overwrite", action="store_true", help="replace existing result and prediction files")
+    ev.add_argument(
+        "--trust-remote-code",
+        action="store_true",
+        help="let a model folder run the Python files its config names (off: nothing in a folder runs)",
+    )
+    evaluate = commands.add_parser(
+        "eval", parents=[ev], help="zero-shot accuracy and macro-F1 (where labels exist) on one or more graphs"
+    )
+    evaluate.add_argument("--output", type=Path, help="write results as JSON here")
+    evaluate.add_argument("--predictions", type=Path, help="folder for one <graph>.csv of predictions per graph")
+    predict = commands.add_parser(
+        "predict", parents=[ev], help="one CSV of predictions per graph (labels not needed), metrics where labelled"
+    )
+    predict.add_argument(
+        "--output", type=Path, required=True, dest="predictions", help="folder for one <graph>.csv per graph"
+    )
     return parser
 
 
-def refuse_overwrite(args, graphs: list):
-    """Existing result files are replaced only with --overwrite."""
-    paths = [args.output] if args.output else []
+def check_outputs(args, keys: list):
+    """Refuses, before any work, outputs that cannot be written: a results file in a missing or
+    unwritable folder, a predictions folder that is a file, and existing files without --overwrite."""
+    output = getattr(args, "output", None)
+    if output:
+        if output.is_dir():
+            raise ValueError(f"--output {output} is a folder; give a file name for the JSON results")
+        if not output.parent.is_dir():
+            raise ValueError(f"--output {output}: the folder {output.parent} does not exist")
+        check_writable(output.parent, "--output")
+    paths = [output] if output else []
     if args.predictions:
-        paths += [args.predictions / f"{graph.name}.csv" for graph in graphs]
+        if args.predictions.exists() and not args.predictions.is_dir():
+            raise ValueError(f"--predictions {args.predictions} is a file, not a folder")
+        args.predictions.mkdir(parents=True, exist_ok=True)
+        check_writable(args.predictions, "--predictions")
+        paths += [args.predictions / f"{key}.csv" for key in keys]
     existing = [str(p) for p in paths if p.exists()]
     if existing and not args.overwrite:
         raise ValueError(f"{', '.join(existing)} already exist(s); pass --overwrite to replace")
 
 
+def check_writable(folder: Path, option: str):
+    """Creates and removes a temporary file in `folder` (permissions alone do not say, e.g. for root)."""
+    try:
+        with tempfile.TemporaryFile(dir=folder):
+            pass
+    except OSError as error:
+        raise OSError(f"{option}: cannot write in {folder} ({error.strerror})") from None
+
+
 def run_eval(args) -> dict:
     from .cache import process_state
     from .evaluate import evaluate_graph, write_predictions
+    from .graph import result_names
     from .models import load_model
     from .registry import load_graph
 
-    graphs = [load_graph(g) for g in args.graph]  # fail on a bad graph before loading the model
-    refuse_overwrite(args, graphs)
-    model = load_model(args.model, pooling_mode=args.pooling, template=args.template, dtype=default_dtype(args.dtype))
+    graphs = [load_graph(g, label_names=args.labels) for g in args.graph]  # fail on a bad graph before the model
+    keys = result_names(graphs)
+    check_outputs(args, keys)
+    model = load_model(
+        args.model,
+        pooling_mode=args.pooling,
+        template=args.template,
+        dtype=default_dtype(args.dtype),
+        trust_remote_code=args.trust_remote_code,
+    )
     state = process_state()
     if model.config.quantization is None:
         model.to(state.device)
     results = {}
-    for graph in graphs:
+    for key, graph in zip(keys, graphs):
         result = evaluate_graph(
             model,
             graph,
@@ -69,30 +159,40 @@ def run_eval(args) -> dict:
             standardize=False if args.no_standardize else None,
             batch_size=args.batch_size,
             show_progress_bar=state.is_main_process,
+            with_cosines=bool(args.predictions),
         )
-        results[graph.name] = result.to_dict()
+        results[key] = {"graph": graph.name, "source": graph.source, **result.to_dict()}
         if args.predictions and state.is_main_process:
-            args.predictions.mkdir(parents=True, exist_ok=True)
-            write_predictions(args.predictions / f"{graph.name}.csv", graph, result.logits)
+            write_predictions(args.predictions / f"{key}.csv", graph, result)
     if state.is_main_process:
         print(format_table(results))
-        if args.output:
+        if args.predictions:
+            print(f"predictions: {', '.join(str(args.predictions / f'{key}.csv') for key in results)}")
+        if getattr(args, "output", None):
             args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
     return results
 
 
+def percent(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
 def format_table(results: dict) -> str:
+    """One row per graph; `-` where a graph has no labelled node to score."""
     lines = [f"{'graph':<12} {'nodes':>7} {'accuracy':>9} {'macro-F1':>9} {'majority':>9}"]
     for name, r in results.items():
         lines.append(
-            f"{name:<12} {r['num_scored']:>7} {100 * r['accuracy']:>8.1f}% {100 * r['macro_f1']:>8.1f}% "
-            f"{100 * r['majority_accuracy']:>8.1f}%"
+            f"{name:<12} {r['num_scored']:>7} {percent(r['accuracy']):>9} {percent(r['macro_f1']):>9} "
+            f"{percent(r['majority_accuracy']):>9}"
         )
     return "\n".join(lines)
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as exit_:  # argparse's own errors (exit 2) and --help (exit 0), as a return value
+        return exit_.code
     try:
         run_eval(args)
     except (GraphError, OSError, ValueError, ImportError) as error:

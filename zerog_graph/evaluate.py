@@ -7,7 +7,7 @@ from typing import Optional
 import torch
 from sklearn.metrics import f1_score
 
-from modeling_zerog import zerog_logits
+from modeling_zerog import add_prompt_nodes, graph_statistics, normalized_adjacency, propagate, zerog_logits
 
 from .cache import EmbeddingCache, encode_sharded, model_fingerprint
 from .graph import TextGraph
@@ -24,15 +24,19 @@ class GraphEmbeddings:
 
 @dataclass
 class GraphResult:
-    """Zero-shot scores of one graph; `logits` is `[N, C]` from `classify`, the settings are those used."""
+    """Zero-shot scores of one graph; `logits` is `[N, C]` from `classify`, the settings are those used.
+
+    The metrics are None when no node in the evaluation mask has a label (`num_scored` is 0).
+    `cosines` (`[N, C]`, the true cosine similarities) is filled when asked for, for predictions."""
 
     graph: str
-    accuracy: float
-    macro_f1: float
+    accuracy: Optional[float]
+    macro_f1: Optional[float]
     num_scored: int
-    majority_accuracy: float
+    majority_accuracy: Optional[float]
     settings: dict
     logits: torch.Tensor = field(repr=False)
+    cosines: Optional[torch.Tensor] = field(default=None, repr=False)
 
     def to_dict(self) -> dict:
         return {
@@ -75,9 +79,28 @@ def classify(embeds: GraphEmbeddings, graph: TextGraph, num_rounds: int, standar
     )
 
 
+def propagated_norms(
+    embeds: GraphEmbeddings, graph: TextGraph, num_rounds: int, standardize: bool, chunk_size: int = 64
+) -> torch.Tensor:
+    """`[N]` norm of each node's propagated embedding: `classify`'s scores divided by it are the
+    cosines. Propagation is linear and standardisation per dimension, so the squared norm is summed
+    over `chunk_size` dimensions at a time, and no `[N, H]` propagated tensor is held."""
+    x = torch.cat([embeds.nodes, embeds.description]).float()
+    num_nodes = graph.num_nodes
+    prompt_edges = add_prompt_nodes(graph.edge_index.to(x.device), torch.zeros(num_nodes, dtype=torch.long))
+    adj = normalized_adjacency(prompt_edges, num_nodes + 1)
+    mean, scale = graph_statistics(x) if standardize else (torch.zeros_like(x[:1]), torch.ones_like(x[:1]))
+    squares = torch.zeros(num_nodes, device=x.device)
+    for part, part_mean, part_scale in zip(*(t.split(chunk_size, dim=1) for t in (x, mean, scale))):
+        squares += propagate((part - part_mean) * part_scale, adj, num_rounds)[:num_nodes].square().sum(-1)
+    return squares.sqrt()
+
+
 def score(logits: torch.Tensor, graph: TextGraph) -> tuple:
-    """Accuracy and macro-F1 over the graph's evaluation mask."""
+    """Accuracy and macro-F1 over the graph's evaluation mask; None for both when it has no labelled node."""
     mask = graph.eval_mask
+    if not mask.any():
+        return None, None, 0
     truth, predicted = graph.labels[mask], logits[mask].argmax(-1)
     accuracy = (predicted == truth).float().mean().item()
     macro_f1 = f1_score(
@@ -86,10 +109,12 @@ def score(logits: torch.Tensor, graph: TextGraph) -> tuple:
     return accuracy, float(macro_f1), int(mask.sum())
 
 
-def majority_accuracy(graph: TextGraph) -> float:
-    """The accuracy of always answering the most frequent class, over the evaluation mask."""
+def majority_accuracy(graph: TextGraph) -> Optional[float]:
+    """The accuracy of always answering the most frequent class, over the evaluation mask (None if empty)."""
     truth = graph.labels[graph.eval_mask]
-    return torch.bincount(truth, minlength=graph.num_classes).max().item() / max(truth.numel(), 1)
+    if truth.numel() == 0:
+        return None
+    return torch.bincount(truth, minlength=graph.num_classes).max().item() / truth.numel()
 
 
 def evaluate_graph(
@@ -100,8 +125,12 @@ def evaluate_graph(
     cache=None,
     batch_size: int = 32,
     show_progress_bar: bool = False,
+    with_cosines: bool = False,
 ) -> GraphResult:
-    """Zero-shot accuracy and macro-F1 of `model` on `graph`; settings default to the model's config."""
+    """Zero-shot accuracy and macro-F1 of `model` on `graph`; settings default to the model's config.
+
+    `with_cosines=True` also fills `result.cosines`, for `write_predictions`: one more propagation
+    of the node embeddings, in chunks of dimensions."""
     num_rounds = model.config.num_rounds if num_rounds is None else num_rounds
     standardize = model.config.standardize if standardize is None else standardize
     embeds = embed_graph(model, graph, cache, batch_size, show_progress_bar)
@@ -115,18 +144,32 @@ def evaluate_graph(
         "standardize": standardize,
         "max_length": model.max_length,
         "dtype": str(next(model.lm.parameters()).dtype).removeprefix("torch."),
+        "confidence_temperature": 1 / model.config.logit_scale,
     }
-    return GraphResult(graph.name, accuracy, macro_f1, num_scored, majority_accuracy(graph), settings, logits)
+    result = GraphResult(graph.name, accuracy, macro_f1, num_scored, majority_accuracy(graph), settings, logits)
+    if with_cosines:
+        norms = propagated_norms(embeds, graph, num_rounds, standardize)
+        result.cosines = logits / norms.clamp(min=torch.finfo(norms.dtype).tiny).unsqueeze(1)
+    return result
 
 
-def write_predictions(path, graph: TextGraph, logits: torch.Tensor):
-    """A CSV row per node: node, predicted class, true class, then one score column per class."""
+def write_predictions(path, graph: TextGraph, result: GraphResult):
+    """A CSV row per node: its id, the predicted class, the confidence, the true class (empty where
+    unlabelled), then the cosine with each class. The confidence is the softmax of the cosines divided
+    by `result.settings["confidence_temperature"]`, the model's `1 / logit_scale`: the scale that its
+    training loss puts on the cosines (10 by default, so cosines 0.1 apart weigh e to 1)."""
+    if result.cosines is None:
+        raise ValueError("write_predictions needs the cosines: evaluate_graph(..., with_cosines=True)")
+    cosines = result.cosines.float()
+    confidence = torch.softmax(cosines / result.settings["confidence_temperature"], dim=-1)
+    predicted = result.logits.argmax(-1)
+    node_ids = graph.node_ids or range(graph.num_nodes)
+    names = graph.label_names
     with open(path, "w", newline="", encoding="utf-8") as f:
         writer = csv.writer(f)
-        writer.writerow(["node", "predicted", "label"] + [f"score_{name}" for name in graph.label_names])
-        predicted = logits.argmax(-1).tolist()
-        for node, (row, label) in enumerate(zip(logits.tolist(), graph.labels.tolist())):
-            writer.writerow(
-                [node, graph.label_names[predicted[node]], graph.label_names[label] if label >= 0 else ""]
-                + [f"{s:.5f}" for s in row]
-            )
+        writer.writerow(["node", "predicted", "confidence", "label"] + [f"cosine_{name}" for name in names])
+        for node, best, label, probs, row in zip(
+            node_ids, predicted.tolist(), graph.labels.tolist(), confidence.tolist(), cosines.tolist()
+        ):
+            truth = names[label] if label >= 0 else ""
+            writer.writerow([node, names[best], f"{probs[best]:.4f}", truth] + [f"{c:.5f}" for c in row])

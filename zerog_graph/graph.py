@@ -29,6 +29,8 @@ class TextGraph:
         test_mask (torch.Tensor, optional): `[N]` bool, the nodes to score (default: all labelled).
         directed (bool): keep edges one-way (default: `False`, edges made two-way).
         source (str): where the graph came from, named in error messages.
+        node_ids (list[str], optional): the source's id of each node, written in predictions
+            (default: the node's index).
     """
 
     texts: list
@@ -41,22 +43,37 @@ class TextGraph:
     test_mask: Optional[torch.Tensor] = None
     directed: bool = False
     source: str = field(default="<memory>", repr=False)
+    node_ids: Optional[list] = field(default=None, repr=False)
 
     def __post_init__(self):
         where = self.source
-        bad_text = next((i for i, text in enumerate(self.texts) if not isinstance(text, str)), None)
-        if bad_text is not None:
-            raise GraphError(
-                f"{where}: texts[{bad_text}] (node {bad_text}) is {type(self.texts[bad_text]).__name__}, not str"
-            )
+        check_strings(self.texts, "texts", where, per_node=True)
         num_nodes = len(self.texts)
-        if not self.label_names or not all(isinstance(n, str) for n in self.label_names):
+        if num_nodes == 0:
+            raise GraphError(f"{where}: texts is empty; a graph needs at least one node")
+        check_strings(self.label_names, "label_names", where)
+        if not self.label_names:
             raise GraphError(f"{where}: label_names must be a non-empty list of strings")
-        if self.label_texts is not None and len(self.label_texts) != len(self.label_names):
-            raise GraphError(
-                f"{where}: label_texts has {len(self.label_texts)} entries for {len(self.label_names)} classes"
-            )
-        self.labels = torch.as_tensor(self.labels, dtype=torch.long)
+        repeated = next((n for i, n in enumerate(self.label_names) if n in self.label_names[:i]), None)
+        if repeated is not None:
+            raise GraphError(f"{where}: label_names names class {repeated!r} twice")
+        if self.label_texts is not None:
+            check_strings(self.label_texts, "label_texts", where)
+            if len(self.label_texts) != len(self.label_names):
+                raise GraphError(
+                    f"{where}: label_texts has {len(self.label_texts)} entries for {len(self.label_names)} classes"
+                )
+        for name in ("description", "name"):
+            if not isinstance(getattr(self, name), str):
+                raise GraphError(f"{where}: {name} must be a string, got {type(getattr(self, name)).__name__}")
+            check_strings([getattr(self, name)], name, where)
+        if not isinstance(self.directed, bool):
+            raise GraphError(f"{where}: directed must be true or false, got {self.directed!r}")
+        if self.node_ids is not None:
+            check_strings(self.node_ids, "node_ids", where)
+            if len(self.node_ids) != num_nodes:
+                raise GraphError(f"{where}: {len(self.node_ids)} node ids for {num_nodes} nodes")
+        self.labels = index_tensor(self.labels, "labels", where, low=-1, high=len(self.label_names))
         if self.labels.shape != (num_nodes,):
             raise GraphError(
                 f"{where}: labels has shape {tuple(self.labels.shape)}, expected one label per node ({num_nodes})"
@@ -66,11 +83,8 @@ class TextGraph:
             node = int(bad[0])
             label, num_classes = int(self.labels[node]), len(self.label_names)
             raise GraphError(f"{where}: labels[{node}] = {label} (node {node}) is not in [-1, {num_classes})")
-        edge_index = (
-            torch.as_tensor(self.edge_index, dtype=torch.long).reshape(2, -1)
-            if len(self.edge_index)
-            else torch.empty(2, 0, dtype=torch.long)
-        )
+        edge_index = index_tensor(self.edge_index, "edge_index", where)
+        edge_index = edge_index.reshape(2, -1) if edge_index.numel() else torch.empty(2, 0, dtype=torch.long)
         bad = ((edge_index < 0) | (edge_index >= num_nodes)).any(0).nonzero().flatten()
         if bad.numel():
             edge = int(bad[0])
@@ -84,7 +98,7 @@ class TextGraph:
             else to_undirected(edge_index, num_nodes=num_nodes)
         )
         if self.test_mask is not None:
-            self.test_mask = torch.as_tensor(self.test_mask, dtype=torch.bool)
+            self.test_mask = bool_tensor(self.test_mask, "test_mask", where)
             if self.test_mask.shape != (num_nodes,):
                 raise GraphError(
                     f"{where}: test_mask has shape {tuple(self.test_mask.shape)}, expected ({num_nodes},)"
@@ -135,7 +149,65 @@ class TextGraph:
             test_mask=None if self.test_mask is None else self.test_mask[nodes],
             directed=self.directed,
             source=self.source,
+            node_ids=None if self.node_ids is None else [self.node_ids[i] for i in nodes.tolist()],
         )
+
+
+def check_strings(values, field_name: str, where: str, per_node: bool = False):
+    """`values` is a list of valid Unicode strings (not one string, whose characters would be the items)."""
+    if not isinstance(values, (list, tuple)):
+        raise GraphError(f"{where}: {field_name} must be a list of strings, got {type(values).__name__}")
+    for i, value in enumerate(values):
+        position = f"{field_name}[{i}]" + (f" (node {i})" if per_node else "")
+        if not isinstance(value, str):
+            raise GraphError(f"{where}: {position} is {type(value).__name__}, not str")
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError as error:
+            raise GraphError(
+                f"{where}: {position} holds a lone surrogate at character {error.start} (not valid Unicode)"
+            ) from None
+
+
+def index_tensor(values, field_name: str, where: str, low: int = -(2**63), high: int = 2**63) -> torch.Tensor:
+    """An integer tensor from a tensor or a list of ints (of a list of lists); floats and booleans are
+    refused, and list values outside [low, high) are reported before they can overflow int64."""
+    if isinstance(values, torch.Tensor):
+        if values.dtype == torch.bool or values.is_floating_point() or values.is_complex():
+            raise GraphError(f"{where}: {field_name} is a {values.dtype} tensor; expected integer indices")
+        return values.long()
+    if not isinstance(values, (list, tuple)):
+        raise GraphError(f"{where}: {field_name} must be a list of integers, got {type(values).__name__}")
+    nested = bool(values) and isinstance(values[0], (list, tuple))
+    items = (
+        ((f"[{r}][{c}]", v) for r, row in enumerate(values) for c, v in enumerate(row))
+        if nested
+        else ((f"[{i}]", v) for i, v in enumerate(values))
+    )
+    for position, value in items:
+        node = "" if nested else f" (node {position[1:-1]})"
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise GraphError(f"{where}: {field_name}{position}{node} = {value!r} is {type(value).__name__}, not int")
+        if not low <= value < high:
+            raise GraphError(f"{where}: {field_name}{position} = {value}{node} is not in [{low}, {high})")
+    try:
+        return torch.tensor(values, dtype=torch.long)
+    except ValueError as error:  # rows of different lengths
+        raise GraphError(f"{where}: {field_name} is not a rectangular list of integers ({error})") from None
+
+
+def bool_tensor(values, field_name: str, where: str) -> torch.Tensor:
+    """A bool tensor from a bool tensor or a list of true/false; anything else is refused."""
+    if isinstance(values, torch.Tensor):
+        if values.dtype != torch.bool:
+            raise GraphError(f"{where}: {field_name} is a {values.dtype} tensor; expected bool")
+        return values
+    if not isinstance(values, (list, tuple)):
+        raise GraphError(f"{where}: {field_name} must be a list of true/false, got {type(values).__name__}")
+    bad = next((i for i, v in enumerate(values) if not isinstance(v, bool)), None)
+    if bad is not None:
+        raise GraphError(f"{where}: {field_name}[{bad}] = {values[bad]!r} is not true or false")
+    return torch.tensor(values, dtype=torch.bool)
 
 
 def safe_name(name: str) -> str:

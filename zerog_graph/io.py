@@ -2,6 +2,7 @@
 
 import csv
 import json
+import sys
 from pathlib import Path
 from typing import Optional
 
@@ -11,41 +12,34 @@ from .graph import GraphError, TextGraph
 
 JSON_REQUIRED_KEYS = ("texts", "edges", "labels", "label_names")
 
+csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # a node text may be long (the JSON loader takes any length)
+
 
 def read_text(path: Path) -> str:
     try:
-        return Path(path).read_text(encoding="utf-8")
+        return Path(path).read_text(encoding="utf-8-sig")  # a byte-order mark, as spreadsheets write, is skipped
     except UnicodeDecodeError as error:
         raise GraphError(f"{path}: not UTF-8 text (byte {error.start}: {error.reason})") from None
 
 
 def load_json(path, **overrides) -> TextGraph:
-    """A graph in the JSON format of README.md ("Graph files")."""
+    """A graph in the JSON format of README.md ("Graphs")."""
     try:
         data = json.loads(read_text(path))
-    except json.JSONDecodeError as error:
+    except ValueError as error:  # JSONDecodeError, or an integer of over 4,300 digits
         raise GraphError(f"{path}: not valid JSON ({error})") from None
+    except RecursionError:
+        raise GraphError(f"{path}: JSON nested too deeply to read") from None
     if not isinstance(data, dict):
         raise GraphError(f"{path}: expected a JSON object, got {type(data).__name__}")
     missing = [key for key in JSON_REQUIRED_KEYS if key not in data]
     if missing:
         raise GraphError(f"{path}: missing key(s) {missing}; required: {list(JSON_REQUIRED_KEYS)}")
-    edges = data["edges"]
-    if edges and not all(
-        isinstance(e, (list, tuple)) and len(e) == 2 and all(isinstance(v, int) for v in e) for e in edges
-    ):
-        bad = next(
-            i
-            for i, e in enumerate(edges)
-            if not (isinstance(e, (list, tuple)) and len(e) == 2 and all(isinstance(v, int) for v in e))
-        )
-        raise GraphError(f"{path}: edges[{bad}] = {edges[bad]!r} is not a pair of node indices")
-    if not all(isinstance(label, int) for label in data["labels"]):
-        bad = next(i for i, label in enumerate(data["labels"]) if not isinstance(label, int))
-        raise GraphError(f"{path}: labels[{bad}] (node {bad}) = {data['labels'][bad]!r} is not an integer")
+    if not isinstance(data["texts"], list):
+        raise GraphError(f"{path}: texts must be a list of strings, got {type(data['texts']).__name__}")
     fields = dict(
         texts=data["texts"],
-        edge_index=torch.tensor(edges, dtype=torch.long).T if edges else torch.empty(2, 0, dtype=torch.long),
+        edge_index=json_edges(data["edges"], len(data["texts"]), path),
         labels=data["labels"],
         label_names=data["label_names"],
         description=data.get("description", ""),
@@ -59,27 +53,35 @@ def load_json(path, **overrides) -> TextGraph:
     return TextGraph(**fields)
 
 
+def json_edges(edges, num_nodes: int, path) -> torch.Tensor:
+    """`[2, E]` from a JSON list of `[i, j]` pairs of node indices (booleans are not indices)."""
+    if not isinstance(edges, list):
+        raise GraphError(f"{path}: edges must be a list of [i, j] pairs, got {type(edges).__name__}")
+    for i, edge in enumerate(edges):
+        if not (isinstance(edge, list) and len(edge) == 2 and all(type(v) is int for v in edge)):
+            raise GraphError(f"{path}: edges[{i}] = {edge!r} is not a pair of node indices")
+        if not (0 <= edge[0] < num_nodes and 0 <= edge[1] < num_nodes):
+            raise GraphError(f"{path}: edges[{i}] = {edge} is out of range for {num_nodes} nodes")
+    return torch.tensor(edges, dtype=torch.long).T if edges else torch.empty(2, 0, dtype=torch.long)
+
+
 def from_pyg(data, name: str = "graph", source: str = "<Data>", **overrides) -> TextGraph:
     """A graph from a PyG `Data` with `raw_texts`, `y`, `edge_index` and class names in
     `label_name` (or `label_names`, `category_names`); `label_text` gives class descriptions."""
-    texts = getattr(data, "raw_texts", None) or getattr(data, "raw_text", None)
-    if texts is None:
-        raise GraphError(f"{source}: the Data object has no 'raw_texts' field")
-    label_names = next(
-        (
-            getattr(data, key)
-            for key in ("label_name", "label_names", "category_names")
-            if getattr(data, key, None) is not None
-        ),
-        None,
-    )
-    if label_names is None:
-        raise GraphError(f"{source}: the Data object has no 'label_name' field")
+    texts = pyg_field(data, ("raw_texts", "raw_text"), source, "the text of each node")
+    if not isinstance(texts, (list, tuple)):
+        raise GraphError(f"{source}: raw_texts is a {type(texts).__name__}; expected a list of strings")
+    label_names = pyg_field(data, ("label_name", "label_names", "category_names"), source, "the class names")
+    labels = pyg_field(data, ("y",), source, "the class of each node")
+    edge_index = pyg_field(data, ("edge_index",), source, "the edges")
+    for field_name, value in (("y", labels), ("edge_index", edge_index)):
+        if isinstance(value, torch.Tensor) and (value.is_floating_point() or value.dtype == torch.bool):
+            raise GraphError(f"{source}: {field_name} is a {value.dtype} tensor; expected integers")
     fields = dict(
         texts=list(texts),
-        edge_index=data.edge_index,
-        labels=data.y.flatten(),
-        label_names=list(label_names),
+        edge_index=edge_index,
+        labels=labels.flatten() if isinstance(labels, torch.Tensor) else labels,
+        label_names=list(label_names) if isinstance(label_names, (list, tuple)) else label_names,
         label_texts=getattr(data, "label_text", None),
         name=name,
         source=source,
@@ -87,6 +89,14 @@ def from_pyg(data, name: str = "graph", source: str = "<Data>", **overrides) -> 
     )
     fields.update(overrides)
     return TextGraph(**fields)
+
+
+def pyg_field(data, keys: tuple, source: str, meaning: str):
+    """The first of `keys` that `data` holds; an error naming `keys[0]` when none is there."""
+    value = next((getattr(data, key) for key in keys if getattr(data, key, None) is not None), None)
+    if value is None:
+        raise GraphError(f"{source}: the Data object has no {keys[0]!r} field ({meaning})")
+    return value
 
 
 def load_pt(path, **overrides) -> TextGraph:
@@ -110,28 +120,33 @@ def load_pt(path, **overrides) -> TextGraph:
 
 
 def load_csv(nodes_path, edges_path, label_names: Optional[list] = None, **overrides) -> TextGraph:
-    """A graph from `nodes.csv` (columns id, text, label) and `edges.csv` (source, target).
+    """A graph from `nodes.csv` (columns id, text and an optional label) and `edges.csv` (source, target).
 
-    Labels may be class indices (then `label_names` is required) or class names; an empty label
-    marks an unlabelled node.
+    A label is a class name, or empty for an unlabelled node. Without `label_names` the classes are
+    the distinct labels found, sorted; with it, the label column may be absent and every label must
+    be one of `label_names`.
     """
-    rows = _read_csv(nodes_path, ("id", "text", "label"))
+    rows = read_csv(nodes_path, ("id", "text"))
     index = {}
     for line, row in rows:
+        if not row["id"]:
+            raise GraphError(f"{nodes_path}:{line}: empty node id")
         if row["id"] in index:
             raise GraphError(f"{nodes_path}:{line}: duplicate node id {row['id']!r}")
         index[row["id"]] = len(index)
-    raw_labels = [row["label"].strip() for _, row in rows]
+    raw_labels = [(line, (row.get("label") or "").strip()) for line, row in rows]
     if label_names is None:
-        label_names = sorted({label for label in raw_labels if label})
-        labels = [label_names.index(label) if label else -1 for label in raw_labels]
-    else:
-        try:
-            labels = [int(label) if label else -1 for label in raw_labels]
-        except ValueError as error:
-            raise GraphError(f"{nodes_path}: label {error}") from None
+        label_names = sorted({label for _, label in raw_labels if label})
+        if not label_names:
+            raise GraphError(
+                f"{nodes_path}: no node has a label, so there are no class names; give them (--labels)"
+            )
+    classes = {name: i for i, name in enumerate(label_names)}
+    unknown = next(((line, label) for line, label in raw_labels if label and label not in classes), None)
+    if unknown:
+        raise GraphError(f"{nodes_path}:{unknown[0]}: label {unknown[1]!r} is not one of the classes {label_names}")
     edges = []
-    for line, row in _read_csv(edges_path, ("source", "target")):
+    for line, row in read_csv(edges_path, ("source", "target")):
         for column in ("source", "target"):
             if row[column] not in index:
                 raise GraphError(f"{edges_path}:{line}: {column} {row[column]!r} is not a node id in {nodes_path}")
@@ -139,22 +154,38 @@ def load_csv(nodes_path, edges_path, label_names: Optional[list] = None, **overr
     fields = dict(
         texts=[row["text"] for _, row in rows],
         edge_index=torch.tensor(edges, dtype=torch.long).T if edges else torch.empty(2, 0, dtype=torch.long),
-        labels=labels,
-        label_names=label_names,
+        labels=[classes[label] if label else -1 for _, label in raw_labels],
+        label_names=list(label_names),
         name=Path(nodes_path).parent.name or "graph",
         source=str(nodes_path),
+        node_ids=list(index),
     )
     fields.update(overrides)
     return TextGraph(**fields)
 
 
-def _read_csv(path, columns) -> list:
-    with open(path, newline="", encoding="utf-8") as f:
-        try:
-            reader = csv.DictReader(f)
+def read_csv(path, columns) -> list:
+    """(line number, row) pairs of a UTF-8 CSV file (a byte-order mark is skipped) that has `columns`;
+    a row with too few or too many fields, or an unterminated quote, is refused naming its line."""
+    try:
+        with open(path, newline="", encoding="utf-8-sig") as f:
+            reader = csv.DictReader(f, strict=True)
             missing = [c for c in columns if c not in (reader.fieldnames or [])]
             if missing:
                 raise GraphError(f"{path}: missing column(s) {missing}; has {reader.fieldnames}")
-            return [(line, row) for line, row in enumerate(reader, start=2)]
-        except UnicodeDecodeError as error:
-            raise GraphError(f"{path}: not UTF-8 text (byte {error.start}: {error.reason})") from None
+            rows = []
+            for row in reader:
+                if None in row or None in row.values():
+                    found = len(reader.fieldnames) + len(row[None]) if None in row else len(row) - sum(
+                        v is None for v in row.values()
+                    )
+                    raise GraphError(
+                        f"{path}:{reader.line_num}: {found} field(s) where the header has "
+                        f"{len(reader.fieldnames)} ({','.join(reader.fieldnames)})"
+                    )
+                rows.append((reader.line_num, row))
+            return rows
+    except UnicodeDecodeError as error:
+        raise GraphError(f"{path}: not UTF-8 text (byte {error.start}: {error.reason})") from None
+    except csv.Error as error:
+        raise GraphError(f"{path}:{reader.line_num}: {error}") from None

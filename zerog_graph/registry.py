@@ -127,11 +127,15 @@ def data_dirs() -> list:
     return dirs + [Path("data"), cache_dir() / "data"]
 
 
-def load_file(path) -> TextGraph:
-    """A graph file by its form: `.json`, `.pt`, or a folder holding nodes.csv and edges.csv."""
+def load_file(path, label_names: Optional[list] = None) -> TextGraph:
+    """A graph file by its form: `.json`, `.pt`, or a folder holding nodes.csv and edges.csv.
+
+    `label_names` gives a CSV folder's classes; the other forms carry their own."""
     path = Path(path)
     if path.is_dir():
-        return load_csv(path / "nodes.csv", path / "edges.csv")
+        return load_csv(path / "nodes.csv", path / "edges.csv", label_names=label_names)
+    if label_names is not None:
+        raise GraphError(f"{path}: class names can be given only for a CSV folder; this file has its own")
     if path.suffix == ".json":
         return load_json(path)
     if path.suffix == ".pt":
@@ -151,13 +155,16 @@ def with_registry_texts(graph: TextGraph, name: str, label_texts: bool = True) -
     return graph
 
 
-def load_graph(name_or_path: str, label_texts: bool = True) -> TextGraph:
-    """A graph by registry name (`cora`, `wordnet`, ...) or by file path."""
+def load_graph(name_or_path: str, label_texts: bool = True, label_names: Optional[list] = None) -> TextGraph:
+    """A graph by registry name (`cora`, `wordnet`, ...) or by file path; `label_names` gives the
+    classes of a CSV folder (registry graphs and JSON or `.pt` files carry their own)."""
     if Path(name_or_path).exists():
-        return load_file(name_or_path)
+        return load_file(name_or_path, label_names)
     name = name_or_path.lower()
     if name not in GRAPHS:
         raise GraphError(f"{name_or_path!r} is neither a file nor a known graph ({', '.join(GRAPHS)})")
+    if label_names is not None:
+        raise GraphError(f"{name_or_path!r}: class names can be given only for a CSV folder; this graph has its own")
     if name == "wordnet":
         from .wordnet import load_wordnet
 
