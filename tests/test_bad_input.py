@@ -3,9 +3,13 @@ valid input is accepted and normalised."""
 
 import json
 import logging
+import re
+import tempfile
+from pathlib import Path
 
 import pytest
 import torch
+from torch_geometric.data import Data
 
 import train_hf
 from configuration_zerog import ZeroGConfig
@@ -16,6 +20,7 @@ from zerog_graph.cli import main as cli
 from zerog_graph.evaluate import evaluate_graph
 from zerog_graph.graph import TextGraph
 from zerog_graph.models import load_model
+from zerog_graph.registry import load_graph
 
 GOOD = {
     "texts": ["neural networks", "sql databases", "deep learning"],
@@ -39,26 +44,210 @@ def run_cli(capsys, *args) -> tuple:
     return code, capsys.readouterr().err
 
 
-@pytest.mark.parametrize(
-    "change, message",
-    [
-        ({"texts": [1, "b", "c"]}, r"texts\[0\] \(node 0\) is int, not str"),
-        ({"texts": ["a", None, "c"]}, r"texts\[1\] \(node 1\) is NoneType, not str"),
-        ({"edges": [[0, 9]]}, r"edge 0 \[0, 9\] is out of range for 3 nodes"),
-        ({"edges": [[-1, 0]]}, r"edge 0 \[-1, 0\] is out of range"),
-        ({"labels": [0, 2, 0]}, r"labels\[1\] = 2 \(node 1\) is not in \[-1, 2\)"),
-        ({"label_names": None}, r"missing key\(s\) \['label_names'\]"),
-        ({"texts": None}, r"missing key\(s\) \['texts'\]"),
-    ],
-)
-def test_cli_rejects_bad_graph_files(capsys, tmp_path, change, message):
-    data = {k: v for k, v in {**GOOD, **change}.items() if v is not None}
+def pt_graph(**fields) -> Data:
+    base = dict(
+        raw_texts=["a", "b", "c"],
+        y=torch.tensor([0, 1, 0]),
+        edge_index=torch.tensor([[0], [1]]),
+        label_name=["x", "y"],
+    )
+    base.update(fields)
+    return Data(**{k: v for k, v in base.items() if v is not None})
+
+
+def deep_json(depth: int = 200_000) -> bytes:
+    return b'{"texts": ' + b"[" * depth + b"]" * depth + b"}"
+
+
+BIG = 2**70
+JSON_CASES = [
+    # silently wrong before: refused now
+    ({"directed": "false"}, r"directed must be true or false, got 'false'"),
+    ({"texts": "abc"}, r"texts must be a list of strings, got str"),
+    ({"label_names": "ab"}, r"label_names must be a list of strings, got str"),
+    ({"label_texts": "ab"}, r"label_texts must be a list of strings, got str"),
+    ({"labels": [0, True, 0]}, r"labels\[1\] \(node 1\) = True is bool, not int"),
+    ({"labels": [0, 1.0, 0]}, r"labels\[1\] \(node 1\) = 1.0 is float, not int"),
+    ({"labels": [0, "1", 0]}, r"labels\[1\] \(node 1\) = '1' is str, not int"),
+    ({"edges": [[True, 2]]}, r"edges\[0\] = \[True, 2\] is not a pair of node indices"),
+    ({"edges": [[0, 1], [1, 2.0]]}, r"edges\[1\] = \[1, 2.0\] is not a pair of node indices"),
+    # tracebacks before: named errors now
+    ({"texts": 3}, r"texts must be a list of strings, got int"),
+    ({"labels": 3}, r"labels must be a list of integers, got int"),
+    ({"edges": 3}, r"edges must be a list of \[i, j\] pairs, got int"),
+    ({"edges": {"0": 1}}, r"edges must be a list of \[i, j\] pairs, got dict"),
+    ({"description": None}, r"description must be a string, got NoneType"),
+    ({"description": 7}, r"description must be a string, got int"),
+    ({"label_texts": ["ml", None]}, r"label_texts\[1\] is NoneType, not str"),
+    ({"label_texts": ["ml", 5]}, r"label_texts\[1\] is int, not str"),
+    ({"name": None}, r"name must be a string, got NoneType"),
+    ({"name": ["a"]}, r"name must be a string, got list"),
+    ({"texts": [], "labels": [], "edges": []}, r"texts is empty; a graph needs at least one node"),
+    # errors that named nothing before
+    ({"labels": [0, BIG, 0]}, rf"labels\[1\] = {BIG} \(node 1\) is not in \[-1, 2\)"),
+    ({"edges": [[0, BIG]]}, rf"edges\[0\] = \[0, {BIG}\] is out of range for 3 nodes"),
+    ({"test_mask": ["yes", "no", "yes"]}, r"test_mask\[0\] = 'yes' is not true or false"),
+    ({"test_mask": [True]}, r"test_mask has shape \(1,\), expected \(3,\)"),
+    ({"texts": ["a", "b\ud800c", "c"]}, r"texts\[1\] \(node 1\) holds a lone surrogate at character 1"),
+    ({"label_names": ["ml", "\udcff"]}, r"label_names\[1\] holds a lone surrogate"),
+    ({"label_names": ["ml", "ml"]}, r"label_names names class 'ml' twice"),
+    # as before
+    ({"texts": [1, "b", "c"]}, r"texts\[0\] \(node 0\) is int, not str"),
+    ({"texts": ["a", None, "c"]}, r"texts\[1\] \(node 1\) is NoneType, not str"),
+    ({"edges": [[0, 9]]}, r"edges\[0\] = \[0, 9\] is out of range for 3 nodes"),
+    ({"edges": [[-1, 0]]}, r"edges\[0\] = \[-1, 0\] is out of range"),
+    ({"labels": [0, 2, 0]}, r"labels\[1\] = 2 \(node 1\) is not in \[-1, 2\)"),
+    ({"label_names": None}, r"missing key\(s\) \['label_names'\]"),
+    ({"texts": None}, r"missing key\(s\) \['texts'\]"),
+]
+
+
+@pytest.mark.parametrize("change, message", JSON_CASES)
+def test_cli_rejects_bad_json_graphs(capsys, tmp_path, change, message):
+    data = {k: v for k, v in {**GOOD, **change}.items() if v is not None or k in ("description", "name")}
+    if change.get("label_names", "") is None or change.get("texts", "") is None:
+        data = {k: v for k, v in data.items() if v is not None}
     code, err = run_cli(capsys, "--model", "minilm", "--graph", write(tmp_path / "bad.json", data))
     assert code == 2
-    assert "bad.json" in err
-    import re
+    assert re.search(rf"bad.json: {message}", err), err
+    assert "Traceback" not in err
 
-    assert re.search(message, err), err
+
+RAW_JSON_CASES = [
+    (deep_json(), "JSON nested too deeply to read"),
+    (b'{"texts": ["a"], "labels": [' + b"9" * 5000 + b"]}", r"not valid JSON \(Exceeds the limit"),
+    (b"[1, 2]", "expected a JSON object, got list"),
+    (b"{nope", "not valid JSON"),
+]
+
+
+@pytest.mark.parametrize("raw, message", RAW_JSON_CASES, ids=["deep", "huge-int", "list", "syntax"])
+def test_cli_rejects_unreadable_json(capsys, tmp_path, raw, message):
+    code, err = run_cli(capsys, "--model", "minilm", "--graph", write(tmp_path / "bad.json", raw=raw))
+    assert code == 2 and re.search(rf"bad.json: {message}", err), err
+
+
+PT_CASES = [
+    (dict(y=torch.tensor([0.0, 1.0, 0.7])), r"y is a torch.float32 tensor; expected integers"),
+    (dict(y=torch.tensor([True, False, True])), r"y is a torch.bool tensor; expected integers"),
+    (dict(edge_index=torch.tensor([[0.0], [1.5]])), r"edge_index is a torch.float32 tensor; expected integers"),
+    (dict(y=None), r"the Data object has no 'y' field \(the class of each node\)"),
+    (dict(edge_index=None), r"the Data object has no 'edge_index' field"),
+    (dict(raw_texts=torch.tensor([1, 2, 3])), r"raw_texts is a Tensor; expected a list of strings"),
+    (dict(raw_texts="abc"), r"raw_texts is a str; expected a list of strings"),
+    (dict(test_mask=torch.tensor([1, 0, 1])), r"test_mask is a torch.int64 tensor; expected bool"),
+    (dict(y=torch.tensor([0, 5, 0])), r"labels\[1\] = 5 \(node 1\) is not in \[-1, 2\)"),
+]
+
+
+@pytest.mark.parametrize("fields, message", PT_CASES)
+def test_cli_rejects_bad_pt_graphs(capsys, tmp_path, fields, message):
+    torch.save(pt_graph(**fields), tmp_path / "bad.pt")
+    code, err = run_cli(capsys, "--model", "minilm", "--graph", str(tmp_path / "bad.pt"))
+    assert code == 2 and re.search(rf"bad.pt: {message}", err), err
+
+
+CSV_CASES = [
+    ("id,text,label\nn1,first,ML\nn2,second\n", [], r"nodes.csv:3: 2 field\(s\) where the header has 3"),
+    ("id,text,label\nn1,first,ML,extra\n", [], r"nodes.csv:2: 4 field\(s\) where the header has 3"),
+    ('id,text,label\nn1,first,ML\nn2,"never closed,DB\n', [], r"nodes.csv:\d+: unexpected end of data"),
+    ("id,label\nn1,ML\n", [], r"nodes.csv: missing column\(s\) \['text'\]"),
+    ("id,text\nn1,first\n", [], r"nodes.csv: no node has a label, so there are no class names; give them"),
+    ("id,text,label\nn1,first,ML\nn1,again,DB\n", [], r"nodes.csv:3: duplicate node id 'n1'"),
+    ("id,text,label\nn1,first,ML\nn2,second,Bio\n", ["--labels", "ML,DB"], r"nodes.csv:3: label 'Bio' is not one"),
+]
+
+
+@pytest.mark.parametrize("nodes, extra, message", CSV_CASES)
+def test_cli_rejects_bad_csv_folders(capsys, tmp_path, nodes, extra, message):
+    (tmp_path / "nodes.csv").write_text(nodes, encoding="utf-8")
+    (tmp_path / "edges.csv").write_text("source,target\n", encoding="utf-8")
+    code, err = run_cli(capsys, "--model", "minilm", "--graph", str(tmp_path), *extra)
+    assert code == 2 and re.search(message, err), err
+
+
+def test_odd_but_valid_files_are_accepted(tmp_path):
+    long_text = "word " * 40_000  # 200,000 characters, over csv's default field limit of 131,072
+    nodes = f'id,text,label\nn1,"{long_text}",ML\nn2,"a, quoted\nmultiline text",\n'
+    (tmp_path / "nodes.csv").write_bytes(b"\xef\xbb\xbf" + nodes.encode("utf-8"))  # a spreadsheet's BOM
+    (tmp_path / "edges.csv").write_bytes(b"\xef\xbb\xbfsource,target\nn1,n2\n")
+    graph = load_graph(str(tmp_path))
+    assert graph.texts == [long_text, "a, quoted\nmultiline text"] and graph.node_ids == ["n1", "n2"]
+    assert graph.label_names == ["ML"] and graph.labels.tolist() == [0, -1] and graph.edge_index.shape == (2, 2)
+    with_names = load_graph(str(tmp_path), label_names=["DB", "ML"])
+    assert with_names.label_names == ["DB", "ML"] and with_names.labels.tolist() == [1, -1]
+    bom_json = tmp_path / "bom.json"
+    bom_json.write_bytes(b"\xef\xbb\xbf" + json.dumps({**GOOD, "directed": True}).encode("utf-8"))
+    assert load_graph(str(bom_json)).edge_index.tolist() == [[0], [2]]  # directed kept one-way
+
+
+OPTION_CASES = [
+    (["--rounds", "-1"], r"argument --rounds: -1 is negative"),
+    (["--rounds", "two"], r"argument --rounds: invalid non_negative_int value: 'two'"),
+    (["--batch-size", "0"], r"argument --batch-size: 0 is not positive"),
+    (["--batch-size", "-1"], r"argument --batch-size: -1 is not positive"),
+    (["--pooling", "max"], r"argument --pooling: invalid choice: 'max'"),
+    (["--labels", "a,,b"], r"argument --labels: 'a,,b': empty class name"),
+    (["--labels", "a,b,a"], r"argument --labels: 'a,b,a': class 'a' is named twice"),
+    (["--labels", "missing.txt"], r"argument --labels: cannot read class names from missing.txt"),
+]
+
+
+@pytest.mark.parametrize("options, message", OPTION_CASES)
+def test_cli_refuses_bad_options_at_parse_time(capsys, tmp_path, options, message):
+    code, err = run_cli(capsys, "--model", "minilm", "--graph", write(tmp_path / "good.json", GOOD), *options)
+    assert code == 2 and re.search(message, err), err
+
+
+def unwritable_folder(tmp_path):
+    """A folder this process cannot write in: a read-only one (not for root), else /sys where it is
+    read-only."""
+    folder = tmp_path / "read-only"
+    folder.mkdir()
+    folder.chmod(0o555)
+    for candidate in (folder, Path("/sys")):
+        try:
+            with tempfile.TemporaryFile(dir=candidate):
+                pass
+        except OSError:
+            return candidate
+    pytest.skip("no unwritable folder here (root, and /sys is writable)")
+
+
+@pytest.mark.parametrize(
+    "where, message",
+    [
+        (lambda t: ["--output", str(t / "missing" / "results.json")], r"--output .*: the folder .*missing does not"),
+        (lambda t: ["--output", str(unwritable_folder(t) / "r.json")], r"--output: cannot write in .*"),
+        (lambda t: ["--output", str(t)], r"--output .* is a folder; give a file name"),
+        (lambda t: ["--predictions", write(t / "file.csv", {})], r"--predictions .*file.csv is a file, not a folder"),
+        (lambda t: ["--predictions", str(unwritable_folder(t))], r"--predictions: cannot write in"),
+        (lambda t: ["--labels", "a,b"], r"good.json: class names can be given only for a CSV folder"),
+    ],
+    ids=["missing-folder", "read-only", "folder", "predictions-file", "predictions-read-only", "labels-on-json"],
+)
+def test_cli_checks_outputs_before_loading_the_model(capsys, tmp_path, monkeypatch, where, message):
+    import zerog_graph.models
+
+    monkeypatch.setattr(zerog_graph.models, "load_model", lambda *a, **k: pytest.fail("the model was loaded"))
+    code, err = run_cli(capsys, "--model", "minilm", "--graph", write(tmp_path / "good.json", GOOD), *where(tmp_path))
+    assert code == 2 and re.search(message, err), err
+
+
+def test_cli_passes_trust_remote_code_only_when_asked(capsys, tmp_path, monkeypatch):
+    import zerog_graph.models
+
+    seen = []
+
+    def spy(name, **kwargs):
+        seen.append(kwargs["trust_remote_code"])
+        raise ValueError("stop here")
+
+    monkeypatch.setattr(zerog_graph.models, "load_model", spy)
+    graph = write(tmp_path / "good.json", GOOD)
+    assert run_cli(capsys, "--model", "minilm", "--graph", graph)[0] == 2
+    assert run_cli(capsys, "--model", "minilm", "--graph", graph, "--trust-remote-code")[0] == 2
+    assert seen == [False, True]
 
 
 def test_cli_rejects_non_utf8_and_pickles(capsys, tmp_path):

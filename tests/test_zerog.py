@@ -1,7 +1,6 @@
 """Propagation, the embedding cache, sharded encoding and zero-shot accuracy on the real graphs."""
 
 import json
-import os
 import subprocess
 import sys
 from pathlib import Path
@@ -14,6 +13,7 @@ from torch_geometric.utils import to_dense_adj
 from modeling_zerog import add_prompt_nodes, normalized_adjacency, propagate, standardize, zerog_logits
 from tests.conftest import launch_two_processes
 from zerog_graph.cache import EmbeddingCache, encode_sharded
+from zerog_graph.cli import main as cli
 from zerog_graph.evaluate import evaluate_graph, write_predictions
 from zerog_graph.graph import TextGraph
 from zerog_graph.models import load_model
@@ -179,10 +179,13 @@ def test_sharded_encoding_equals_unsharded(minilm, minilm_path, tmp_path):
 
 
 def test_predictions_file(minilm, toy_graph, tmp_path):
-    result = evaluate_graph(minilm, toy_graph, cache=EmbeddingCache(tmp_path))
-    write_predictions(tmp_path / "toy.csv", toy_graph, result.logits)
+    result = evaluate_graph(minilm, toy_graph, cache=EmbeddingCache(tmp_path), with_cosines=True)
+    write_predictions(tmp_path / "toy.csv", toy_graph, result)
     lines = (tmp_path / "toy.csv").read_text().splitlines()
-    assert lines[0] == "node,predicted,label,score_machine learning,score_databases" and len(lines) == 6
+    assert lines[0] == "node,predicted,confidence,label,cosine_machine learning,cosine_databases" and len(lines) == 6
+    node, predicted, confidence, label, *cosines = lines[3].split(",")
+    assert (node, label) == ("2", "databases") and predicted in toy_graph.label_names
+    assert 0.5 <= float(confidence) <= 1 and all(-1 <= float(c) <= 1 for c in cosines)
 
 
 # --- accuracy on the real graphs ------------------------------------------------------------------------
@@ -209,7 +212,7 @@ def test_decoder_path_uses_last_token_end_to_end(smollm2_path, data_dir, tmp_pat
 # --- the command line ------------------------------------------------------------------------------------
 
 
-def test_cli_prints_a_table_and_writes_results(minilm_path, tmp_path):
+def test_cli_prints_a_table_and_writes_results(minilm_path, tmp_path, capsys, monkeypatch):
     graph = {
         "texts": ["neural networks learn", "sql databases", "deep learning models", "query optimisation"],
         "edges": [[0, 2], [1, 3]],
@@ -218,38 +221,23 @@ def test_cli_prints_a_table_and_writes_results(minilm_path, tmp_path):
         "description": "papers",
     }
     (tmp_path / "toy.json").write_text(json.dumps(graph))
-    env = dict(os.environ, ZEROG_CACHE=str(tmp_path / "cache"))
-    command = [
-        sys.executable,
-        "-m",
-        "zerog_graph",
-        "eval",
-        "--model",
-        minilm_path,
-        "--graph",
-        str(tmp_path / "toy.json"),
-        "--rounds",
-        "1",
-        "--dtype",
-        "fp32",
-        "--output",
-        str(tmp_path / "results.json"),
-        "--predictions",
-        str(tmp_path / "predictions"),
-    ]
-    result = subprocess.run(command, capture_output=True, text=True, env=env, timeout=300)
-    assert result.returncode == 0, result.stderr[-2000:]
-    assert "graph" in result.stdout and "toy" in result.stdout
+    monkeypatch.setenv("ZEROG_CACHE", str(tmp_path / "cache"))
+    args = ["eval", "--model", minilm_path, "--graph", str(tmp_path / "toy.json"), "--rounds", "1", "--dtype", "fp32"]
+    outputs = ["--output", str(tmp_path / "results.json"), "--predictions", str(tmp_path / "predictions")]
+    assert cli(args + outputs) == 0
+    stdout = capsys.readouterr().out
+    assert stdout.splitlines()[0].split() == ["graph", "nodes", "accuracy", "macro-F1", "majority"]
+    assert stdout.splitlines()[1].split()[:2] == ["toy", "4"] and stdout.splitlines()[1].endswith("50.0%")
     results = json.loads((tmp_path / "results.json").read_text())
-    assert set(results["toy"]) == {"accuracy", "macro_f1", "num_scored", "majority_accuracy", "settings"}
+    metrics = {"accuracy", "macro_f1", "num_scored", "majority_accuracy"}
+    assert set(results["toy"]) == {"graph", "source", "settings"} | metrics
     assert results["toy"]["majority_accuracy"] == 0.5  # two classes, two nodes each
     assert results["toy"]["settings"]["num_rounds"] == 1 and 0 <= results["toy"]["accuracy"] <= 1
     assert (tmp_path / "predictions" / "toy.csv").exists()
-    bad = subprocess.run(
-        command[:-6] + ["--graph", str(tmp_path / "missing.json")],
-        capture_output=True,
-        text=True,
-        env=env,
-        timeout=300,
-    )
+
+
+def test_cli_module_entry_exits_2_without_a_traceback(tmp_path):
+    missing = str(tmp_path / "missing.json")
+    command = [sys.executable, "-m", "zerog_graph", "eval", "--model", "minilm", "--graph", missing]
+    bad = subprocess.run(command, capture_output=True, text=True, timeout=300, cwd=Path(__file__).parents[1])
     assert bad.returncode == 2 and "missing.json" in bad.stderr and "Traceback" not in bad.stderr

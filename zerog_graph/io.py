@@ -138,9 +138,7 @@ def load_csv(nodes_path, edges_path, label_names: Optional[list] = None, **overr
     if label_names is None:
         label_names = sorted({label for _, label in raw_labels if label})
         if not label_names:
-            raise GraphError(
-                f"{nodes_path}: no node has a label, so there are no class names; give them (--labels)"
-            )
+            raise GraphError(f"{nodes_path}: no node has a label, so there are no class names; give them (--labels)")
     classes = {name: i for i, name in enumerate(label_names)}
     unknown = next(((line, label) for line, label in raw_labels if label and label not in classes), None)
     if unknown:
@@ -176,8 +174,10 @@ def read_csv(path, columns) -> list:
             rows = []
             for row in reader:
                 if None in row or None in row.values():
-                    found = len(reader.fieldnames) + len(row[None]) if None in row else len(row) - sum(
-                        v is None for v in row.values()
+                    found = (
+                        len(reader.fieldnames) + len(row[None])
+                        if None in row
+                        else len(row) - sum(v is None for v in row.values())
                     )
                     raise GraphError(
                         f"{path}:{reader.line_num}: {found} field(s) where the header has "
