@@ -33,6 +33,23 @@ def small_graph(**overrides) -> dict:
         (dict(labels=[0, 2, -1]), r"labels\[1\] = 2 \(node 1\) is not in \[-1, 2\)"),
         (dict(labels=[0, 1]), r"one label per node \(3\)"),
         (dict(label_names=[]), "label_names must be a non-empty list"),
+        (dict(texts="abc", labels=[0, 1, -1]), "texts must be a list of strings, got str"),
+        (dict(texts=[], labels=[], edge_index=torch.empty(2, 0)), "texts is empty"),
+        (dict(labels=torch.tensor([0.0, 1.0, -1.0])), r"labels is a torch.float32 tensor; expected integer"),
+        (dict(labels=torch.tensor([True, False, True])), r"labels is a torch.bool tensor"),
+        (dict(labels=[0, False, -1]), r"labels\[1\] \(node 1\) = False is bool, not int"),
+        (dict(edge_index=torch.tensor([[0.0, 1.0], [1.0, 2.0]])), r"edge_index is a torch.float32 tensor"),
+        (dict(edge_index=[[0, 1], [1, True]]), r"edge_index\[1\]\[1\] = True is bool, not int"),
+        (dict(edge_index=[[0, 1], [1]]), r"edge_index is not a rectangular list of integers"),
+        (dict(test_mask=torch.tensor([1, 0, 1])), r"test_mask is a torch.int64 tensor; expected bool"),
+        (dict(test_mask=[1, 0, 1]), r"test_mask\[0\] = 1 is not true or false"),
+        (dict(directed="false"), r"directed must be true or false, got 'false'"),
+        (dict(description=None), r"description must be a string, got NoneType"),
+        (dict(name=["a"]), r"name must be a string, got list"),
+        (dict(label_names=["x", "x"]), r"label_names names class 'x' twice"),
+        (dict(label_texts=["x", 1]), r"label_texts\[1\] is int, not str"),
+        (dict(texts=["a", "\ud800", "c"]), r"texts\[1\] \(node 1\) holds a lone surrogate at character 0"),
+        (dict(node_ids=["n1", "n2"]), r"2 node ids for 3 nodes"),
     ],
 )
 def test_invalid_graphs_name_the_node_or_edge(overrides, message):
@@ -118,10 +135,18 @@ def test_load_csv(tmp_path):
     (tmp_path / "edges.csv").write_text("source,target\nn1,n2\nn2,n3\n")
     graph = load_graph(str(tmp_path))
     assert graph.label_names == ["DB", "ML"] and graph.labels.tolist() == [1, 0, -1]
-    assert graph.edge_index.shape == (2, 4)
+    assert graph.edge_index.shape == (2, 4) and graph.node_ids == ["n1", "n2", "n3"]
+    assert graph.subgraph(torch.tensor([2, 0])).node_ids == ["n3", "n1"]
+    given = load_csv(tmp_path / "nodes.csv", tmp_path / "edges.csv", label_names=["ML", "DB", "Theory"])
+    assert given.label_names == ["ML", "DB", "Theory"] and given.labels.tolist() == [0, 1, -1]
+    (tmp_path / "nodes.csv").write_text("id,text\nn1,first\nn2,second\nn3,third\n")  # no label column
+    unlabelled = load_csv(tmp_path / "nodes.csv", tmp_path / "edges.csv", label_names=["ML", "DB"])
+    assert unlabelled.labels.tolist() == [-1, -1, -1] and unlabelled.eval_mask.sum() == 0
+    with pytest.raises(GraphError, match="class names can be given only for a CSV folder"):
+        load_graph(str(write_json(tmp_path / "toy.json")), label_names=["ML", "DB"])
     (tmp_path / "edges.csv").write_text("source,target\nn1,n9\n")
     with pytest.raises(GraphError, match=r"edges.csv:2: target 'n9' is not a node id"):
-        load_csv(tmp_path / "nodes.csv", tmp_path / "edges.csv")
+        load_csv(tmp_path / "nodes.csv", tmp_path / "edges.csv", label_names=["ML"])
 
 
 # --- registry and WordNet ----------------------------------------------------------------------------

@@ -166,6 +166,13 @@ def run_eval(args) -> dict:
             write_predictions(args.predictions / f"{key}.csv", graph, result)
     if state.is_main_process:
         print(format_table(results))
+        unlabelled = [key for key, r in results.items() if r["accuracy"] is None]
+        if unlabelled and not args.predictions:
+            print(
+                f"zerog: {', '.join(unlabelled)}: no labelled node to score; --predictions DIR writes the"
+                " predictions (or use zerog predict)",
+                file=sys.stderr,
+            )
         if args.predictions:
             print(f"predictions: {', '.join(str(args.predictions / f'{key}.csv') for key in results)}")
         if getattr(args, "output", None):
