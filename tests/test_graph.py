@@ -2,6 +2,7 @@
 
 import json
 
+import numpy as np
 import pytest
 import torch
 from torch_geometric.data import Data
@@ -50,6 +51,9 @@ def small_graph(**overrides) -> dict:
         (dict(label_texts=["x", 1]), r"label_texts\[1\] is int, not str"),
         (dict(texts=["a", "\ud800", "c"]), r"texts\[1\] \(node 1\) holds a lone surrogate at character 0"),
         (dict(node_ids=["n1", "n2"]), r"2 node ids for 3 nodes"),
+        (dict(edge_index=torch.tensor([[0, 1], [1, 2], [2, 0]])), r"edge_index has shape \(3, 2\); expected \(2, E\)"),
+        (dict(labels=np.array([0.0, 1.0, 0.0])), r"labels is a torch.float64 tensor"),
+        (dict(name="a\udc80"), r"name holds a lone surrogate at character 1"),
     ],
 )
 def test_invalid_graphs_name_the_node_or_edge(overrides, message):
@@ -64,6 +68,8 @@ def test_odd_but_valid_graphs_are_normalised():
     assert empty.edge_index.shape == (2, 0)
     directed = TextGraph(**small_graph(directed=True))
     assert directed.edge_index.tolist() == [[0, 1], [1, 2]]
+    from_arrays = TextGraph(**small_graph(labels=np.array([0, 1, -1]), test_mask=np.array([True, False, True])))
+    assert from_arrays.labels.tolist() == [0, 1, -1] and from_arrays.eval_mask.tolist() == [True, False, False]
     assert graph.eval_mask.tolist() == [True, True, False]
 
 

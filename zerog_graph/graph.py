@@ -5,6 +5,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Optional
 
+import numpy as np
 import torch
 from torch_geometric.utils import coalesce, remove_self_loops, to_undirected
 
@@ -66,7 +67,7 @@ class TextGraph:
         for name in ("description", "name"):
             if not isinstance(getattr(self, name), str):
                 raise GraphError(f"{where}: {name} must be a string, got {type(getattr(self, name)).__name__}")
-            check_strings([getattr(self, name)], name, where)
+            check_unicode(getattr(self, name), name, where)
         if not isinstance(self.directed, bool):
             raise GraphError(f"{where}: directed must be true or false, got {self.directed!r}")
         if self.node_ids is not None:
@@ -84,7 +85,10 @@ class TextGraph:
             label, num_classes = int(self.labels[node]), len(self.label_names)
             raise GraphError(f"{where}: labels[{node}] = {label} (node {node}) is not in [-1, {num_classes})")
         edge_index = index_tensor(self.edge_index, "edge_index", where)
-        edge_index = edge_index.reshape(2, -1) if edge_index.numel() else torch.empty(2, 0, dtype=torch.long)
+        if edge_index.numel() == 0:
+            edge_index = torch.empty(2, 0, dtype=torch.long)
+        if edge_index.dim() != 2 or edge_index.size(0) != 2:
+            raise GraphError(f"{where}: edge_index has shape {tuple(edge_index.shape)}; expected (2, E)")
         bad = ((edge_index < 0) | (edge_index >= num_nodes)).any(0).nonzero().flatten()
         if bad.numel():
             edge = int(bad[0])
@@ -161,17 +165,23 @@ def check_strings(values, field_name: str, where: str, per_node: bool = False):
         position = f"{field_name}[{i}]" + (f" (node {i})" if per_node else "")
         if not isinstance(value, str):
             raise GraphError(f"{where}: {position} is {type(value).__name__}, not str")
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError as error:
-            raise GraphError(
-                f"{where}: {position} holds a lone surrogate at character {error.start} (not valid Unicode)"
-            ) from None
+        check_unicode(value, position, where)
+
+
+def check_unicode(value: str, position: str, where: str):
+    """Refuses a string that UTF-8 cannot encode (a lone surrogate, as JSON's `\\ud800` gives)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError as error:
+        raise GraphError(
+            f"{where}: {position} holds a lone surrogate at character {error.start} (not valid Unicode)"
+        ) from None
 
 
 def index_tensor(values, field_name: str, where: str, low: int = -(2**63), high: int = 2**63) -> torch.Tensor:
     """An integer tensor from a tensor or a list of ints (of a list of lists); floats and booleans are
     refused, and list values outside [low, high) are reported before they can overflow int64."""
+    values = from_numpy(values)
     if isinstance(values, torch.Tensor):
         if values.dtype == torch.bool or values.is_floating_point() or values.is_complex():
             raise GraphError(f"{where}: {field_name} is a {values.dtype} tensor; expected integer indices")
@@ -196,8 +206,14 @@ def index_tensor(values, field_name: str, where: str, low: int = -(2**63), high:
         raise GraphError(f"{where}: {field_name} is not a rectangular list of integers ({error})") from None
 
 
+def from_numpy(values):
+    """A numpy array as a tensor (its dtype is then checked like a tensor's); anything else unchanged."""
+    return torch.from_numpy(values) if isinstance(values, np.ndarray) and values.dtype != object else values
+
+
 def bool_tensor(values, field_name: str, where: str) -> torch.Tensor:
     """A bool tensor from a bool tensor or a list of true/false; anything else is refused."""
+    values = from_numpy(values)
     if isinstance(values, torch.Tensor):
         if values.dtype != torch.bool:
             raise GraphError(f"{where}: {field_name} is a {values.dtype} tensor; expected bool")
