@@ -11,16 +11,18 @@ import torch
 from huggingface_hub import ModelCard
 from safetensors.torch import load_file
 from torch_geometric.utils import k_hop_subgraph
-from transformers import AutoModel
+from transformers import AutoModel, TrainingArguments
 
 import train_hf
-from tests.conftest import SHARED_DATA, launch_two_processes
+from tests.conftest import SHARED_DATA, launch_two_processes, tiny_config
 from zerog_graph.cache import EmbeddingCache
 from zerog_graph.collator import ZeroGCollator
 from zerog_graph.evaluate import evaluate_graph
 from zerog_graph.graph import TextGraph, result_names
+from zerog_graph.models import load_model
 from zerog_graph.registry import load_graph
 from zerog_graph.sampling import SubgraphDataset
+from zerog_graph.trainer import ZeroGTrainer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -78,6 +80,81 @@ def test_collator_shapes(minilm_path):
     assert batch["label_batch"].tolist() == [0] * 4 + [1] * 4
     assert batch["labels"].tolist() == items[0]["labels"].tolist() + (items[1]["labels"] + 4).tolist()
     assert batch["edge_index"][:, items[0]["edge_index"].size(1) :].min() >= sizes[0]
+
+
+# --- gradient accumulation --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(minilm_path, tmp_path_factory) -> str:
+    """A 2-layer random BERT with MiniLM's tokenizer and no dropout."""
+    from transformers import AutoTokenizer, BertModel
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
+    config = tiny_config("bert", len(tokenizer))
+    config.hidden_dropout_prob = config.attention_probs_dropout_prob = 0.0
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny-bert")
+    BertModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+def one_update(model, items: list, batch_size: int, accumulation: int, output_dir) -> dict:
+    """The change of each trainable weight after one Trainer step (SGD, learning rate 1, no clipping, so the
+    change is minus the gradient) on `items`; the weights are restored afterwards."""
+    start = {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
+    args = TrainingArguments(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=batch_size,
+        gradient_accumulation_steps=accumulation,
+        max_steps=1,
+        optim="sgd",
+        learning_rate=1.0,
+        lr_scheduler_type="constant",
+        weight_decay=0.0,
+        max_grad_norm=0.0,
+        use_cpu=True,
+        report_to="none",
+        save_strategy="no",
+        logging_strategy="no",
+        remove_unused_columns=False,
+        disable_tqdm=True,
+    )
+    collator = ZeroGCollator(model.tokenizer, model.config.template, model.max_length)
+    ZeroGTrainer(model=model, args=args, train_dataset=items, data_collator=collator).train()
+    update = {name: p.detach() - start[name] for name, p in model.named_parameters() if p.requires_grad}
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.requires_grad:
+                p.copy_(start[name])
+    return update
+
+
+def largest_difference(a: dict, b: dict) -> float:
+    return max((a[name] - b[name]).abs().max().item() for name in a)
+
+
+def test_gradient_accumulation_averages_micro_batches(tiny_bert, tmp_path):
+    """An accumulated step's loss is the mean of its micro-batches' losses, each the mean over that
+    micro-batch's labelled nodes (`accepts_loss_kwargs = False`: the Trainer divides by the accumulation
+    steps). So 2 x batch 1 equals batch 2 exactly when both subgraphs have as many labelled nodes, and
+    otherwise equals the mean of the two one-subgraph updates."""
+    model = load_model(tiny_bert, pooling_mode="mean", use_lora=True, lora_dropout=0.0, max_seq_length=32)
+    graph = ring_graph()
+    four = SubgraphDataset([graph], num_subgraphs=2, max_nodes=4, seed=0)
+    five = SubgraphDataset([graph], num_subgraphs=1, max_nodes=5, seed=0)
+    same_size = [four[0], four[1]]
+    assert [len(item["texts"]) for item in same_size] == [4, 4] and all((i["labels"] >= 0).all() for i in same_size)
+    batched = one_update(model, same_size, batch_size=2, accumulation=1, output_dir=tmp_path)
+    accumulated = one_update(model, same_size, batch_size=1, accumulation=2, output_dir=tmp_path)
+    assert max(u.abs().max().item() for u in batched.values()) > 1e-3  # the step moved the adapter
+    assert largest_difference(accumulated, batched) <= 1e-6
+    other_sizes = [four[0], five[0]]
+    assert [len(item["texts"]) for item in other_sizes] == [4, 5]
+    singles = [one_update(model, [item], 1, 1, tmp_path) for item in other_sizes]
+    accumulated = one_update(model, other_sizes, batch_size=1, accumulation=2, output_dir=tmp_path)
+    assert largest_difference(accumulated, {k: (singles[0][k] + singles[1][k]) / 2 for k in accumulated}) <= 1e-6
 
 
 # --- train_hf.py --------------------------------------------------------------------------------------------
