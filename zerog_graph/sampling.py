@@ -16,7 +16,9 @@ class SubgraphDataset(Dataset):
     `min_classes` classes among its labelled nodes (default ⌈C/2⌉ of its graph).
 
     Item `i` is drawn from a generator seeded with `(seed, i)`: the dataset is deterministic, and
-    each subgraph is sampled when it is read, so building the dataset costs nothing.
+    each subgraph is sampled when it is read, so building the dataset costs nothing. A graph with no
+    labelled node, labelled nodes of fewer than 2 classes, or fewer such classes than `min_classes` is
+    refused when the dataset is built (`ValueError` naming the graph and its file).
 
     Args:
         graphs (list[TextGraph]): the source graphs.
