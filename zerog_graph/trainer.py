@@ -27,8 +27,9 @@ class ZeroGTrainer(Trainer):
     name), computed on every process's share of the texts (see `encode_sharded`) and logged like any
     other metric. With `source_eval_dataset` (a dataset of held-aside source subgraphs, batched by the
     collator) it also reports `<prefix>_source_loss`: the Trainer's own evaluation loop (autocast,
-    device placement, gather across processes) over the same subgraphs each time, the mean over eval
-    batches of each batch's mean node loss, which shows whether training lowers the loss.
+    device placement, gather across processes) over the same subgraphs each time: the mean, over the
+    subgraphs, of the mean node loss of the eval batch each is in (with one batch, the mean over its
+    labelled nodes). It shows whether training lowers the loss.
     """
 
     def __init__(self, *args, source_eval_dataset: Optional[Dataset] = None, **kwargs):
