@@ -413,6 +413,9 @@ class ZeroGPreTrainedModel(PreTrainedModel):
     config_class = ZeroGConfig
     base_model_prefix = "zerog"
     supports_gradient_checkpointing = True
+    # `forward` returns the mean loss over a batch's labelled nodes and ignores `num_items_in_batch`, so the
+    # Trainer must divide by the accumulation steps itself: an accumulated step averages its micro-batch means.
+    accepts_loss_kwargs = False
 
     def _init_weights(self, module):
         """The wrapper has no weights of its own; the backbone keeps its pretrained ones."""

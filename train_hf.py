@@ -7,13 +7,23 @@ Data flow: graphs -> SubgraphDataset -> ZeroGCollator -> ZeroGModel (encode -> p
 -> ZeroGTrainer. The output folder is a ZeroG model: config, code, tokenizer, adapter, model card.
 """
 
+import copy
+import inspect
 import json
+import os
 import sys
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Optional
+from typing import Literal, Optional
 
 from transformers import HfArgumentParser, TrainingArguments, set_seed
+
+from configuration_zerog import POOLING_MODES, ZeroGConfig
+
+
+def config_default(name: str):
+    """The default of a `ZeroGConfig` field: the config is the one source of truth for the model's defaults."""
+    return inspect.signature(ZeroGConfig.__init__).parameters[name].default
 
 
 @dataclass
@@ -21,16 +31,26 @@ class ModelArguments:
     model_name_or_path: str = field(
         default="minilm", metadata={"help": "Backbone: short name, Hub id or local folder."}
     )
-    pooling_mode: str = field(default="auto", metadata={"help": "auto | last | cls | mean."})
+    pooling_mode: Literal[POOLING_MODES] = field(
+        default=config_default("pooling_mode"),
+        metadata={"help": "auto: last token for decoders; for encoders the checkpoint's declared pooling, else cls."},
+    )
     template: Optional[str] = field(
         default=None, metadata={"help": "Format string with {text}; decoders default to PromptEOL, '' for none."}
     )
-    max_seq_length: int = field(default=256, metadata={"help": "Tokens per text, template included."})
+    max_seq_length: int = field(
+        default=config_default("max_seq_length"),
+        metadata={
+            "help": "Tokens per text, template included (default: ZeroGConfig's, as `zerog eval` uses). It is saved "
+            "in the model's config, so the trained model is evaluated at the length it was trained at; lower it "
+            "(e.g. 128) to train faster on long texts."
+        },
+    )
     lora_r: Optional[int] = field(
         default=None, metadata={"help": "LoRA rank (default: 8 for decoders, 4 for encoders)."}
     )
-    lora_alpha: int = field(default=16, metadata={"help": "LoRA alpha."})
-    lora_dropout: float = field(default=0.05, metadata={"help": "LoRA dropout."})
+    lora_alpha: int = field(default=config_default("lora_alpha"), metadata={"help": "LoRA alpha."})
+    lora_dropout: float = field(default=config_default("lora_dropout"), metadata={"help": "LoRA dropout."})
     lora_target_modules: Optional[list[str]] = field(
         default=None, metadata={"help": "Modules for LoRA (default: the architecture's row of the table)."}
     )
@@ -39,7 +59,13 @@ class ModelArguments:
     full_finetune: bool = field(
         default=False, metadata={"help": "Train every backbone weight (refused: ZeroG publishes adapters)."}
     )
-    logit_scale: float = field(default=10.0, metadata={"help": "Scale of the cosine similarities in the loss."})
+    logit_scale: float = field(
+        default=config_default("logit_scale"), metadata={"help": "Scale of the cosine similarities in the loss."}
+    )
+    trust_remote_code: bool = field(
+        default=False,
+        metadata={"help": "Let a model folder run the Python files its config names (auto_map). Off: no file runs."},
+    )
 
 
 @dataclass
@@ -54,8 +80,10 @@ class DataArguments:
     min_classes: Optional[int] = field(
         default=None, metadata={"help": "Fewest classes per subgraph (default: ceil(C/2))."}
     )
-    num_rounds: int = field(default=2, metadata={"help": "Propagation rounds R."})
-    standardize: bool = field(default=True, metadata={"help": "ZeroG's if_norm standardisation."})
+    num_rounds: int = field(default=config_default("num_rounds"), metadata={"help": "Propagation rounds R."})
+    standardize: bool = field(
+        default=config_default("standardize"), metadata={"help": "ZeroG's if_norm standardisation."}
+    )
     num_source_eval_subgraphs: int = field(
         default=0,
         metadata={"help": "Fixed source subgraphs whose loss is reported before, during and after training."},
@@ -64,17 +92,63 @@ class DataArguments:
 
 
 def check_arguments(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments):
-    overlap = {g.lower() for g in data_args.source_graphs} & {g.lower() for g in data_args.target_graphs}
-    if overlap:
-        raise ValueError(f"target graphs must be unseen in training, but {sorted(overlap)} are also sources")
+    """Refuses options that cannot work, before any graph or model is loaded."""
     if model_args.load_in_4bit and model_args.load_in_8bit:
         raise ValueError("choose one of --load_in_4bit and --load_in_8bit")
+    if training_args.max_steps == 0:
+        raise ValueError("--max_steps 0 trains nothing: give a positive number, or -1 to train --num_train_epochs")
+    if training_args.max_steps < 0 and training_args.num_train_epochs <= 0:
+        raise ValueError(
+            f"--num_train_epochs {training_args.num_train_epochs} gives zero training steps: give a positive "
+            f"--num_train_epochs or --max_steps"
+        )
+    for name in ("num_subgraphs", "k_hops", "max_nodes"):
+        if getattr(data_args, name) < 1:
+            raise ValueError(f"--{name} must be at least 1, got {getattr(data_args, name)}")
+    if data_args.num_source_eval_subgraphs < 0:
+        raise ValueError(f"--num_source_eval_subgraphs must be >= 0, got {data_args.num_source_eval_subgraphs}")
+    if data_args.min_classes is not None and data_args.min_classes < 1:
+        raise ValueError(f"--min_classes must be at least 1, got {data_args.min_classes}")
     output = Path(training_args.output_dir)
     if (output / "config.json").exists() and not (data_args.overwrite_output or training_args.resume_from_checkpoint):
         raise ValueError(
             f"{output} already holds a model; pass --overwrite_output to replace it, "
             f"or --resume_from_checkpoint to continue"
         )
+
+
+def same_file(a, b) -> bool:
+    """Whether two graphs were read from the same file, whatever the spelling of its path."""
+    return os.path.exists(a.source) and os.path.exists(b.source) and os.path.samefile(a.source, b.source)
+
+
+def graph_key(graph) -> str:
+    """`content_hash` of the graph without the texts the registry adds (description, label texts), so
+    that a registry graph and a copy of its file compare equal."""
+    bare = copy.copy(graph)
+    bare.description, bare.label_texts = "", None
+    return bare.content_hash()
+
+
+def check_graphs(data_args: DataArguments, sources: list, targets: list):
+    """Refuses a target that is also a source (same file or same content) or that has no labelled node."""
+    for given, target in zip(data_args.target_graphs, targets):
+        if not target.eval_mask.any():
+            raise ValueError(
+                f"target graph {given!r} ({target.source}) has no labelled node in its evaluation mask, so there "
+                f"is no zero-shot accuracy to report; drop it from --target_graphs and predict on it with the "
+                f"trained model instead"
+            )
+    source_keys = [graph_key(source) for source in sources]
+    for given, target in zip(data_args.target_graphs, targets):
+        target_key = graph_key(target)
+        for source_given, source, source_key in zip(data_args.source_graphs, sources, source_keys):
+            if same_file(source, target) or source_key == target_key:
+                how = "file" if same_file(source, target) else "nodes, edges and labels"
+                raise ValueError(
+                    f"target graphs must be unseen in training, but target {given!r} has the same {how} as "
+                    f"source {source_given!r} ({source.source})"
+                )
 
 
 def build_model(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments):
@@ -103,14 +177,23 @@ def build_model(model_args: ModelArguments, data_args: DataArguments, training_a
         num_rounds=data_args.num_rounds,
         standardize=data_args.standardize,
         gradient_checkpointing=training_args.gradient_checkpointing,
+        trust_remote_code=model_args.trust_remote_code,
+    )
+
+
+def subgraphs(graphs: list, num_subgraphs: int, data_args: DataArguments, seed: int):
+    from zerog_graph.sampling import SubgraphDataset
+
+    return SubgraphDataset(
+        graphs, num_subgraphs, data_args.k_hops, data_args.max_nodes, data_args.min_classes, seed=seed
     )
 
 
 def main(argv: Optional[list] = None) -> dict:
     from zerog_graph.collator import ZeroGCollator
+    from zerog_graph.graph import result_names
     from zerog_graph.registry import load_graph
-    from zerog_graph.sampling import SubgraphDataset
-    from zerog_graph.trainer import ZeroGTrainer, model_card, push_folder
+    from zerog_graph.trainer import METRICS, ZeroGTrainer, model_card, push_folder
 
     parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
@@ -121,55 +204,45 @@ def main(argv: Optional[list] = None) -> dict:
 
     sources = [load_graph(g) for g in data_args.source_graphs]
     targets = [load_graph(g) for g in data_args.target_graphs]
+    check_graphs(data_args, sources, targets)
+    train_dataset = subgraphs(sources, data_args.num_subgraphs, data_args, training_args.seed)
+    train_dataset.check()  # a subgraph rule that no subgraph meets fails here, not after loading the model
+    held_aside = subgraphs(sources, data_args.num_source_eval_subgraphs, data_args, training_args.seed + 1)
     model = build_model(model_args, data_args, training_args)
-    train_dataset = SubgraphDataset(
-        sources,
-        data_args.num_subgraphs,
-        data_args.k_hops,
-        data_args.max_nodes,
-        data_args.min_classes,
-        seed=training_args.seed,
-    )
-    collator = ZeroGCollator(model.tokenizer, model.config.template, model.max_length)
-    held_aside = SubgraphDataset(
-        sources,
-        data_args.num_source_eval_subgraphs,
-        data_args.k_hops,
-        data_args.max_nodes,
-        data_args.min_classes,
-        seed=training_args.seed + 1,
-    )
     trainer = ZeroGTrainer(
         model=model,
         args=training_args,
         train_dataset=train_dataset,
         eval_dataset=targets,
-        data_collator=collator,
+        data_collator=ZeroGCollator(model.tokenizer, model.config.template, model.max_length),
         processing_class=model.tokenizer,
-        source_subgraphs=[collator([held_aside[i]]) for i in range(len(held_aside))],
+        source_eval_dataset=held_aside,
     )
-    evaluates = bool(targets or trainer.source_subgraphs)
+    evaluates = bool(targets or trainer.source_eval_dataset is not None)
     before = trainer.evaluate(metric_key_prefix="before") if evaluates else {}
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
     after = trainer.evaluate(metric_key_prefix="after") if evaluates else {}
 
+    names = result_names(targets)
     results = {
-        g.name: {
-            when: {metric: scores[f"{when}_{g.name}_{metric}"] for metric in ("accuracy", "macro_f1")}
+        name: {
+            when: {metric: scores[f"{when}_{name}_{metric}"] for metric in METRICS}
             for when, scores in (("before", before), ("after", after))
         }
-        for g in targets
+        for name in names
     }
     output = Path(training_args.output_dir)
     if trainer.is_world_process_zero():
         trainer.save_model(str(output))
-        record = {"sources": data_args.source_graphs, "targets": data_args.target_graphs, "results": results}
-        if trainer.source_subgraphs:
+        given = dict(zip(names, data_args.target_graphs))
+        record = {"sources": data_args.source_graphs, "targets": data_args.target_graphs, "target_names": given}
+        record["results"] = results
+        if trainer.source_eval_dataset is not None:
             record["source_loss"] = {"before": before["before_source_loss"], "after": after["after_source_loss"]}
         (output / "zero_shot_results.json").write_text(json.dumps(record, indent=2) + "\n")
-        (output / "README.md").write_text(
-            model_card(model, data_args.source_graphs, data_args.target_graphs, training_args, results)
-        )
+        model_name = training_args.hub_model_id or output.name
+        card = model_card(model, model_name, data_args.source_graphs, given, training_args, results)
+        card.save(output / "README.md")
         if push_to_hub:
             print(
                 push_folder(

@@ -1,23 +1,28 @@
 """Subgraph sampling, the collator, and train_hf.py with the HF Trainer (LoRA, QLoRA, resume, DDP)."""
 
 import json
+import re
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 import torch
+from huggingface_hub import ModelCard
 from safetensors.torch import load_file
 from torch_geometric.utils import k_hop_subgraph
-from transformers import AutoModel
+from transformers import AutoModel, TrainingArguments
 
 import train_hf
-from tests.conftest import launch_two_processes
+from tests.conftest import SHARED_DATA, launch_two_processes, tiny_config
 from zerog_graph.cache import EmbeddingCache
 from zerog_graph.collator import ZeroGCollator
 from zerog_graph.evaluate import evaluate_graph
-from zerog_graph.graph import TextGraph
+from zerog_graph.graph import TextGraph, result_names
+from zerog_graph.models import load_model
 from zerog_graph.registry import load_graph
 from zerog_graph.sampling import SubgraphDataset
+from zerog_graph.trainer import ZeroGTrainer
 
 REPO = Path(__file__).resolve().parents[1]
 
@@ -77,7 +82,98 @@ def test_collator_shapes(minilm_path):
     assert batch["edge_index"][:, items[0]["edge_index"].size(1) :].min() >= sizes[0]
 
 
+# --- gradient accumulation --------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def tiny_bert(minilm_path, tmp_path_factory) -> str:
+    """A 2-layer random BERT with MiniLM's tokenizer and no dropout."""
+    from transformers import AutoTokenizer, BertModel
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
+    config = tiny_config("bert", len(tokenizer))
+    config.hidden_dropout_prob = config.attention_probs_dropout_prob = 0.0
+    torch.manual_seed(0)
+    path = tmp_path_factory.mktemp("tiny-bert")
+    BertModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+def one_update(model, items: list, batch_size: int, accumulation: int, output_dir) -> dict:
+    """The change of each trainable weight after one Trainer step (SGD, learning rate 1, no clipping, so the
+    change is minus the gradient) on `items`; the weights are restored afterwards."""
+    start = {name: p.detach().clone() for name, p in model.named_parameters() if p.requires_grad}
+    args = TrainingArguments(
+        output_dir=str(output_dir),
+        per_device_train_batch_size=batch_size,
+        gradient_accumulation_steps=accumulation,
+        max_steps=1,
+        optim="sgd",
+        learning_rate=1.0,
+        lr_scheduler_type="constant",
+        weight_decay=0.0,
+        max_grad_norm=0.0,
+        use_cpu=True,
+        report_to="none",
+        save_strategy="no",
+        logging_strategy="no",
+        remove_unused_columns=False,
+        disable_tqdm=True,
+    )
+    collator = ZeroGCollator(model.tokenizer, model.config.template, model.max_length)
+    ZeroGTrainer(model=model, args=args, train_dataset=items, data_collator=collator).train()
+    update = {name: p.detach() - start[name] for name, p in model.named_parameters() if p.requires_grad}
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if p.requires_grad:
+                p.copy_(start[name])
+    return update
+
+
+def largest_difference(a: dict, b: dict) -> float:
+    return max((a[name] - b[name]).abs().max().item() for name in a)
+
+
+def test_gradient_accumulation_averages_micro_batches(tiny_bert, tmp_path):
+    """An accumulated step's loss is the mean of its micro-batches' losses, each the mean over that
+    micro-batch's labelled nodes (`accepts_loss_kwargs = False`: the Trainer divides by the accumulation
+    steps). So 2 x batch 1 equals batch 2 exactly when both subgraphs have as many labelled nodes, and
+    otherwise equals the mean of the two one-subgraph updates."""
+    model = load_model(tiny_bert, pooling_mode="mean", use_lora=True, lora_dropout=0.0, max_seq_length=32)
+    graph = ring_graph()
+    four = SubgraphDataset([graph], num_subgraphs=2, max_nodes=4, seed=0)
+    five = SubgraphDataset([graph], num_subgraphs=1, max_nodes=5, seed=0)
+    same_size = [four[0], four[1]]
+    assert [len(item["texts"]) for item in same_size] == [4, 4] and all((i["labels"] >= 0).all() for i in same_size)
+    batched = one_update(model, same_size, batch_size=2, accumulation=1, output_dir=tmp_path)
+    accumulated = one_update(model, same_size, batch_size=1, accumulation=2, output_dir=tmp_path)
+    assert max(u.abs().max().item() for u in batched.values()) > 1e-3  # the step moved the adapter
+    assert largest_difference(accumulated, batched) <= 1e-6
+    other_sizes = [four[0], five[0]]
+    assert [len(item["texts"]) for item in other_sizes] == [4, 5]
+    singles = [one_update(model, [item], 1, 1, tmp_path) for item in other_sizes]
+    accumulated = one_update(model, other_sizes, batch_size=1, accumulation=2, output_dir=tmp_path)
+    assert largest_difference(accumulated, {k: (singles[0][k] + singles[1][k]) / 2 for k in accumulated}) <= 1e-6
+
+
 # --- train_hf.py --------------------------------------------------------------------------------------------
+
+
+def write_graph(path: Path, graph: TextGraph, **fields) -> str:
+    """`graph` as a JSON graph file (README "Graph files"), with `fields` replacing its keys."""
+    edges = graph.edge_index[:, graph.edge_index[0] < graph.edge_index[1]].T.tolist()
+    record = {
+        "texts": graph.texts,
+        "edges": edges,
+        "labels": graph.labels.tolist(),
+        "label_names": graph.label_names,
+        "label_texts": graph.class_texts,
+        "description": graph.description,
+    }
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps({**record, **fields}))
+    return str(path)
 
 
 @pytest.fixture(scope="module")
@@ -85,21 +181,7 @@ def target_file(data_dir, tmp_path_factory):
     """120 Citeseer nodes, as a JSON file: a small unseen target graph."""
     citeseer = load_graph("citeseer")
     graph = citeseer.subgraph(torch.arange(0, citeseer.num_nodes, 26)[:120])
-    path = tmp_path_factory.mktemp("target") / "citeseer_small.json"
-    edges = graph.edge_index[:, graph.edge_index[0] < graph.edge_index[1]].T.tolist()
-    path.write_text(
-        json.dumps(
-            {
-                "texts": graph.texts,
-                "edges": edges,
-                "labels": graph.labels.tolist(),
-                "label_names": graph.label_names,
-                "label_texts": graph.class_texts,
-                "description": graph.description,
-            }
-        )
-    )
-    return str(path)
+    return write_graph(tmp_path_factory.mktemp("target") / "citeseer_small.json", graph)
 
 
 def train_args(model, output_dir, *extra):
@@ -181,46 +263,161 @@ def test_resume_reaches_the_same_adapter_as_an_uninterrupted_run(data_dir, minil
 
 
 def test_saved_model_evaluates_like_the_in_memory_one(data_dir, minilm_path, target_file, tmp_path):
-    results = train_hf.main(
-        train_args(
-            "minilm",
-            tmp_path / "run",
-            "--max_steps",
-            "2",
-            "--target_graphs",
-            target_file,
-            "--num_source_eval_subgraphs",
-            "2",
-        )
+    citeseer = load_graph("citeseer")  # a second target with the same name, other nodes
+    namesake = write_graph(
+        tmp_path / "other" / "citeseer_small.json", citeseer.subgraph(torch.arange(1, citeseer.num_nodes, 26)[:40])
     )
-    assert set(results["citeseer_small"]) == {"before", "after"}
+    targets = ["--target_graphs", target_file, namesake]
+    results = train_hf.main(
+        train_args("minilm", tmp_path / "run", "--max_steps", "2", *targets, "--num_source_eval_subgraphs", "2")
+    )
+    names = result_names([load_graph(target_file), load_graph(namesake)])
+    assert list(results) == names and names[0] != names[1] and all(n.startswith("citeseer_small-") for n in names)
+    assert all(set(results[name]) == {"before", "after"} for name in names)
+    assert results[names[0]]["after"] != results[names[1]]["after"]
     record = json.loads((tmp_path / "run" / "zero_shot_results.json").read_text())
     assert record["sources"] == ["cora"] and record["results"] == results
+    assert record["target_names"] == {names[0]: target_file, names[1]: namesake}
     assert record["source_loss"]["before"] != record["source_loss"]["after"]  # the adapter moved
     # offline, the backbone comes from its packaged copy; the adapter and config from the folder
     reloaded = AutoModel.from_pretrained(tmp_path / "run", trust_remote_code=True, lm_path=minilm_path)
-    target = load_graph(target_file)
-    again = evaluate_graph(reloaded, target, cache=EmbeddingCache(tmp_path / "cache"))
-    assert again.accuracy == pytest.approx(results["citeseer_small"]["after"]["accuracy"], abs=1e-9)
-    card = (tmp_path / "run" / "README.md").read_text()
-    assert "sentence-transformers/all-MiniLM-L6-v2" in card and "citeseer_small" in card and "cora" in card
+    again = evaluate_graph(reloaded, load_graph(target_file), cache=EmbeddingCache(tmp_path / "cache"))
+    assert again.accuracy == pytest.approx(results[names[0]]["after"]["accuracy"], abs=1e-9)
+    # the held-aside loss is the model's loss on the two held-aside subgraphs (one eval batch of 8)
+    data_args = train_hf.DataArguments(source_graphs=["cora"], max_nodes=6)
+    held_aside = train_hf.subgraphs([load_graph("cora")], 2, data_args, seed=7 + 1)
+    collator = ZeroGCollator(reloaded.tokenizer, reloaded.config.template, reloaded.max_length)
+    with torch.no_grad():
+        loss = reloaded(**collator([held_aside[0], held_aside[1]])).loss.item()
+    assert loss == pytest.approx(record["source_loss"]["after"], abs=1e-5)
+    # the card's metadata is a model-index holding each target's zero-shot figures after training
+    card = ModelCard.load(tmp_path / "run" / "README.md")
+    assert card.data.base_model == "sentence-transformers/all-MiniLM-L6-v2" and "cora" in card.text
+    figures = {(r.dataset_name, r.metric_type): r.metric_value for r in card.data.eval_results}
+    assert {r.task_type for r in card.data.eval_results} == {"node-classification"}
+    assert figures == {
+        (name, kind): results[name]["after"][metric]
+        for name in names
+        for kind, metric in (("accuracy", "accuracy"), ("f1", "macro_f1"))
+    }
 
 
 def test_refusals(data_dir, tmp_path):
     with pytest.raises(ValueError, match="Full fine-tuning of a decoder"):
         train_hf.main(train_args("smollm2", tmp_path / "a", "--full_finetune", "--max_steps", "1"))
-    with pytest.raises(ValueError, match="must be unseen in training"):
-        train_hf.main(train_args("minilm", tmp_path / "b", "--target_graphs", "cora", "--max_steps", "1"))
     (tmp_path / "c").mkdir()
     (tmp_path / "c" / "config.json").write_text("{}")
     with pytest.raises(ValueError, match="already holds a model; pass --overwrite_output"):
         train_hf.main(train_args("minilm", tmp_path / "c", "--max_steps", "1"))
 
 
+def one_class_file(tmp_path) -> list:
+    graph = ring_graph()
+    return ["--source_graphs", write_graph(tmp_path / "one.json", graph, labels=[0] * graph.num_nodes)]
+
+
+def unlabelled_file(tmp_path) -> list:
+    graph = ring_graph()
+    return ["--target_graphs", write_graph(tmp_path / "unlabelled.json", graph, labels=[-1] * graph.num_nodes)]
+
+
+def same_file_spelled_otherwise(tmp_path) -> list:
+    return ["--target_graphs", str(SHARED_DATA / ".." / SHARED_DATA.name / "cora.json")]
+
+
+def copy_of_cora(tmp_path) -> list:
+    return ["--target_graphs", write_graph(tmp_path / "copy" / "mine.json", load_graph("cora", label_texts=False))]
+
+
+@pytest.mark.parametrize(
+    "extra, message",
+    [
+        (["--max_steps", "0"], "--max_steps 0 trains nothing"),
+        (["--num_train_epochs", "0"], "--num_train_epochs 0.0 gives zero training steps"),
+        (["--max_steps", "1", "--num_subgraphs", "0"], "--num_subgraphs must be at least 1, got 0"),
+        (["--max_steps", "1", "--target_graphs", "cora"], "target 'cora' has the same file as source 'cora'"),
+        (["--max_steps", "1", same_file_spelled_otherwise], "data/cora.json' has the same file as source 'cora'"),
+        (["--max_steps", "1", copy_of_cora], "has the same nodes, edges and labels as source 'cora'"),
+        (["--max_steps", "1", unlabelled_file], "unlabelled.json) has no labelled node in its evaluation mask"),
+        (["--max_steps", "1", one_class_file], "one.json) has labelled nodes of 1 class; training needs at least 2"),
+        (["--max_steps", "1", "--min_classes", "8"], "min_classes=8 but only 7 classes have labelled nodes"),
+        (
+            ["--max_steps", "1", "--k_hops", "1", "--max_nodes", "2", "--min_classes", "3"],
+            "cora: no 1-hop subgraph with >= 3 classes in 100 tries",
+        ),
+    ],
+    ids=[
+        "max_steps_0",
+        "zero_epochs",
+        "no_subgraphs",
+        "target_is_source",
+        "same_file_other_path",
+        "same_content_other_file",
+        "unlabelled_target",
+        "one_class_source",
+        "min_classes_too_many",
+        "rule_never_met",
+    ],
+)
+def test_train_hf_refuses_before_training(data_dir, tmp_path, extra, message):
+    """Each case fails before any model loads; train_hf.py maps these ValueErrors to exit 2."""
+    extra = [arg for item in extra for arg in (item(tmp_path) if callable(item) else [item])]
+    with pytest.raises(ValueError, match=re.escape(message)):
+        train_hf.main(train_args("no-such-backbone", tmp_path / "run", *extra))
+    assert not (tmp_path / "run").exists()
+
+
+def test_train_hf_exit_codes(tmp_path):
+    run = [sys.executable, str(REPO / "train_hf.py")]
+    result = subprocess.run(
+        [*run, *train_args("minilm", tmp_path / "run", "--max_steps", "0")], capture_output=True, text=True
+    )
+    assert result.returncode == 2 and "train_hf.py: error: --max_steps 0 trains nothing" in result.stderr
+    assert "Traceback" not in result.stderr
+    result = subprocess.run(
+        [*run, *train_args("minilm", tmp_path / "run", "--pooling_mode", "max")], capture_output=True, text=True
+    )
+    assert result.returncode == 2 and "invalid choice: 'max'" in result.stderr
+
+
+@pytest.mark.parametrize("flag, trusted", [([], False), (["--trust_remote_code"], True)])
+def test_trust_remote_code_reaches_load_model(data_dir, tmp_path, monkeypatch, flag, trusted):
+    import zerog_graph.models
+
+    seen = {}
+
+    def spy(name_or_path, **kwargs):
+        seen.update(kwargs)
+        raise ImportError("stop before loading")
+
+    monkeypatch.setattr(zerog_graph.models, "load_model", spy)
+    with pytest.raises(ImportError, match="stop before loading"):
+        train_hf.main(train_args("minilm", tmp_path / "run", "--max_steps", "1", *flag))
+    assert seen["trust_remote_code"] is trusted
+
+
+def test_defaults_and_choices_come_from_the_config():
+    from configuration_zerog import POOLING_MODES, ZeroGConfig
+
+    parser = train_hf.HfArgumentParser((train_hf.ModelArguments, train_hf.DataArguments))
+    model_args, data_args = parser.parse_args_into_dataclasses(args=["--source_graphs", "cora"])
+    config = ZeroGConfig()
+    for name in ("pooling_mode", "max_seq_length", "lora_alpha", "lora_dropout", "logit_scale"):
+        assert getattr(model_args, name) == getattr(config, name), name
+    assert (data_args.num_rounds, data_args.standardize) == (config.num_rounds, config.standardize)
+    pooling = next(action for action in parser._actions if action.dest == "pooling_mode")
+    assert tuple(pooling.choices) == POOLING_MODES
+
+
 def test_accelerate_launch_two_processes(data_dir, minilm_path, tmp_path):
-    result = launch_two_processes(REPO / "train_hf.py", *train_args("minilm", tmp_path / "ddp", "--max_steps", "2"))
+    held_aside = ["--num_source_eval_subgraphs", "3"]  # split unevenly: the Trainer's gather drops the padding
+    result = launch_two_processes(
+        REPO / "train_hf.py", *train_args("minilm", tmp_path / "ddp", "--max_steps", "2", *held_aside)
+    )
     assert result.returncode == 0, result.stderr[-3000:]
     output = result.stdout + result.stderr
     # 40 subgraphs, 2 per process and step: 2 steps on 2 processes see 8 of them, a fifth of an epoch
     assert "'train_runtime'" in output and "'epoch': '0.2'" in output, output[-2000:]
     assert (tmp_path / "ddp" / "adapter_model.safetensors").exists()
+    source_loss = json.loads((tmp_path / "ddp" / "zero_shot_results.json").read_text())["source_loss"]
+    assert all(0 < loss < 10 for loss in source_loss.values()) and "'before_source_loss'" in output

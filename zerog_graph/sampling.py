@@ -16,7 +16,9 @@ class SubgraphDataset(Dataset):
     `min_classes` classes among its labelled nodes (default ⌈C/2⌉ of its graph).
 
     Item `i` is drawn from a generator seeded with `(seed, i)`: the dataset is deterministic, and
-    each subgraph is sampled when it is read, so building the dataset costs nothing.
+    each subgraph is sampled when it is read, so building the dataset costs nothing. A graph with no
+    labelled node, labelled nodes of fewer than 2 classes, or fewer such classes than `min_classes` is
+    refused when the dataset is built (`ValueError` naming the graph and its file).
 
     Args:
         graphs (list[TextGraph]): the source graphs.
@@ -42,9 +44,17 @@ class SubgraphDataset(Dataset):
         self.min_classes = [min_classes or math.ceil(g.num_classes / 2) for g in graphs]
         self.seed, self.max_tries = seed, max_tries
         self.centres = [(g.labels >= 0).nonzero().flatten() for g in graphs]
-        for graph, centres in zip(graphs, self.centres):
+        for graph, centres, needed in zip(graphs, self.centres, self.min_classes):
+            where = f"source graph {graph.name!r} ({graph.source})"
             if centres.numel() == 0:
-                raise ValueError(f"source graph {graph.name!r} has no labelled node to train on")
+                raise ValueError(f"{where} has no labelled node to train on")
+            classes = graph.labels[centres].unique().numel()
+            if classes < 2:
+                raise ValueError(f"{where} has labelled nodes of {classes} class; training needs at least 2")
+            if needed > classes:
+                raise ValueError(
+                    f"{where}: min_classes={needed} but only {classes} classes have labelled nodes; lower min_classes"
+                )
 
     def __len__(self) -> int:
         return self.num_subgraphs * len(self.graphs)
@@ -71,6 +81,11 @@ class SubgraphDataset(Dataset):
             f"{graph.name}: no {self.k_hops}-hop subgraph with >= {min_classes} classes in {self.max_tries} tries; "
             f"lower min_classes or raise k_hops / max_nodes"
         )
+
+    def check(self):
+        """Samples each graph's first subgraph, so that a rule no subgraph meets fails before training."""
+        for index in range(min(len(self.graphs), len(self))):
+            self[index]
 
     @staticmethod
     def item(graph: TextGraph, nodes: torch.Tensor) -> dict:

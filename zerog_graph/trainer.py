@@ -2,45 +2,58 @@
 
 import json
 from pathlib import Path
+from typing import Optional
 
-import torch
+from huggingface_hub import EvalResult, ModelCard, ModelCardData
+from torch.utils.data import Dataset
 from transformers import Trainer
 
 from .evaluate import evaluate_graph
+from .graph import result_names
+
+METRICS = ("accuracy", "macro_f1")
+# How each metric appears in a model-index: (metric type, display name, arguments).
+CARD_METRICS = {
+    "accuracy": ("accuracy", "Zero-shot accuracy", None),
+    "macro_f1": ("f1", "Macro-F1", {"average": "macro"}),
+}
 
 
 class ZeroGTrainer(Trainer):
     """A `Trainer` whose evaluation is zero-shot classification of the target graphs.
 
-    `eval_dataset` is a list of `TextGraph`; metrics are `<prefix>_<graph>_accuracy` and
-    `<prefix>_<graph>_macro_f1`, computed on every process's share of the texts (see
-    `encode_sharded`) and logged like any other metric. With `source_subgraphs` (a fixed list of
-    collated source batches) it also reports `<prefix>_source_loss`, the training loss on the same
-    subgraphs each time, which shows whether training lowers the loss.
+    `eval_dataset` is a list of `TextGraph`; metrics are `<prefix>_<name>_accuracy` and
+    `<prefix>_<name>_macro_f1`, `<name>` from `result_names` (distinct even when two graphs share a
+    name), computed on every process's share of the texts (see `encode_sharded`) and logged like any
+    other metric. With `source_eval_dataset` (a dataset of held-aside source subgraphs, batched by the
+    collator) it also reports `<prefix>_source_loss`: the Trainer's own evaluation loop (autocast,
+    device placement, gather across processes) over the same subgraphs each time: the mean, over the
+    subgraphs, of the mean node loss of the eval batch each is in (with one batch, the mean over its
+    labelled nodes). It shows whether training lowers the loss.
     """
 
-    def __init__(self, *args, source_subgraphs: list = (), **kwargs):
+    def __init__(self, *args, source_eval_dataset: Optional[Dataset] = None, **kwargs):
         super().__init__(*args, **kwargs)
-        self.source_subgraphs = list(source_subgraphs)
+        has_items = source_eval_dataset is not None and len(source_eval_dataset) > 0
+        self.source_eval_dataset = source_eval_dataset if has_items else None
 
-    @torch.no_grad()
-    def source_loss(self) -> float:
-        was_training = self.model.training
-        self.model.eval()
-        device = next(p for p in self.model.parameters()).device
-        losses = [
-            self.model(**{k: v.to(device) for k, v in batch.items()}).loss.item() for batch in self.source_subgraphs
-        ]
-        self.model.train(was_training)
-        return sum(losses) / len(losses)
+    def source_loss(self, metric_key_prefix: str) -> dict:
+        """`{<prefix>_source_loss: loss}` on the held-aside source subgraphs, through `evaluation_loop`."""
+        output = self.evaluation_loop(
+            self.get_eval_dataloader(self.source_eval_dataset),
+            description="Held-aside source loss",
+            prediction_loss_only=True,
+            metric_key_prefix=f"{metric_key_prefix}_source",
+        )
+        return {f"{metric_key_prefix}_source_loss": output.metrics[f"{metric_key_prefix}_source_loss"]}
 
     def evaluate(self, eval_dataset=None, ignore_keys=None, metric_key_prefix: str = "eval") -> dict:
-        graphs = eval_dataset if eval_dataset is not None else self.eval_dataset
-        metrics = {f"{metric_key_prefix}_source_loss": self.source_loss()} if self.source_subgraphs else {}
-        for graph in graphs or []:
+        graphs = list(eval_dataset if eval_dataset is not None else self.eval_dataset or [])
+        metrics = self.source_loss(metric_key_prefix) if self.source_eval_dataset is not None else {}
+        for name, graph in zip(result_names(graphs), graphs):
             result = evaluate_graph(self.model, graph, cache=False, batch_size=self.args.per_device_eval_batch_size)
-            metrics[f"{metric_key_prefix}_{graph.name}_accuracy"] = result.accuracy
-            metrics[f"{metric_key_prefix}_{graph.name}_macro_f1"] = result.macro_f1
+            for metric in METRICS:
+                metrics[f"{metric_key_prefix}_{name}_{metric}"] = getattr(result, metric)
         self.log(metrics)
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
@@ -51,12 +64,38 @@ class ZeroGTrainer(Trainer):
         model.lm.load_adapter(resume_from_checkpoint, adapter_name="default", is_trainable=True)
 
 
-def model_card(model, sources: list, targets: list, training_args, results: dict) -> str:
-    """A README.md for a trained ZeroG model: backbone, graphs, hyperparameters and zero-shot table."""
+def eval_results(results: dict) -> list:
+    """One `EvalResult` per target graph and metric (zero-shot, after training): the card's model-index."""
+    return [
+        EvalResult(
+            task_type="node-classification",
+            task_name="Zero-shot node classification",
+            dataset_type=name,
+            dataset_name=name,
+            metric_type=CARD_METRICS[metric][0],
+            metric_name=CARD_METRICS[metric][1],
+            metric_args=CARD_METRICS[metric][2],
+            metric_value=scores["after"][metric],
+        )
+        for name, scores in results.items()
+        for metric in METRICS
+        if scores["after"][metric] is not None
+    ]
+
+
+def percent(value) -> str:
+    return "-" if value is None else f"{100 * value:.1f}"
+
+
+def model_card(model, model_name: str, sources: list, targets: dict, training_args, results: dict) -> ModelCard:
+    """The model card of a trained ZeroG model: metadata with a model-index of each target's zero-shot
+    accuracy and macro-F1 (`ModelCardData.eval_results`), then backbone, graphs and hyperparameters.
+
+    `targets` maps each result name (a key of `results`) to the graph as it was given."""
     config = model.config
     rows = "\n".join(
-        f"| {name} | {100 * r['before']['accuracy']:.1f} | {100 * r['after']['accuracy']:.1f} | "
-        f"{100 * r['after']['macro_f1']:.1f} |"
+        f"| {name} | {targets[name]} | {percent(r['before']['accuracy'])} | {percent(r['after']['accuracy'])} | "
+        f"{percent(r['after']['macro_f1'])} |"
         for name, r in results.items()
     )
     hyper = {
@@ -66,6 +105,7 @@ def model_card(model, sources: list, targets: list, training_args, results: dict
         "quantization": config.quantization,
         "pooling": model.pooling_mode,
         "template": config.template,
+        "max_seq_length": config.max_seq_length,
         "num_rounds": config.num_rounds,
         "standardize": config.standardize,
         "learning_rate": training_args.learning_rate,
@@ -74,18 +114,20 @@ def model_card(model, sources: list, targets: list, training_args, results: dict
         "gradient_accumulation_steps": training_args.gradient_accumulation_steps,
         "seed": training_args.seed,
     }
-    return f"""---
-library_name: transformers
-tags: [zerog, graph, zero-shot, node-classification, lora]
-base_model: {config.lm_name_or_path}
----
-
+    data = ModelCardData(
+        model_name=model_name,
+        library_name="transformers",
+        base_model=config.lm_name_or_path,
+        tags=["zerog", "graph", "zero-shot", "node-classification", "lora"],
+        eval_results=eval_results(results) or None,
+    )
+    revision = f" at revision `{config.lm_revision}`" if config.lm_revision else ""
+    body = f"""
 # ZeroG on {config.lm_name_or_path}
 
 A LoRA adapter for zero-shot node classification on text-attributed graphs (ZeroG). The backbone's
-weights load from `{config.lm_name_or_path}`{f" at revision `{config.lm_revision}`" if config.lm_revision else ""};
-this repository holds the config, the code (`configuration_zerog.py`, `modeling_zerog.py`), the
-tokenizer and the adapter.
+weights load from `{config.lm_name_or_path}`{revision}; this repository holds the config, the code
+(`configuration_zerog.py`, `modeling_zerog.py`), the tokenizer and the adapter.
 
 ```python
 from transformers import AutoModel
@@ -94,12 +136,12 @@ embeddings = model.encode(["a node text", "another"])
 ```
 
 - Source graphs (trained on): {", ".join(sources)}
-- Target graphs (never trained on): {", ".join(targets) or "none"}
+- Target graphs (never trained on): {", ".join(targets.values()) or "none"}
 
-## Zero-shot accuracy on the targets (%, all labelled nodes)
+## Zero-shot accuracy on the targets (%, the labelled nodes of each graph's evaluation mask)
 
-| graph | before training | after training | macro-F1 after |
-|---|---|---|---|
+| result | graph | accuracy before training | accuracy after training | macro-F1 after |
+|---|---|---|---|---|
 {rows}
 
 ## Hyperparameters
@@ -108,6 +150,7 @@ embeddings = model.encode(["a node text", "another"])
 {json.dumps(hyper, indent=2)}
 ```
 """
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
 
 
 def push_folder(folder: Path, repo_id: str, token=None, private: bool = False) -> str:
