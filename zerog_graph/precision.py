@@ -1,0 +1,108 @@
+"""The precision a backbone runs in (`--dtype auto|bf16|fp16|fp32|int8`) and the int8 inference path.
+
+`auto` picks what is fastest on the machine without losing accuracy (measured in README "Benchmarks",
+`bench/precision.py`):
+  - CUDA: bf16 where the GPU supports it, else fp32;
+  - a CPU with AMX tiles: bf16 (about 2.7x fp32);
+  - a CPU with AVX512-VNNI but no AMX, encoder backbones: int8, torch's dynamic quantisation of the
+    backbone's `nn.Linear` layers (bf16 there runs at 0.6x fp32; int8 kept accuracy within 0.3 point);
+  - otherwise fp32 (decoders too: int8 was not measured on them, and bf16 without AMX is slower).
+"""
+
+import warnings
+
+import torch
+from torch import nn
+
+PRECISIONS = ("auto", "bf16", "fp16", "fp32", "int8")
+LOAD_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32, "int8": torch.float32}
+
+# torch 2.13 deprecates eager-mode quantisation (and the quantised tensor constructors it calls) in
+# favour of torchao, which is not a dependency here; those two warnings are the only ones silenced.
+_DEPRECATIONS = (
+    r"torch\.ao\.quantization is deprecated",
+    r"torch\.quantize_per_tensor, torch\.quantize_per_channel",
+)
+
+
+def cpu_has_amx() -> bool:
+    """AMX tiles: bf16 (and int8) matrix units, where bf16 beats fp32."""
+    return torch.cpu._is_amx_tile_supported()
+
+
+def cpu_has_int8_dot() -> bool:
+    """AVX512-VNNI (present on every CPU with AMX-INT8 too): int8 dot products for fbgemm/onednn."""
+    return torch.cpu._is_vnni_supported()
+
+
+def auto_float_precision() -> str:
+    """The float precision `auto` loads in: bf16 on CUDA with bf16 and on CPUs with AMX, else fp32."""
+    if torch.cuda.is_available():
+        return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
+    return "bf16" if cpu_has_amx() else "fp32"
+
+
+def default_dtype(name: str) -> torch.dtype:
+    """The dtype to load the backbone in for `--dtype name`; int8 loads fp32 and is quantised after
+    (`apply_precision`)."""
+    if name not in PRECISIONS:
+        raise ValueError(f"--dtype {name!r} is not one of {', '.join(PRECISIONS)}")
+    return LOAD_DTYPES[auto_float_precision() if name == "auto" else name]
+
+
+def auto_picks_int8(model, device=None) -> bool:
+    """`auto` quantises a float32 encoder on a CPU with VNNI but without AMX (see the module docstring)."""
+    on_cpu = torch.device(device or "cpu").type == "cpu" and not torch.cuda.is_available()
+    return (
+        on_cpu
+        and cpu_has_int8_dot()
+        and not cpu_has_amx()
+        and model.config.quantization is None
+        and not model.config.lm_is_decoder
+        and next(model.lm.parameters()).dtype == torch.float32
+    )
+
+
+def quantize_int8(model):
+    """Replaces the backbone's `nn.Linear` layers, in place, with dynamically quantised int8 ones
+    (weights int8 per output channel, activations quantised per batch); LoRA layers stay float so that the
+    adapter's weights still key the embedding cache. For inference on the CPU only."""
+    if model.config.quantization is not None:
+        raise ValueError(f"--dtype int8 cannot be combined with quantization={model.config.quantization!r}")
+    if next(model.lm.parameters()).device.type != "cpu":
+        raise ValueError("--dtype int8 runs on the CPU only (torch dynamic quantisation); use bf16 on a GPU")
+    targets = {
+        name: torch.ao.quantization.per_channel_dynamic_qconfig
+        for name, module in model.lm.named_modules()
+        if type(module) is nn.Linear and "lora_" not in name
+    }
+    with warnings.catch_warnings():
+        for message in _DEPRECATIONS:
+            warnings.filterwarnings("ignore", message=message)
+        torch.ao.quantization.quantize_dynamic(model.lm.float(), targets, dtype=torch.qint8, inplace=True)
+    return model
+
+
+def is_int8(model) -> bool:
+    return any(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in model.lm.modules())
+
+
+def precision_of(model) -> str:
+    """What the backbone computes in: `int8`, the bitsandbytes quantisation, or its parameters' dtype."""
+    if is_int8(model):
+        return "int8"
+    if model.config.quantization is not None:
+        return model.config.quantization
+    return str(next(model.lm.parameters()).dtype).removeprefix("torch.")
+
+
+def apply_precision(model, name: str, device=None) -> str:
+    """Quantises `model` to int8 where `--dtype name` asks for it or `auto` picks it (on `device`);
+    returns the precision the model now runs in."""
+    if name == "int8":
+        if torch.device(device or "cpu").type != "cpu":
+            raise ValueError(f"--dtype int8 runs on the CPU only (torch dynamic quantisation), not on {device}")
+        quantize_int8(model)
+    elif name == "auto" and auto_picks_int8(model, device):
+        quantize_int8(model)
+    return precision_of(model)
