@@ -11,6 +11,7 @@ from modeling_zerog import zerog_logits
 
 from .cache import EmbeddingCache, encode_sharded, model_fingerprint
 from .graph import TextGraph
+from .precision import precision_of
 
 
 @dataclass
@@ -114,7 +115,7 @@ def evaluate_graph(
         "num_rounds": num_rounds,
         "standardize": standardize,
         "max_length": model.max_length,
-        "dtype": str(next(model.lm.parameters()).dtype).removeprefix("torch."),
+        "dtype": precision_of(model),
     }
     return GraphResult(graph.name, accuracy, macro_f1, num_scored, majority_accuracy(graph), settings, logits)
 
