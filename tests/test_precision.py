@@ -106,13 +106,8 @@ def test_int8_is_refused_off_the_cpu_and_with_bitsandbytes(minilm_path, monkeypa
 
 
 def test_cli_dtype_int8_records_the_precision(minilm_path, tmp_path):
-    graph = {
-        "texts": ["neural networks learn", "sql databases", "deep learning models", "query optimisation"],
-        "edges": [[0, 2], [1, 3]],
-        "labels": [0, 1, 0, 1],
-        "label_names": ["machine learning", "databases"],
-        "description": "papers",
-    }
+    graph = {"texts": TEXTS, "edges": [[0, 3]], "labels": [0, 1, 2, 0], "description": "short texts"}
+    graph["label_names"] = ["machine learning", "databases", "animals"]
     (tmp_path / "toy.json").write_text(json.dumps(graph))
     env = dict(os.environ, ZEROG_CACHE=str(tmp_path / "cache"))
     command = [sys.executable, "-W", "error::DeprecationWarning:torch.ao.quantization.quantize", "-m", "zerog_graph"]
