@@ -1,12 +1,13 @@
 """The precision a backbone runs in (`--dtype auto|bf16|fp16|fp32|int8`) and the int8 inference path.
 
-`auto` picks what is fastest on the machine without losing accuracy (measured in README "Benchmarks",
-`bench/precision.py`):
+`auto` picks what is fastest on the machine without changing the results (measured in README
+"Benchmarks", `bench/precision.py`):
   - CUDA: bf16 where the GPU supports it, else fp32;
   - a CPU with AMX tiles: bf16 (about 2.7x fp32);
-  - a CPU with AVX512-VNNI but no AMX, encoder backbones: int8, torch's dynamic quantisation of the
-    backbone's `nn.Linear` layers (bf16 there runs at 0.6x fp32; int8 kept accuracy within 0.3 point);
-  - otherwise fp32 (decoders too: int8 was not measured on them, and bf16 without AMX is slower).
+  - any other CPU: fp32. bf16 without AMX runs at about 0.6x fp32, even with AVX512-BF16.
+`int8` (torch's dynamic quantisation of the backbone's `nn.Linear` layers, for CPUs with
+AVX512-VNNI or AMX-INT8) is about twice as fast as fp32 on such a CPU but changed about one
+prediction in ten on Cora, so it is opt-in (`--dtype int8`), never picked by `auto`.
 """
 
 import warnings
@@ -50,19 +51,6 @@ def default_dtype(name: str) -> torch.dtype:
     return LOAD_DTYPES[auto_float_precision() if name == "auto" else name]
 
 
-def auto_picks_int8(model, device=None) -> bool:
-    """`auto` quantises a float32 encoder on a CPU with VNNI but without AMX (see the module docstring)."""
-    on_cpu = torch.device(device or "cpu").type == "cpu" and not torch.cuda.is_available()
-    return (
-        on_cpu
-        and cpu_has_int8_dot()
-        and not cpu_has_amx()
-        and model.config.quantization is None
-        and not model.config.lm_is_decoder
-        and next(model.lm.parameters()).dtype == torch.float32
-    )
-
-
 def quantize_int8(model):
     """Replaces the backbone's `nn.Linear` layers, in place, with dynamically quantised int8 ones
     (weights int8 per output channel, activations quantised per batch); LoRA layers stay float so that the
@@ -97,12 +85,10 @@ def precision_of(model) -> str:
 
 
 def apply_precision(model, name: str, device=None) -> str:
-    """Quantises `model` to int8 where `--dtype name` asks for it or `auto` picks it (on `device`);
+    """Quantises `model` to int8 where `--dtype name` asks for it (on `device`, which must be the CPU);
     returns the precision the model now runs in."""
     if name == "int8":
         if torch.device(device or "cpu").type != "cpu":
             raise ValueError(f"--dtype int8 runs on the CPU only (torch dynamic quantisation), not on {device}")
-        quantize_int8(model)
-    elif name == "auto" and auto_picks_int8(model, device):
         quantize_int8(model)
     return precision_of(model)
