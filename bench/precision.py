@@ -4,10 +4,10 @@
                               [--graph wordnet] [--precisions fp32,bf16,int8] [--num-texts 300]
 
   - speed: `ZeroGModel.encode` on `--num-texts` WordNet texts (Cora's without WordNet), batches of 32,
-    after a warm-up batch; texts/s and tokens/s per precision;
+    after a warm-up batch; texts/s per precision;
   - accuracy: zero-shot accuracy and macro-F1 per graph and precision, with the default settings, the
-    difference to fp32 in points, and the share of nodes predicted as the first precision does. Embeddings go through the cache (`ZEROG_CACHE`), so a second
-    run only re-times;
+    difference to fp32 in points, and the share of nodes predicted as the first precision does.
+    Embeddings go through the cache (`ZEROG_CACHE`), so a second run only re-times;
   - the precision `--dtype auto` picks for this model on this machine, and the CPU flags it reads.
 Exits 1 when `auto` picks a precision that is slower than fp32 here or loses more than 0.3 point
 of accuracy against fp32 on a graph.
