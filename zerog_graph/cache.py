@@ -21,7 +21,7 @@ from typing import Optional
 import torch
 
 from .backbones import cache_dir
-from .precision import precision_of
+from .precision import INT8_SCHEME, precision_of
 
 logger = logging.getLogger(__name__)
 METADATA = "zerog.json"
@@ -70,6 +70,7 @@ def model_fingerprint(model) -> str:
         "quantization": config.quantization,
         "dtype": str(next(model.lm.parameters()).dtype),
         "precision": precision_of(model),
+        "int8_scheme": INT8_SCHEME if precision_of(model) == "int8" else None,
         "tokenizer": tokenizer_fingerprint(model.tokenizer),
         "lm_path": getattr(model, "lm_path", None),
     }

@@ -16,6 +16,8 @@ import torch
 from torch import nn
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32", "int8")
+# What `quantize_int8` does, for the embedding cache key: a change of scheme must not reuse entries.
+INT8_SCHEME = "torch.ao dynamic qint8: per-channel weights, per-batch activations, LoRA layers float"
 LOAD_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32, "int8": torch.float32}
 
 # torch 2.13 deprecates eager-mode quantisation (and the quantised tensor constructors it calls) in
