@@ -18,7 +18,7 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ZEROG_DATA", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
 
-from zerog_graph.cli import default_dtype  # noqa: E402
+from zerog_graph.precision import apply_precision, default_dtype  # noqa: E402
 from zerog_graph.evaluate import evaluate_graph  # noqa: E402
 from zerog_graph.models import load_model  # noqa: E402
 from zerog_graph.registry import load_graph  # noqa: E402
@@ -39,6 +39,7 @@ def main():
     print("| model | graph | accuracy | macro-F1 | majority class | command |\n|---|---|---|---|---|---|")
     for name in args.model:
         model, trained_on = load_model(name, dtype=default_dtype("auto")), sources_of(name)
+        apply_precision(model, "auto")
         for graph in graphs:
             if graph.name in trained_on:
                 continue

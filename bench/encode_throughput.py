@@ -11,7 +11,7 @@ in bf16:
     as the original ran (and in bf16, to show what batching alone gives).
 Then SmolLM2-135M (ours) in fp32 and bf16. Prints texts/s, tokens/s and the ratios; exits 1 when
 ours is below 1.0x sentence-transformers in either dtype, or when ours in the project's default
-dtype (`--dtype auto`: bf16 where the CPU or GPU runs it natively) is below 5x the original loop.
+dtype (`--dtype auto`: bf16 on CUDA or a CPU with AMX, else fp32) is below 5x the original loop.
 """
 
 import argparse
@@ -25,7 +25,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ZEROG_DATA", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
 
 from zerog_graph.backbones import minilm_dir  # noqa: E402
-from zerog_graph.cli import default_dtype  # noqa: E402
+from zerog_graph.precision import default_dtype  # noqa: E402
 from zerog_graph.graph import GraphError  # noqa: E402
 from zerog_graph.models import load_model  # noqa: E402
 from zerog_graph.registry import load_graph  # noqa: E402

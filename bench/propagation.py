@@ -9,7 +9,8 @@
   - baseline, the original's construction: prompt edges appended to a Python list one node at a
     time, and the normalised sparse matrix rebuilt from that list on every propagation call.
 Prints the times, the ratios and how often the predictions agree; exits 1 when the evaluator's path
-takes 3 s or more, or when its predictions differ from the cosine path's.
+takes 3 s or more, or when its prediction differs from the cosine path's on a node whose cosine
+top-two margin exceeds `--tolerance` (closer ties may flip between the two float paths).
 """
 
 import argparse
@@ -21,6 +22,7 @@ import torch
 from modeling_zerog import standardize, zerog_logits
 
 NUM_NODES, NUM_EDGES, NUM_LABELS = 169_343, 1_166_243, 40
+TOLERANCE = 1e-4  # cosine top-two margin below which the two float paths may pick either class
 
 
 def original_adjacency(edge_list: list, num_nodes: int) -> torch.Tensor:
@@ -51,6 +53,7 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rounds", type=int, default=10)
     parser.add_argument("--dim", type=int, default=768)
+    parser.add_argument("--tolerance", type=float, default=TOLERANCE, help="cosine margin of a near-tie")
     args = parser.parse_args()
     generator = torch.Generator().manual_seed(0)
     edges = torch.randint(NUM_NODES, (2, NUM_EDGES), generator=generator)
@@ -70,7 +73,10 @@ def main():
     cosine, cosine_seconds = timed(lambda: zerog_logits(nodes, prompt, labels, edge_index, args.rounds))
     reference, original_seconds = timed(lambda: original(nodes, prompt, labels, edge_index, args.rounds))
     predicted = scores.argmax(-1)
-    same_as_cosine = (predicted == cosine.argmax(-1)).float().mean().item()
+    differs = predicted != cosine.argmax(-1)
+    top_two = cosine.topk(2, dim=-1).values
+    near_tie = top_two[:, 0] - top_two[:, 1] <= args.tolerance
+    same_as_cosine = 1 - differs.float().mean().item()
     same_as_original = (predicted == reference.argmax(-1)).float().mean().item()
     print(
         f"graph: {NUM_NODES:,} nodes, {edge_index.size(1):,} directed edges, {args.dim}-d, R={args.rounds}, "
@@ -87,7 +93,12 @@ def main():
         f"same prediction as the cosine path on {100 * same_as_cosine:.2f}% of nodes, "
         f"as the original on {100 * same_as_original:.2f}%"
     )
-    return 0 if ours_seconds < 3 and same_as_cosine == 1.0 else 1
+    print(
+        f"nodes where it differs from the cosine path: {int(differs.sum())}, of which near-ties "
+        f"(cosine top-two margin <= {args.tolerance:g}): {int((differs & near_tie).sum())} "
+        f"({int(near_tie.sum())} near-ties in all)"
+    )
+    return 0 if ours_seconds < 3 and not (differs & ~near_tie).any() else 1
 
 
 if __name__ == "__main__":

@@ -154,6 +154,7 @@ def test_interrupted_or_truncated_cache_entry_is_never_read(minilm, toy_graph, t
         cache.encode(minilm, toy_graph.texts)
     monkeypatch.setattr(Dataset, "save_to_disk", real_save)
     assert cache.load(cache.path(*_key(minilm, toy_graph)), 5) is None
+    assert list(tmp_path.rglob("*.partial-*")) == []  # the interrupted write cleaned up after itself
     reference = cache.encode(minilm, toy_graph.texts)
     arrow = next(cache.path(*_key(minilm, toy_graph)).glob("*.arrow"))
     arrow.write_bytes(arrow.read_bytes()[: arrow.stat().st_size // 2])

@@ -1,28 +1,64 @@
 """Embedding cache on `datasets`, keyed by everything that changes the vectors.
 
-An entry is a `datasets.Dataset` saved under `<root>/<model fingerprint>/<texts key>`. It is
-written to a temporary folder and renamed into place, so an interrupted write leaves nothing that
-reads as valid; an entry that fails to load or has the wrong shape is rebuilt.
+An entry is a `datasets.Dataset` saved under `<root>/<model fingerprint>/<texts key>`, with the
+sha256 and shape of its float32 payload in `zerog.json` beside it. It is written to a temporary
+folder and renamed into place, so an interrupted write leaves nothing that reads as valid; an entry
+that fails to load, has the wrong shape or fails its checksum is rebuilt. When another process
+wrote the same entry first, its entry stands. A cache that cannot be written is skipped with a
+warning.
 """
 
+import errno
 import hashlib
 import json
 import logging
 import os
 import shutil
+import uuid
 from pathlib import Path
 from typing import Optional
 
 import torch
 
 from .backbones import cache_dir
+from .precision import INT8_SCHEME, precision_of
 
 logger = logging.getLogger(__name__)
+METADATA = "zerog.json"
+# Loading details of a tokenizer that do not change its output (paths differ between copies).
+_PER_CALL = ("padding", "truncation")
+_TOKENIZER_LOAD_KWARGS = ("name_or_path", "is_local", "local_files_only", "cache_dir", "token", "_commit_hash")
+
+
+def tokenizer_fingerprint(tokenizer) -> str:
+    """A hash of everything that decides a tokenizer's ids: a fast tokenizer's serialised state (or a
+    slow one's vocabulary files), its init arguments, special tokens, padding side and max length."""
+    digest = hashlib.sha256()
+    if getattr(tokenizer, "is_fast", False):  # less padding and truncation, which each call sets anew
+        backend = {k: v for k, v in json.loads(tokenizer.backend_tokenizer.to_str()).items() if k not in _PER_CALL}
+        digest.update(json.dumps(backend, sort_keys=True).encode())
+    init_kwargs = {k: v for k, v in tokenizer.init_kwargs.items() if k not in _TOKENIZER_LOAD_KWARGS}
+    for key, value in sorted(init_kwargs.items()):
+        if key.endswith("_file") and isinstance(value, str) and Path(value).is_file():
+            digest.update(Path(value).read_bytes())
+            init_kwargs[key] = Path(value).name
+    state = {
+        "class": type(tokenizer).__name__,
+        "init_kwargs": init_kwargs,
+        "special_tokens": tokenizer.special_tokens_map,
+        "added_tokens": tokenizer.added_tokens_decoder,
+        "padding_side": tokenizer.padding_side,
+        "truncation_side": tokenizer.truncation_side,
+        "model_max_length": tokenizer.model_max_length,
+    }
+    digest.update(json.dumps(state, sort_keys=True, default=str).encode())
+    return digest.hexdigest()[:20]
 
 
 def model_fingerprint(model) -> str:
     """A hash of what decides a model's embeddings: backbone and revision (or the local weights'
-    size and time), pooling, template, max length, dtype, quantisation and the adapter's weights."""
+    size and time), tokenizer, pooling, template, max length, precision (dtype, int8 or the
+    bitsandbytes quantisation) and the adapter's weights."""
     config = model.config
     digest = hashlib.sha256()
     settings = {
@@ -33,6 +69,9 @@ def model_fingerprint(model) -> str:
         "max_length": model.max_length,
         "quantization": config.quantization,
         "dtype": str(next(model.lm.parameters()).dtype),
+        "precision": precision_of(model),
+        "int8_scheme": INT8_SCHEME if precision_of(model) == "int8" else None,
+        "tokenizer": tokenizer_fingerprint(model.tokenizer),
         "lm_path": getattr(model, "lm_path", None),
     }
     digest.update(json.dumps(settings, sort_keys=True).encode())
@@ -65,8 +104,9 @@ def process_state():
 
 
 def encode_sharded(model, texts: list, batch_size: int = 32, show_progress_bar: bool = False) -> torch.Tensor:
-    """`model.encode`, split across the processes of `accelerate launch` and gathered on all."""
-    from accelerate.utils import gather_object
+    """`model.encode`, split across the processes of `accelerate launch` and gathered on all: each
+    shard and its row numbers are padded to the longest shard and gathered as tensors."""
+    from accelerate.utils import gather, pad_across_processes
 
     state = process_state()
     if state.num_processes == 1:
@@ -77,11 +117,37 @@ def encode_sharded(model, texts: list, batch_size: int = 32, show_progress_bar: 
             batch_size=batch_size,
             show_progress_bar=show_progress_bar and state.is_main_process,
         )
-    parts = gather_object([(shard, embeds)])
-    merged = torch.empty(len(texts), parts[0][1].size(1))
-    for rows, part in parts:
-        merged[rows] = part
+        rows = torch.tensor(shard, dtype=torch.long)
+    rows = gather(pad_across_processes(rows.to(state.device), pad_index=-1)).cpu()
+    embeds = gather(pad_across_processes(embeds.to(state.device))).cpu()
+    merged = torch.empty(len(texts), embeds.size(1))
+    merged[rows[rows >= 0]] = embeds[rows >= 0]
     return merged
+
+
+def checksum(embeds: torch.Tensor) -> str:
+    """sha256 of a float32 tensor's bytes."""
+    return hashlib.sha256(embeds.float().contiguous().numpy().tobytes()).hexdigest()
+
+
+def remove_entry(path: Path):
+    """Removes whatever sits at `path`: a folder, a file or a symlink (never what a symlink points to)."""
+    if path.is_symlink() or path.is_file():
+        path.unlink(missing_ok=True)
+    else:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+def remove_stale_partials(path: Path):
+    """Partial folders of `path` left by processes that no longer run (killed while writing)."""
+    for partial in path.parent.glob(f"{path.name}.partial-*"):
+        pid = partial.name.rsplit(".partial-", 1)[1].split("-")[0]
+        try:
+            os.kill(int(pid), 0)
+        except ProcessLookupError:
+            shutil.rmtree(partial, ignore_errors=True)
+        except (ValueError, PermissionError):  # not ours to judge, or alive under another user
+            pass
 
 
 class EmbeddingCache:
@@ -93,30 +159,52 @@ class EmbeddingCache:
     def path(self, fingerprint: str, texts: list) -> Path:
         return self.root / fingerprint / texts_key(texts)
 
-    def load(self, path: Path, num_rows: int) -> Optional[torch.Tensor]:
+    def load(self, path: Path, num_rows: int, width: Optional[int] = None) -> Optional[torch.Tensor]:
+        """The entry's `[num_rows, width]` embeddings, or None (after removing it) when it is missing,
+        damaged, of another shape, or not what its checksum says."""
         from datasets import Dataset
 
-        if not path.exists():
+        if not (path.exists() or path.is_symlink()):
             return None
         try:
+            if path.is_symlink() or not path.is_dir():
+                raise ValueError("not a folder")
+            metadata = json.loads((path / METADATA).read_text(encoding="utf-8"))
             embeds = Dataset.load_from_disk(str(path)).with_format("torch")["embedding"][:]
-            if embeds.shape[0] != num_rows or not torch.isfinite(embeds).all():
-                raise ValueError(f"shape {tuple(embeds.shape)} for {num_rows} texts")
+            expected = [num_rows, width if width is not None else embeds.shape[-1]]
+            if embeds.dim() != 2 or list(embeds.shape) != expected:
+                raise ValueError(f"shape {tuple(embeds.shape)}, expected {tuple(expected)}")
+            if not torch.isfinite(embeds).all():
+                raise ValueError("non-finite values")
+            if checksum(embeds) != metadata["sha256"]:
+                raise ValueError("checksum mismatch")
             return embeds.float()
         except Exception as error:  # a truncated or damaged entry is rebuilt, never trusted
             logger.warning(f"Embedding cache entry {path} is damaged ({error}); rebuilding it.")
-            shutil.rmtree(path, ignore_errors=True)
+            remove_entry(path)
             return None
 
     def save(self, path: Path, embeds: torch.Tensor):
+        """Writes the entry to a partial folder and renames it into place; a lost race (another
+        process renamed the same entry first) leaves that entry and counts as success."""
         from datasets import Dataset
 
         path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_name(f"{path.name}.partial-{os.getpid()}")
-        Dataset.from_dict({"embedding": embeds.numpy()}).save_to_disk(str(partial))
-        if path.exists():
-            shutil.rmtree(path)
-        os.replace(partial, path)
+        remove_stale_partials(path)
+        partial = path.with_name(f"{path.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}")
+        try:
+            Dataset.from_dict({"embedding": embeds.float().numpy()}).save_to_disk(str(partial))
+            metadata = {"sha256": checksum(embeds), "shape": list(embeds.shape), "dtype": "float32"}
+            (partial / METADATA).write_text(json.dumps(metadata) + "\n", encoding="utf-8")
+            if path.is_symlink() or path.is_file():
+                path.unlink()
+            try:
+                os.rename(partial, path)
+            except OSError as error:
+                if error.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not path.is_dir():
+                    raise
+        finally:
+            shutil.rmtree(partial, ignore_errors=True)
 
     def encode(
         self,
@@ -127,12 +215,15 @@ class EmbeddingCache:
         show_progress_bar: bool = False,
     ) -> torch.Tensor:
         path = self.path(fingerprint or model_fingerprint(model), texts)
-        embeds = self.load(path, len(texts))
+        embeds = self.load(path, len(texts), model.lm.config.hidden_size)
         if embeds is not None:
             return embeds
         embeds = encode_sharded(model, texts, batch_size, show_progress_bar)
         state = process_state()
         if state.is_main_process:
-            self.save(path, embeds)
+            try:
+                self.save(path, embeds)
+            except OSError as error:
+                logger.warning(f"Cannot write the embedding cache at {self.root} ({error}); continuing without it.")
         state.wait_for_everyone()
         return embeds

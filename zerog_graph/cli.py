@@ -10,18 +10,7 @@ from pathlib import Path
 from configuration_zerog import POOLING_MODES
 
 from .graph import GraphError
-
-
-def default_dtype(name: str):
-    """`auto` is bf16 where the hardware runs it natively (CUDA with bf16, a CPU with AVX512-BF16 or
-    AMX), else fp32."""
-    import torch
-
-    if name != "auto":
-        return {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32}[name]
-    if torch.cuda.is_available():
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float32
-    return torch.bfloat16 if torch.cpu._is_avx512_bf16_supported() else torch.float32
+from .precision import PRECISIONS, apply_precision, default_dtype
 
 
 def non_negative_int(value: str) -> int:
@@ -77,7 +66,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--pooling", choices=POOLING_MODES, default=None)
     ev.add_argument("--template", default=None, help="format string with {text}; '' for none")
     ev.add_argument("--no-standardize", action="store_true", help="skip ZeroG's if_norm standardisation")
-    ev.add_argument("--dtype", choices=["auto", "bf16", "fp16", "fp32"], default="auto")
+    ev.add_argument("--dtype", choices=PRECISIONS, default="auto")
     ev.add_argument("--batch-size", type=positive_int, default=32)
     ev.add_argument("--overwrite", action="store_true", help="replace existing result and prediction files")
     ev.add_argument(
@@ -148,6 +137,7 @@ def run_eval(args) -> dict:
         trust_remote_code=args.trust_remote_code,
     )
     state = process_state()
+    apply_precision(model, args.dtype, state.device)
     if model.config.quantization is None:
         model.to(state.device)
     results = {}

@@ -11,6 +11,7 @@ from modeling_zerog import add_prompt_nodes, graph_statistics, normalized_adjace
 
 from .cache import EmbeddingCache, encode_sharded, model_fingerprint
 from .graph import TextGraph
+from .precision import precision_of
 
 
 @dataclass
@@ -143,7 +144,7 @@ def evaluate_graph(
         "num_rounds": num_rounds,
         "standardize": standardize,
         "max_length": model.max_length,
-        "dtype": str(next(model.lm.parameters()).dtype).removeprefix("torch."),
+        "dtype": precision_of(model),
         "confidence_temperature": 1 / model.config.logit_scale,
     }
     result = GraphResult(graph.name, accuracy, macro_f1, num_scored, majority_accuracy(graph), settings, logits)

@@ -1,0 +1,119 @@
+"""`--dtype auto` per kind of machine, the int8 path, and int8 in the cache key."""
+
+import json
+import os
+import subprocess
+import sys
+import warnings
+
+import pytest
+import torch
+from torch import nn
+
+from zerog_graph import precision
+from zerog_graph.cache import model_fingerprint
+from zerog_graph.models import load_model
+from zerog_graph.precision import apply_precision, default_dtype, precision_of, quantize_int8
+
+TEXTS = ["neural networks learn from data", "sql query optimisation", "the cat sat on the mat", "graph propagation"]
+
+
+@pytest.fixture(scope="module")
+def minilm(minilm_path):
+    return load_model(minilm_path)
+
+
+@pytest.fixture(scope="module")
+def minilm_int8(minilm_path):
+    return quantize_int8(load_model(minilm_path))
+
+
+def machine(monkeypatch, cuda=False, amx=False, vnni=False):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: cuda)
+    monkeypatch.setattr(torch.cuda, "is_bf16_supported", lambda *a, **k: True)
+    monkeypatch.setattr(precision, "cpu_has_amx", lambda: amx)
+    monkeypatch.setattr(precision, "cpu_has_int8_dot", lambda: vnni)
+
+
+@pytest.mark.parametrize(
+    "flags, encoder, decoder",
+    [
+        (dict(cuda=True, vnni=True), "bfloat16", "bfloat16"),
+        (dict(amx=True, vnni=True), "bfloat16", "bfloat16"),
+        (dict(vnni=True), "float32", "float32"),  # AVX512-BF16 without AMX (this machine): never bf16; int8 opt-in
+        (dict(), "float32", "float32"),
+    ],
+)
+def test_auto_picks_per_machine(monkeypatch, minilm_path, tiny_backbones, flags, encoder, decoder):
+    machine(monkeypatch, **flags)
+    for path, expected in ((minilm_path, encoder), (tiny_backbones["llama"], decoder)):
+        model = load_model(path, dtype=default_dtype("auto"))
+        assert apply_precision(model, "auto", "cuda" if flags.get("cuda") else "cpu") == expected
+
+
+def test_this_cpu_without_amx_never_gets_bf16_from_auto():
+    if precision.cpu_has_amx() or torch.cuda.is_available():
+        pytest.skip("this machine has AMX or CUDA, where bf16 is the faster choice")
+    assert default_dtype("auto") == torch.float32
+
+
+def test_int8_quantises_every_backbone_linear_and_stays_close(minilm, minilm_int8):
+    layers = [m for m in minilm_int8.lm.modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
+    assert len(layers) == sum(type(m) is nn.Linear for m in minilm.lm.modules()) > 30
+    assert not any(type(m) is nn.Linear for m in minilm_int8.lm.modules())
+    assert precision_of(minilm_int8) == "int8" and precision_of(minilm) == "float32"
+    similarity = nn.functional.cosine_similarity(minilm.encode(TEXTS), minilm_int8.encode(TEXTS))
+    assert similarity.min() > 0.95  # int8 approximates fp32 ...
+    assert not torch.allclose(minilm.encode(TEXTS), minilm_int8.encode(TEXTS), atol=1e-4)  # ... but is not it
+
+
+def test_int8_is_in_the_cache_key(minilm, minilm_int8):
+    assert model_fingerprint(minilm) != model_fingerprint(minilm_int8)
+
+
+def test_int8_silences_only_torch_quantisation_deprecations(minilm_path):
+    model = load_model(minilm_path)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        quantize_int8(model)
+        model.encode(TEXTS[:1])
+    assert [str(w.message) for w in caught if "quantiz" in str(w.message)] == []
+
+
+def test_int8_keeps_lora_layers_float_so_the_adapter_keys_the_cache(tiny_backbones):
+    model = load_model(tiny_backbones["bert"], use_lora=True)
+    with torch.no_grad():
+        for name, param in model.lm.named_parameters():
+            if "lora_B" in name:
+                param.normal_()
+    quantize_int8(model)
+    lora = [m for name, m in model.lm.named_modules() if "lora_" in name and isinstance(m, nn.Linear)]
+    assert lora and all(type(m) is nn.Linear for m in lora)
+    assert precision_of(model) == "int8" and model.encode(TEXTS).shape == (4, 64)
+    before = model_fingerprint(model)
+    with torch.no_grad():
+        next(p for n, p in model.lm.named_parameters() if "lora_B" in n).add_(1.0)
+    assert model_fingerprint(model) != before
+
+
+def test_int8_is_refused_off_the_cpu_and_with_bitsandbytes(minilm_path, monkeypatch):
+    model = load_model(minilm_path)
+    with pytest.raises(ValueError, match="CPU only"):
+        apply_precision(model, "int8", device="cuda")
+    monkeypatch.setattr(model.config, "quantization", "4bit")
+    with pytest.raises(ValueError, match="cannot be combined with quantization='4bit'"):
+        quantize_int8(model)
+
+
+def test_cli_dtype_int8_records_the_precision(minilm_path, tmp_path):
+    graph = {"texts": TEXTS, "edges": [[0, 3]], "labels": [0, 1, 2, 0], "description": "short texts"}
+    graph["label_names"] = ["machine learning", "databases", "animals"]
+    (tmp_path / "toy.json").write_text(json.dumps(graph))
+    env = dict(os.environ, ZEROG_CACHE=str(tmp_path / "cache"))
+    command = [sys.executable, "-W", "error::DeprecationWarning:torch.ao.quantization.quantize", "-m", "zerog_graph"]
+    command += ["eval", "--model", minilm_path, "--graph", str(tmp_path / "toy.json"), "--dtype", "int8"]
+    result = subprocess.run(command + ["--output", str(tmp_path / "r.json")], capture_output=True, text=True, env=env)
+    assert result.returncode == 0, result.stderr[-2000:]
+    assert json.loads((tmp_path / "r.json").read_text())["toy"]["settings"]["dtype"] == "int8"
+    bad = subprocess.run(command[:-1] + ["int4"], capture_output=True, text=True, env=env)
+    assert bad.returncode == 2 and "int8" in bad.stderr and "Traceback" not in bad.stderr
