@@ -79,7 +79,6 @@ def test_llama_config_is_not_trusted_for_is_decoder(tiny_backbones):
 
 
 def test_lora_targets_table_fallbacks_and_user_choice(caplog):
-    assert resolve_lora_targets(SimpleNamespace(model_type="qwen")) == ["c_attn"]
     llama3_by_vocab = SimpleNamespace(model_type="llama", vocab_size=128256, rope_parameters=None)
     assert resolve_lora_targets(llama3_by_vocab) == ["q_proj", "k_proj", "v_proj", "o_proj"]
     assert resolve_lora_targets(SimpleNamespace(model_type="gemma")) == ["q_proj", "v_proj"]  # peft's map
