@@ -273,7 +273,9 @@ def load_backbone_config(path: str, **hub_kwargs):
             f"`hf download {path}`, or pass a local folder."
         ) from error
     except ValueError as error:
-        raise ValueError(f"Backbone {path!r} cannot be loaded without running code from it, which never happens: {error}")
+        raise ValueError(
+            f"Backbone {path!r} cannot be loaded without running code from it, which never happens: {error}"
+        ) from None
     check_backbone_in_scope(lm_config, path)
     return lm_config
 

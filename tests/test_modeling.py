@@ -278,7 +278,9 @@ def st_checkpoint(folder: Path, minilm_path: str, pooling: dict, after: tuple = 
         {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.base.modules.Transformer"},
         {"idx": 1, "name": "1", "path": "my_pooling", "type": "sentence_transformers.sentence_transformer.Pooling"},
     ]
-    modules += [{"idx": 2 + i, "name": kind, "path": f"{2 + i}_{kind}", "type": f"st.{kind}"} for i, kind in enumerate(after)]
+    modules += [
+        {"idx": 2 + i, "name": kind, "path": f"{2 + i}_{kind}", "type": f"st.{kind}"} for i, kind in enumerate(after)
+    ]
     (folder / "modules.json").write_text(json.dumps(modules))
     return str(folder)
 

@@ -96,7 +96,9 @@ def load_model(
         lm_path = local_backbone(config.lm_name_or_path)
         if trust_remote_code:  # the folder's own copy of this project's code (auto_map checked above)
             config = AutoConfig.from_pretrained(folder, trust_remote_code=True, **overrides, **config_kwargs)
-            return AutoModel.from_pretrained(folder, config=config, trust_remote_code=True, lm_path=lm_path, dtype=dtype)
+            return AutoModel.from_pretrained(
+                folder, config=config, trust_remote_code=True, lm_path=lm_path, dtype=dtype
+            )
         return ZeroGModel.from_pretrained(folder, config=config, lm_path=lm_path, dtype=dtype)
     lm_name, lm_path, _, is_decoder = backbone_config(name_or_path)
     if template is None:
