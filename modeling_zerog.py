@@ -267,6 +267,8 @@ def load_backbone_config(path: str, **hub_kwargs):
     try:
         lm_config = AutoConfig.from_pretrained(path, trust_remote_code=False, **hub_kwargs)
     except OSError as error:
+        if os.path.isdir(path):
+            raise OSError(f"Backbone folder {path!r} cannot be read: {error}") from None
         raise OSError(
             f"Backbone {path!r} is neither a local folder nor reachable on the Hub "
             f"(HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '0')}). Download it first, e.g. "
