@@ -22,6 +22,40 @@ DEFAULT_BACKBONES = {
     "mistral": "mistralai/Mistral-7B-v0.1",
 }
 
+# The JSON types each field accepts (a bool is no number here).
+FIELD_TYPES = {
+    "lm_name_or_path": (str,),
+    "lm_revision": (str, type(None)),
+    "lm_config": (dict, type(None)),
+    "lm_is_decoder": (bool, type(None)),
+    "pooling_mode": (str,),
+    "max_seq_length": (int,),
+    "template": (str, type(None)),
+    "num_rounds": (int,),
+    "standardize": (bool,),
+    "logit_scale": (int, float),
+    "use_lora": (bool,),
+    "lora_r": (int, type(None)),
+    "lora_alpha": (int, float),
+    "lora_dropout": (int, float),
+    "lora_target_modules": (list, str, type(None)),
+    "quantization": (str, type(None)),
+    "gradient_checkpointing": (bool,),
+}
+
+
+def check_field_types(values: dict) -> None:
+    """Raises a ValueError naming the first field whose value has the wrong JSON type."""
+    for field, types in FIELD_TYPES.items():
+        value = values[field]
+        if not isinstance(value, types) or (isinstance(value, bool) and bool not in types):
+            expected = " or ".join("null" if t is type(None) else t.__name__ for t in types)
+            raise ValueError(f"field {field!r} must be {expected}, got {value!r} ({type(value).__name__})")
+    targets = values["lora_target_modules"]
+    if isinstance(targets, list) and not all(isinstance(target, str) for target in targets):
+        raise ValueError(f"field 'lora_target_modules' must list module names (strings), got {targets!r}")
+
+
 # PromptEOL (Jiang et al., 2023): makes an untrained decoder's last token summarise the text.
 PROMPTEOL_TEMPLATE = 'This passage : "{text}" means in one word:"'
 
@@ -44,8 +78,9 @@ class ZeroGConfig(PretrainedConfig):
             (`config.is_decoder` is not trusted: it is missing or False on Llama-family configs).
         pooling_mode (`str`, *optional*, defaults to `"auto"`):
             One of `"auto"`, `"last"`, `"cls"`, `"mean"`. `"auto"` is `"last"` for decoders; for
-            encoders it is the pooling the checkpoint declares (sentence-transformers'
-            `1_Pooling/config.json`), otherwise `"cls"`, as the original ZeroG.
+            encoders it is the pooling the checkpoint declares (the sentence-transformers Pooling
+            module that `modules.json` names), otherwise `"cls"`, as the original ZeroG. The model
+            writes the resolved mode back here, so a saved config never says `"auto"`.
         max_seq_length (`int`, *optional*, defaults to 512):
             Tokens per text, template included. Truncation cuts the text, never the template.
         template (`str`, *optional*):
@@ -59,10 +94,14 @@ class ZeroGConfig(PretrainedConfig):
         logit_scale (`float`, *optional*, defaults to 10.0):
             Multiplies the cosine similarities before the cross-entropy loss.
         use_lora (`bool`, *optional*, defaults to `True`):
-            Wrap the backbone in a LoRA adapter. Without it the backbone is frozen or fully
-            fine-tuned; full fine-tuning of a decoder is refused.
+            Wrap the backbone in a LoRA adapter. Without it the backbone is built frozen, for
+            training-free inference. The model holds the rule on training: in training mode
+            (`train()`, or a forward pass with gradients), a decoder whose non-LoRA weights require
+            grad raises a `ValueError`, so a decoder is fine-tuned only through LoRA. An encoder may
+            be unfrozen by hand (`model.lm.requires_grad_(True)`) and fully fine-tuned.
         lora_r (`int`, *optional*):
-            LoRA rank. `None` gives 8 for decoders and 4 for encoders.
+            LoRA rank. `None` gives 8 for decoders and 4 for encoders; the model writes the rank it
+            used back here, so a saved config holds it.
         lora_alpha (`int`, *optional*, defaults to 16):
             LoRA scaling numerator.
         lora_dropout (`float`, *optional*, defaults to 0.05):
@@ -109,6 +148,7 @@ class ZeroGConfig(PretrainedConfig):
         gradient_checkpointing: bool = False,
         **kwargs,
     ):
+        check_field_types({field: value for field, value in locals().items() if field in FIELD_TYPES})
         if pooling_mode not in POOLING_MODES:
             raise ValueError(f"pooling_mode={pooling_mode!r} is not one of {POOLING_MODES}")
         if quantization not in QUANTIZATIONS:
@@ -119,6 +159,10 @@ class ZeroGConfig(PretrainedConfig):
             raise ValueError(f"num_rounds must be >= 0, got {num_rounds}")
         if max_seq_length < 1:
             raise ValueError(f"max_seq_length must be >= 1, got {max_seq_length}")
+        if lora_r is not None and lora_r < 1:
+            raise ValueError(f"lora_r must be >= 1, got {lora_r}")
+        if not 0 <= lora_dropout < 1:
+            raise ValueError(f"lora_dropout must be in [0, 1), got {lora_dropout}")
         self.lm_name_or_path = DEFAULT_BACKBONES.get(lm_name_or_path, lm_name_or_path)
         self.lm_revision = lm_revision
         self.lm_config = lm_config

@@ -42,7 +42,6 @@ logger = logging.get_logger(__name__)
 
 # One row per architecture; "llama3" is told apart from "llama" by `architecture_name`.
 LORA_TARGET_MODULES = {
-    "qwen": ["c_attn"],
     "llama": ["q_proj", "v_proj"],
     "llama3": ["q_proj", "k_proj", "v_proj", "o_proj"],
     "mistral": ["q_proj", "k_proj", "v_proj", "o_proj"],
@@ -53,9 +52,28 @@ LORA_TARGET_MODULES = {
     "distilbert": ["q_lin", "v_lin"],
     "t5": ["q", "v"],
 }
-# Decoders that are in no auto mapping (Qwen v1 ships as remote code).
-REMOTE_CODE_DECODERS = ("qwen",)
 LLAMA3_VOCAB_SIZE = 128256
+# Out of scope, refused with the reason: mixture-of-experts and multimodal backbones.
+MOE_MODEL_TYPES = ("mixtral", "deepseek_v2", "deepseek_v3", "dbrx", "jetmoe", "llama4", "gpt_oss")
+EXPERT_COUNT_FIELDS = ("num_experts", "num_local_experts", "n_routed_experts", "moe_num_experts")
+MULTIMODAL_CONFIG_FIELDS = ("vision_config", "audio_config", "speech_config")
+# Options of the Hub download that a ZeroG repository's files (config, adapter, tokenizer) load with.
+HUB_KWARGS = ("revision", "token", "cache_dir", "local_files_only")
+# sentence-transformers' pooling modes that ZeroG implements, by their name there; and the older flags.
+ST_POOLING_MODES = {"cls": "cls", "mean": "mean", "lasttoken": "last"}
+ST_LEGACY_POOLING_KEYS = {
+    "pooling_mode_cls_token": "cls",
+    "pooling_mode_mean_tokens": "mean",
+    "pooling_mode_max_tokens": "max",
+    "pooling_mode_mean_sqrt_len_tokens": "mean_sqrt_len_tokens",
+    "pooling_mode_weightedmean_tokens": "weightedmean",
+    "pooling_mode_lasttoken": "lasttoken",
+}
+SKIPPED_MODULE_NOTES = {
+    "Normalize": "harmless for a cosine score, but propagation and standardisation see unnormalised vectors "
+    "(as in ZeroG).",
+    "Dense": "embeddings are the pooled backbone states, not the checkpoint's projected ones.",
+}
 
 
 # ---------------------------------------------------------------------------------------------
@@ -71,8 +89,6 @@ def is_decoder_architecture(lm_config) -> bool:
     if getattr(lm_config, "is_encoder_decoder", False):
         return False
     model_type = lm_config.model_type
-    if model_type in REMOTE_CODE_DECODERS:
-        return True
     return model_type in MODEL_FOR_CAUSAL_LM_MAPPING_NAMES and model_type not in MODEL_FOR_MASKED_LM_MAPPING_NAMES
 
 
@@ -84,6 +100,25 @@ def architecture_name(lm_config) -> str:
     if rope.get("rope_type") == "llama3" or lm_config.vocab_size == LLAMA3_VOCAB_SIZE:
         return "llama3"
     return "llama"
+
+
+def check_backbone_in_scope(lm_config, name: str) -> None:
+    """Refuses mixture-of-experts and multimodal backbones, saying why: both are out of scope."""
+    experts = {field: getattr(lm_config, field, None) for field in EXPERT_COUNT_FIELDS}
+    experts = {field: count for field, count in experts.items() if isinstance(count, int) and count > 1}
+    model_type = lm_config.model_type
+    if experts or model_type in MOE_MODEL_TYPES or "moe" in model_type:
+        found = ", ".join(f"{field}={count}" for field, count in experts.items()) or f"model_type {model_type!r}"
+        raise ValueError(
+            f"Backbone {name!r} is a mixture-of-experts model ({found}): out of scope for ZeroG, whose LoRA "
+            f"targets, memory figures and tests cover dense models only. Use a dense backbone."
+        )
+    towers = [field for field in MULTIMODAL_CONFIG_FIELDS if getattr(lm_config, field, None) is not None]
+    if towers:
+        raise ValueError(
+            f"Backbone {name!r} ({model_type}) is multimodal (its config has {', '.join(towers)}): out of scope "
+            f"for ZeroG, which embeds text only. Use a text-only backbone."
+        )
 
 
 def resolve_lora_targets(lm_config, user_targets=None) -> Union[list, str]:
@@ -99,45 +134,103 @@ def resolve_lora_targets(lm_config, user_targets=None) -> Union[list, str]:
     return "all-linear"
 
 
-def declared_pooling(lm_name_or_path: str, revision: Optional[str] = None) -> Optional[str]:
-    """The pooling a sentence-transformers checkpoint declares in `1_Pooling/config.json`."""
-    path = cached_file(
-        lm_name_or_path,
-        "1_Pooling/config.json",
-        revision=revision,
+def hub_file(name_or_path: str, filename: str, **hub_kwargs) -> Optional[str]:
+    """The local path of a file of a folder or Hub repository, or None when it has none."""
+    return cached_file(
+        name_or_path,
+        filename,
         _raise_exceptions_for_missing_entries=False,
         _raise_exceptions_for_connection_errors=False,
+        **hub_kwargs,
     )
+
+
+def read_hub_json(name_or_path: str, filename: str, **hub_kwargs):
+    """A JSON file of a folder or Hub repository, or None when it has none."""
+    path = hub_file(name_or_path, filename, **hub_kwargs)
     if path is None:
         return None
-    with open(path) as f:
-        pooling = json.load(f)
-    for key, mode in (
-        ("pooling_mode_cls_token", "cls"),
-        ("pooling_mode_mean_tokens", "mean"),
-        ("pooling_mode_lasttoken", "last"),
-    ):
-        if pooling.get(key):
-            return mode
-    return None
+    try:
+        with open(path, encoding="utf-8") as f:
+            return json.load(f)
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
+        raise ValueError(f"{path}: not valid JSON ({error})") from None
 
 
-def resolve_pooling(config: ZeroGConfig, is_decoder: bool, lm_path: Optional[str] = None) -> str:
+def module_folder(modules_file: str, entry: dict) -> str:
+    """The `path` of a modules.json entry, refused unless it is a plain relative folder of the checkpoint."""
+    path = entry.get("path")
+    parts = path.split("/") if isinstance(path, str) else []
+    if not parts or any(part in ("", ".", "..") or "\\" in part or ":" in part for part in parts):
+        raise ValueError(f"{modules_file}: module {entry.get('name')!r} has path {path!r}, not a relative folder")
+    return path
+
+
+def declared_modes(pooling: dict) -> list:
+    """sentence-transformers' pooling modes in a Pooling config: `pooling_mode` (version 6 on), or the
+    older `pooling_mode_*_token(s)` flags."""
+    mode = pooling.get("pooling_mode")
+    if mode is None:
+        return [name for key, name in ST_LEGACY_POOLING_KEYS.items() if pooling.get(key) is True]
+    return [mode] if isinstance(mode, str) else list(mode) if isinstance(mode, list) else [repr(mode)]
+
+
+def declared_pooling(lm_name_or_path: str, **hub_kwargs) -> Optional[str]:
+    """The pooling a sentence-transformers checkpoint declares, or None when it declares none.
+
+    `modules.json` names the Pooling module's folder. Modules after it (Normalize, Dense) are not
+    applied, with a warning saying so. A declared mode that ZeroG lacks (max, weightedmean, several
+    at once) is an error: pass `pooling_mode` explicitly."""
+    modules = read_hub_json(lm_name_or_path, "modules.json", **hub_kwargs)
+    modules_file = f"{lm_name_or_path}/modules.json"
+    if modules is None:
+        return None
+    if not isinstance(modules, list) or not all(isinstance(entry, dict) for entry in modules):
+        raise ValueError(f"{modules_file}: expected a list of module objects")
+    kinds = [str(entry.get("type", "")).rsplit(".", 1)[-1] for entry in modules]
+    if "Pooling" not in kinds:
+        return None
+    position = kinds.index("Pooling")
+    pooling_file = f"{module_folder(modules_file, modules[position])}/config.json"
+    pooling = read_hub_json(lm_name_or_path, pooling_file, **hub_kwargs)
+    if not isinstance(pooling, dict):
+        raise ValueError(f"{lm_name_or_path}/{pooling_file}: expected a JSON object, got {type(pooling).__name__}")
+    modes = declared_modes(pooling)
+    if len(modes) != 1 or modes[0] not in ST_POOLING_MODES:
+        raise ValueError(
+            f"{lm_name_or_path}/{pooling_file} declares pooling {modes}, which ZeroG does not implement; "
+            f"pass pooling_mode, one of {ZeroGPooling.MODES}"
+        )
+    for entry, kind in zip(modules[position + 1 :], kinds[position + 1 :]):
+        logger.warning(
+            f"{modules_file}: module {entry.get('path')!r} ({kind}) after pooling is not applied; "
+            + SKIPPED_MODULE_NOTES.get(kind, "embeddings are the pooled backbone states.")
+        )
+    return ST_POOLING_MODES[modes[0]]
+
+
+def resolve_pooling(config: ZeroGConfig, is_decoder: bool, lm_path: Optional[str] = None, **lm_kwargs) -> str:
     """`config.pooling_mode` with "auto" resolved: last token for decoders, declared or CLS else."""
     if config.pooling_mode != "auto":
         return config.pooling_mode
     if is_decoder:
         return "last"
-    revision = None if lm_path else config.lm_revision  # a local copy has no revisions
-    return declared_pooling(lm_path or config.lm_name_or_path, revision) or "cls"
+    return declared_pooling(lm_path or config.lm_name_or_path, **lm_kwargs) or "cls"
 
 
-def load_tokenizer(name_or_path: str, is_decoder: bool, revision: Optional[str] = None, zerog_folder: bool = False):
+def backbone_hub_kwargs(config: ZeroGConfig, lm_path: Optional[str], hub_kwargs: dict) -> dict:
+    """The download options of the backbone: the ZeroG repository's, with the backbone's own revision
+    (none for a local copy)."""
+    return {**hub_kwargs, "revision": None if lm_path else config.lm_revision}
+
+
+def load_tokenizer(name_or_path: str, is_decoder: bool, lm_config=None, **hub_kwargs):
     """A tokenizer that pads with eos when it has no pad token, on the left for decoders.
 
-    `zerog_folder`: the tokenizer saved in a ZeroG model, whose config's `auto_map` names this
-    project's code (already trusted to load the model); a backbone's own code is never trusted."""
-    tokenizer = AutoTokenizer.from_pretrained(name_or_path, revision=revision, trust_remote_code=zerog_folder)
+    Never runs code from the folder or repository: no `trust_remote_code`, and with `lm_config` (the
+    backbone's config) the folder's own config.json is not read, so a ZeroG folder's tokenizer is
+    the backbone's tokenizer class."""
+    tokenizer = AutoTokenizer.from_pretrained(name_or_path, config=lm_config, trust_remote_code=False, **hub_kwargs)
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is None:
             raise ValueError(f"The tokenizer of {name_or_path!r} has neither a pad nor an eos token.")
@@ -169,15 +262,48 @@ def tokenize_texts(tokenizer, texts: list, template: Optional[str] = None, max_l
     return tokenizer.pad(encoded, return_tensors="pt") if padding else encoded
 
 
+def load_backbone_config(path: str, **hub_kwargs):
+    """The backbone's config, read without running code from its repository, and checked to be in scope."""
+    try:
+        lm_config = AutoConfig.from_pretrained(path, trust_remote_code=False, **hub_kwargs)
+    except OSError as error:
+        if os.path.isdir(path):
+            raise OSError(f"Backbone folder {path!r} cannot be read: {error}") from None
+        raise OSError(
+            f"Backbone {path!r} is neither a local folder nor reachable on the Hub "
+            f"(HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '0')}). Download it first, e.g. "
+            f"`hf download {path}`, or pass a local folder."
+        ) from error
+    except ValueError as error:
+        raise ValueError(
+            f"Backbone {path!r} cannot be loaded without running code from it, which never happens: {error}"
+        ) from None
+    check_backbone_in_scope(lm_config, path)
+    return lm_config
+
+
 def load_backbone(
     config: ZeroGConfig,
     lm_path: Optional[str] = None,
     adapter_path: Optional[str] = None,
     dtype: Optional[torch.dtype] = None,
+    hub_kwargs: Optional[dict] = None,
 ):
-    """Load the backbone from its own source, quantised if asked, with LoRA attached if asked."""
+    """Load the backbone from its own source, quantised if asked, with LoRA attached if asked.
+
+    `hub_kwargs` (`HUB_KWARGS`) are the ZeroG repository's download options: the adapter loads with all
+    of them, the backbone with all but `revision` (it has `config.lm_revision`). Weights load from
+    safetensors only, and no code from either source runs. Without LoRA the backbone is frozen."""
+    hub_kwargs = hub_kwargs or {}
     path = lm_path or config.lm_name_or_path
-    kwargs = {"revision": config.lm_revision, "dtype": dtype or torch.float32}
+    lm_kwargs = backbone_hub_kwargs(config, lm_path, hub_kwargs)
+    lm_config = load_backbone_config(path, **lm_kwargs)
+    if os.path.isdir(path) and not any(name.endswith(".safetensors") for name in os.listdir(path)):
+        raise OSError(
+            f"Backbone folder {path!r} holds no .safetensors weights; pickled weights (pytorch_model.bin) are "
+            f"never loaded. Convert them to safetensors first."
+        )
+    kwargs = {**lm_kwargs, "dtype": dtype or torch.float32, "use_safetensors": True, "trust_remote_code": False}
     if config.quantization is not None:
         if importlib.util.find_spec("bitsandbytes") is None:
             raise ImportError(f"quantization={config.quantization!r} needs bitsandbytes: pip install bitsandbytes")
@@ -190,17 +316,8 @@ def load_backbone(
         )
         if torch.cuda.is_available():  # one process per GPU under DDP
             kwargs["device_map"] = {"": int(os.environ.get("LOCAL_RANK", 0))}
-    try:
-        lm_config = AutoConfig.from_pretrained(path, revision=config.lm_revision)
-        text_encoding = lm_config.model_type in MODEL_FOR_TEXT_ENCODING_MAPPING_NAMES  # T5 -> T5EncoderModel
-        model_class = AutoModelForTextEncoding if text_encoding else AutoModel
-        lm = model_class.from_pretrained(path, **kwargs)
-    except OSError as error:
-        raise OSError(
-            f"Backbone {path!r} is neither a local folder nor reachable on the Hub "
-            f"(HF_HUB_OFFLINE={os.environ.get('HF_HUB_OFFLINE', '0')}). Download it first, e.g. "
-            f"`hf download {path}`, or pass a local folder."
-        ) from error
+    text_encoding = lm_config.model_type in MODEL_FOR_TEXT_ENCODING_MAPPING_NAMES  # T5 -> T5EncoderModel
+    lm = (AutoModelForTextEncoding if text_encoding else AutoModel).from_pretrained(path, **kwargs)
     if config.quantization is not None:
         lm = prepare_model_for_kbit_training(
             lm, use_gradient_checkpointing=True, gradient_checkpointing_kwargs={"use_reentrant": False}
@@ -208,9 +325,14 @@ def load_backbone(
     elif config.gradient_checkpointing:
         lm.gradient_checkpointing_enable(gradient_checkpointing_kwargs={"use_reentrant": False})
     if not config.use_lora:
-        return lm
+        return lm.requires_grad_(False)
     if adapter_path is not None:
-        return PeftModel.from_pretrained(lm, adapter_path, is_trainable=True)
+        if hub_file(adapter_path, "adapter_model.safetensors", **hub_kwargs) is None:
+            raise OSError(
+                f"{adapter_path}: no adapter_model.safetensors. A LoRA adapter loads from safetensors only, never "
+                f"from a pickle such as adapter_model.bin."
+            )
+        return PeftModel.from_pretrained(lm, adapter_path, is_trainable=True, **hub_kwargs)
     is_decoder = config.lm_is_decoder if config.lm_is_decoder is not None else is_decoder_architecture(lm.config)
     lora_config = LoraConfig(
         task_type=TaskType.FEATURE_EXTRACTION,
@@ -231,26 +353,30 @@ class ZeroGPooling(nn.Module):
     """Pools token states into one vector per text, using the attention mask in every mode.
 
     `last` takes each row's last real token and `cls` its first, so both are right under left
-    and right padding. `mean` averages the real tokens.
+    and right padding. `mean` averages the real tokens, summing in float32 whatever the compute
+    dtype (as sentence-transformers does), and returns float32.
     """
+
+    MODES = ("last", "cls", "mean")
 
     def __init__(self, pooling_mode: str):
         super().__init__()
+        if pooling_mode not in self.MODES:
+            raise ValueError(f"pooling_mode={pooling_mode!r} is not one of {self.MODES}")
         self.pooling_mode = pooling_mode
 
     def forward(self, token_embeddings: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
         batch_size, seq_len, _ = token_embeddings.shape
-        rows = torch.arange(batch_size, device=token_embeddings.device)
         if self.pooling_mode == "mean":
-            mask = attention_mask.unsqueeze(-1).to(token_embeddings.dtype)
-            return (token_embeddings * mask).sum(1) / mask.sum(1).clamp(min=1e-9)
+            mask = attention_mask.unsqueeze(-1).to(token_embeddings.dtype)  # 0 or 1: exact in any dtype
+            total = (token_embeddings * mask).sum(1, dtype=torch.float32)
+            return total / mask.sum(1, dtype=torch.float32).clamp(min=1e-9)
+        rows = torch.arange(batch_size, device=token_embeddings.device)
         positions = torch.arange(seq_len, device=attention_mask.device).expand(batch_size, -1)
         if self.pooling_mode == "last":
             index = positions.masked_fill(attention_mask == 0, -1).argmax(-1)
-        elif self.pooling_mode == "cls":
-            index = positions.masked_fill(attention_mask == 0, seq_len).argmin(-1)
         else:
-            raise ValueError(f"Unknown pooling_mode {self.pooling_mode!r}")
+            index = positions.masked_fill(attention_mask == 0, seq_len).argmin(-1)
         return token_embeddings[rows, index]
 
 
@@ -435,27 +561,59 @@ class ZeroGModel(ZeroGPreTrainedModel):
         adapter_path: Optional[str] = None,
         tokenizer_path: Optional[str] = None,
         dtype: Optional[torch.dtype] = None,
+        hub_kwargs: Optional[dict] = None,
     ):
+        r"""
+        Args:
+            lm_path (`str`, *optional*): a local copy of the backbone, used instead of `config.lm_name_or_path`.
+            adapter_path (`str`, *optional*): a folder or Hub repository holding the LoRA adapter.
+            tokenizer_path (`str`, *optional*): a folder or Hub repository holding the tokenizer.
+            dtype (`torch.dtype`, *optional*): the backbone's dtype (default float32).
+            hub_kwargs (`dict`, *optional*): `revision`, `token`, `cache_dir`, `local_files_only` of the
+                adapter's and tokenizer's repository; the backbone gets them too, with `config.lm_revision`.
+
+        The resolved pooling mode and LoRA rank are written into `config`, so a saved model keeps them.
+        """
         super().__init__(config)
+        hub_kwargs = hub_kwargs or {}
         self.lm_path = lm_path
-        self.lm = load_backbone(config, lm_path, adapter_path, dtype)
+        self.lm = load_backbone(config, lm_path, adapter_path, dtype, hub_kwargs)
         lm_config = self.lm.config
         skipped = ("quantization_config", "transformers_version")
         config.lm_config = {k: v for k, v in lm_config.to_dict().items() if not k.startswith("_") and k not in skipped}
         if config.lm_is_decoder is None:
             config.lm_is_decoder = is_decoder_architecture(lm_config)
-        self.pooling = ZeroGPooling(resolve_pooling(config, config.lm_is_decoder, lm_path))
+        lm_kwargs = backbone_hub_kwargs(config, lm_path, hub_kwargs)
+        self.pooling = ZeroGPooling(resolve_pooling(config, config.lm_is_decoder, lm_path, **lm_kwargs))
+        config.pooling_mode = self.pooling.pooling_mode
+        if config.use_lora:
+            config.lora_r = self.lm.peft_config["default"].r
         self.tokenizer = load_tokenizer(
             tokenizer_path or lm_path or config.lm_name_or_path,
             config.lm_is_decoder,
-            revision=None if tokenizer_path or lm_path else config.lm_revision,
-            zerog_folder=tokenizer_path is not None,
+            lm_config,
+            **(hub_kwargs if tokenizer_path else lm_kwargs),
         )
 
+    def check_trainable(self):
+        """Refuses full fine-tuning of a decoder: in training, its only trainable weights may be LoRA's."""
+        if not self.config.lm_is_decoder:
+            return
+        full = [name for name, param in self.lm.named_parameters() if param.requires_grad and "lora_" not in name]
+        if full:
+            raise ValueError(
+                f"Full fine-tuning of a decoder is refused ({len(full)} backbone tensors require grad, e.g. "
+                f"{full[0]}): ZeroG trains decoders through LoRA only (use_lora=True). For inference without "
+                f"LoRA, keep the backbone frozen (model.lm.requires_grad_(False))."
+            )
+
     def train(self, mode: bool = True):
-        """As `nn.Module.train`, but 4-bit layers stay in training mode: bitsandbytes (0.50) repacks
-        4-bit weights in place for CPU inference when such a layer runs in eval mode, and packed
-        weights have no backward, so LoRA would get zero gradients afterwards. They hold no dropout."""
+        """As `nn.Module.train`, after `check_trainable`; and 4-bit layers stay in training mode:
+        bitsandbytes (0.50) repacks 4-bit weights in place for CPU inference when such a layer runs in
+        eval mode, and packed weights have no backward, so LoRA would get zero gradients afterwards.
+        They hold no dropout."""
+        if mode:
+            self.check_trainable()
         super().train(mode)
         if self.config.quantization == "4bit":
             for module in self.lm.modules():
@@ -529,6 +687,8 @@ class ZeroGModel(ZeroGPreTrainedModel):
         `batch` and `label_batch` give the subgraph of each node and label text; `labels` index
         rows of the label texts (-1 is ignored).
         """
+        if self.training and torch.is_grad_enabled():
+            self.check_trainable()
         node_embeds = self.embed(input_ids, attention_mask)
         if edge_index is None or label_input_ids is None or prompt_input_ids is None:
             return ZeroGOutput(node_embeds=node_embeds)
@@ -570,8 +730,12 @@ class ZeroGModel(ZeroGPreTrainedModel):
         dtype: Optional[torch.dtype] = None,
         **kwargs,
     ):
-        """Loads a saved ZeroG model: the backbone from its own source, then the adapter from here."""
-        hub_kwargs = {k: kwargs[k] for k in ("revision", "token", "cache_dir") if k in kwargs}
+        """Loads a saved ZeroG model: the backbone from its own source, then the adapter and tokenizer from here.
+
+        `revision`, `token`, `cache_dir` and `local_files_only` apply to every file of this repository
+        (config, adapter, tokenizer); the backbone takes `token`, `cache_dir`, `local_files_only` and
+        its own `config.lm_revision`. `AutoModel.from_pretrained` passes them all, with `config=`."""
+        hub_kwargs = {k: kwargs[k] for k in HUB_KWARGS if kwargs.get(k) is not None}
         if config is None:
             config = ZeroGConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
         adapter_path = pretrained_model_name_or_path if config.use_lora else None
@@ -581,6 +745,7 @@ class ZeroGModel(ZeroGPreTrainedModel):
             adapter_path=adapter_path,
             tokenizer_path=pretrained_model_name_or_path,
             dtype=dtype,
+            hub_kwargs=hub_kwargs,
         )
         return model.eval()
 

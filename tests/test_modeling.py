@@ -2,6 +2,7 @@
 
 import json
 import logging
+import re
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -18,7 +19,7 @@ from modeling_zerog import (
     resolve_lora_targets,
     tokenize_texts,
 )
-from tests.conftest import DECODERS, ENCODERS
+from tests.conftest import DECODERS, ENCODERS, tiny_config
 
 REPO = Path(__file__).resolve().parents[1]
 TEXTS = [
@@ -79,7 +80,6 @@ def test_llama_config_is_not_trusted_for_is_decoder(tiny_backbones):
 
 
 def test_lora_targets_table_fallbacks_and_user_choice(caplog):
-    assert resolve_lora_targets(SimpleNamespace(model_type="qwen")) == ["c_attn"]
     llama3_by_vocab = SimpleNamespace(model_type="llama", vocab_size=128256, rope_parameters=None)
     assert resolve_lora_targets(llama3_by_vocab) == ["q_proj", "k_proj", "v_proj", "o_proj"]
     assert resolve_lora_targets(SimpleNamespace(model_type="gemma")) == ["q_proj", "v_proj"]  # peft's map
@@ -219,6 +219,7 @@ def test_save_and_reload_with_trust_remote_code(minilm_path, tmp_path):
     with safe_open(tmp_path / "adapter_model.safetensors", "pt") as f:
         assert all("lora_" in key for key in f.keys())
     config = json.loads((tmp_path / "config.json").read_text())
+    assert (config["pooling_mode"], config["lora_r"]) == ("mean", 4)  # resolved, not re-derived on reload
     assert config["auto_map"] == {
         "AutoConfig": "configuration_zerog.ZeroGConfig",
         "AutoModel": "modeling_zerog.ZeroGModel",
@@ -259,3 +260,160 @@ def test_quantization_without_bitsandbytes_is_a_clear_error(tiny_backbones, monk
     )
     with pytest.raises(ImportError, match="needs bitsandbytes"):
         ZeroGModel(ZeroGConfig(lm_name_or_path=tiny_backbones["llama"], quantization="4bit"))
+
+
+# --- pooling declarations (sentence-transformers) --------------------------------------------------
+
+
+def st_checkpoint(folder: Path, minilm_path: str, pooling: dict, after: tuple = ()) -> str:
+    """A copy of the MiniLM folder whose modules.json names `pooling` in a non-default folder, followed
+    by the modules in `after` (type names)."""
+    folder.mkdir()
+    for source in Path(minilm_path).iterdir():
+        if source.is_file() and source.name != "modules.json":
+            (folder / source.name).symlink_to(source)
+    (folder / "my_pooling").mkdir()
+    (folder / "my_pooling" / "config.json").write_text(json.dumps(pooling))
+    modules = [
+        {"idx": 0, "name": "0", "path": "", "type": "sentence_transformers.base.modules.Transformer"},
+        {"idx": 1, "name": "1", "path": "my_pooling", "type": "sentence_transformers.sentence_transformer.Pooling"},
+    ]
+    modules += [
+        {"idx": 2 + i, "name": kind, "path": f"{2 + i}_{kind}", "type": f"st.{kind}"} for i, kind in enumerate(after)
+    ]
+    (folder / "modules.json").write_text(json.dumps(modules))
+    return str(folder)
+
+
+@pytest.mark.parametrize("mode", ["mean", "cls", "lasttoken"])
+def test_new_style_pooling_in_the_folder_modules_json_names(minilm_path, tmp_path, mode):
+    folder = st_checkpoint(tmp_path / "st", minilm_path, {"embedding_dimension": 384, "pooling_mode": mode})
+    model = ZeroGModel(ZeroGConfig(lm_name_or_path=folder, use_lora=False))
+    assert model.pooling_mode == {"lasttoken": "last"}.get(mode, mode)
+
+
+def test_old_style_pooling_and_skipped_normalize_warn(minilm_path, caplog):
+    """The packaged MiniLM: `pooling_mode_mean_tokens` and a Normalize module after pooling. Our
+    embeddings, once normalised, are sentence-transformers' own."""
+    from sentence_transformers import SentenceTransformer
+
+    with caplog.at_level(logging.WARNING):
+        model = ZeroGModel(ZeroGConfig(lm_name_or_path=minilm_path, use_lora=False))
+    assert model.pooling_mode == "mean"
+    assert "'2_Normalize' (Normalize) after pooling is not applied; harmless for a cosine score" in caplog.text
+    reference = SentenceTransformer(minilm_path, device="cpu").encode(TEXTS, convert_to_tensor=True)
+    assert torch.allclose(torch.nn.functional.normalize(model.encode(TEXTS), dim=-1), reference, atol=1e-5)
+
+
+def test_dense_after_pooling_warns(minilm_path, tmp_path, caplog):
+    folder = st_checkpoint(tmp_path / "st", minilm_path, {"pooling_mode": "mean"}, after=("Dense", "Normalize"))
+    with caplog.at_level(logging.WARNING):
+        ZeroGModel(ZeroGConfig(lm_name_or_path=folder, use_lora=False))
+    assert "(Dense) after pooling is not applied; embeddings are the pooled backbone states" in caplog.text
+    assert "(Normalize) after pooling is not applied" in caplog.text
+
+
+@pytest.mark.parametrize(
+    "pooling, modules_path, words",
+    [
+        ({"pooling_mode": "max"}, "my_pooling", "declares pooling ['max'], which ZeroG does not implement"),
+        ({"pooling_mode_mean_tokens": True, "pooling_mode_max_tokens": True}, "my_pooling", "['mean', 'max']"),
+        ({"pooling_mode": "mean"}, "../my_pooling", "has path '../my_pooling', not a relative folder"),
+    ],
+)
+def test_undeclarable_pooling_is_an_error(minilm_path, tmp_path, pooling, modules_path, words):
+    folder = Path(st_checkpoint(tmp_path / "st", minilm_path, pooling))
+    modules = json.loads((folder / "modules.json").read_text())
+    modules[1]["path"] = modules_path
+    (folder / "modules.json").write_text(json.dumps(modules))
+    with pytest.raises(ValueError, match=re.escape(words)):
+        ZeroGModel(ZeroGConfig(lm_name_or_path=str(folder), use_lora=False))
+
+
+def test_mean_pooling_sums_in_fp32():
+    torch.manual_seed(0)
+    hidden = (torch.randn(2, 400, 8) * 10 + 100).to(torch.bfloat16)
+    mask = torch.ones(2, 400, dtype=torch.long)
+    mask[1, 300:] = 0
+    pooled = ZeroGPooling("mean")(hidden, mask)
+    values = hidden.float()
+    expected = torch.stack([values[0].mean(0), values[1, :300].mean(0)])
+    assert pooled.dtype == torch.float32
+    assert torch.allclose(pooled, expected, rtol=0, atol=1e-4)
+    in_bf16 = (hidden * mask.unsqueeze(-1).to(hidden.dtype)).sum(1) / mask.sum(1, keepdim=True).to(hidden.dtype)
+    assert (in_bf16.float() - expected).abs().max() > 1e-2  # what summing in bf16 gives
+
+
+@pytest.mark.parametrize("mode", ["max", "auto", "weightedmean"])
+def test_pooling_module_validates_its_mode(mode):
+    with pytest.raises(ValueError, match=re.escape(f"pooling_mode={mode!r} is not one of ('last', 'cls', 'mean')")):
+        ZeroGPooling(mode)
+
+
+# --- what the model refuses ------------------------------------------------------------------------
+
+
+def test_decoder_without_lora_is_frozen_and_refuses_full_fine_tuning(tiny_backbones):
+    model = ZeroGModel(ZeroGConfig(lm_name_or_path=tiny_backbones["llama"], use_lora=False))
+    assert not any(param.requires_grad for param in model.parameters())
+    model.train()  # frozen: allowed
+    assert model.encode(TEXTS).shape == (3, 64)  # inference without LoRA stays allowed
+    model.lm.requires_grad_(True)
+    with pytest.raises(ValueError, match="Full fine-tuning of a decoder is refused"):
+        model.train()
+    batch = model.tokenize(TEXTS)
+    with pytest.raises(ValueError, match="ZeroG trains decoders through LoRA only"):
+        model(**batch)  # still in training mode from __init__, with gradients
+    model.eval()
+    assert model(**batch).node_embeds.shape == (3, 64)
+
+
+def test_lora_decoder_refuses_unfrozen_base_weights(tiny_backbones):
+    model = ZeroGModel(ZeroGConfig(lm_name_or_path=tiny_backbones["qwen2"]))
+    model.train()
+    model.lm.get_base_model().embed_tokens.weight.requires_grad_(True)
+    with pytest.raises(ValueError, match=r"\(1 backbone tensors require grad, e.g. .*embed_tokens.weight\)"):
+        model.train()
+
+
+def test_encoder_without_lora_is_frozen_but_may_be_fully_fine_tuned(tiny_backbones):
+    model = ZeroGModel(ZeroGConfig(lm_name_or_path=tiny_backbones["bert"], use_lora=False))
+    assert not any(param.requires_grad for param in model.parameters())
+    model.lm.requires_grad_(True)
+    model.train()
+    loss = model(**model.tokenize(TEXTS)).node_embeds.square().mean()
+    loss.backward()
+    assert all(param.grad is not None for param in model.lm.encoder.parameters())
+
+
+def out_of_scope_configs():
+    import transformers as tf
+
+    dense = dict(hidden_size=64, intermediate_size=128, num_hidden_layers=2, num_attention_heads=4, vocab_size=512)
+    return {
+        "mixtral": (tf.MixtralConfig(**dense, num_key_value_heads=2), "mixture-of-experts model (num_experts=8"),
+        "qwen2_moe": (tf.Qwen2MoeConfig(**dense, num_key_value_heads=2), "mixture-of-experts model (num_experts=60)"),
+        "qwen3_moe": (tf.Qwen3MoeConfig(**dense, num_key_value_heads=2), "mixture-of-experts model"),
+        "llava": (tf.LlavaConfig(), "(llava) is multimodal (its config has vision_config)"),
+        "qwen2_vl": (tf.Qwen2VLConfig(), "(qwen2_vl) is multimodal (its config has vision_config)"),
+    }
+
+
+@pytest.mark.parametrize("name", ["mixtral", "qwen2_moe", "qwen3_moe", "llava", "qwen2_vl"])
+def test_moe_and_multimodal_backbones_are_refused_with_the_reason(tmp_path, name):
+    from zerog_graph.models import load_model
+
+    lm_config, words = out_of_scope_configs()[name]
+    lm_config.save_pretrained(tmp_path)  # the config alone: the refusal comes before any weight loads
+    with pytest.raises(ValueError, match=re.escape(words)) as refused:
+        ZeroGModel(ZeroGConfig(lm_name_or_path=str(tmp_path)))
+    assert "out of scope" in str(refused.value)
+    with pytest.raises(ValueError, match="out of scope"):
+        load_model(str(tmp_path))
+
+
+def test_dense_configs_are_in_scope():
+    from modeling_zerog import check_backbone_in_scope
+
+    for name in DECODERS + ENCODERS:
+        check_backbone_in_scope(tiny_config(name, 512), name)

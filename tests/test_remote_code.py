@@ -1,0 +1,234 @@
+"""What a model folder may make us run or load: no code without `trust_remote_code`, only this
+project's code with it, safetensors only, and every Hub option reaching every loader."""
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+import torch
+from peft import PeftModel
+from transformers import AutoConfig, AutoModel, AutoModelForTextEncoding, AutoTokenizer
+
+import modeling_zerog
+from configuration_zerog import ZeroGConfig
+from modeling_zerog import ZeroGModel
+from zerog_graph.models import load_model
+
+TEXTS = ["Graph neural networks for citation data.", "A recipe for bread with flour and yeast."]
+PAYLOAD = "import pathlib\npathlib.Path({marker!r}).write_text('ran')\n"
+
+
+@pytest.fixture(scope="module")
+def saved_minilm(tmp_path_factory, minilm_path):
+    """A saved ZeroG model (MiniLM with a LoRA adapter that matters) and its embeddings of TEXTS."""
+    torch.manual_seed(0)
+    model = ZeroGModel(ZeroGConfig(lm_name_or_path=minilm_path))
+    for name, param in model.named_parameters():
+        if "lora_B" in name:
+            param.data.normal_(std=0.1)
+    folder = tmp_path_factory.mktemp("saved") / "zerog"
+    model.save_pretrained(folder)
+    return folder, model.encode(TEXTS)
+
+
+def copy_of(saved: Path, tmp_path: Path) -> Path:
+    folder = tmp_path / "model"
+    shutil.copytree(saved, folder)
+    return folder
+
+
+def edit_json(path: Path, **changes):
+    data = json.loads(path.read_text())
+    data.update(changes)
+    path.write_text(json.dumps(data))
+
+
+def plant_payload(folder: Path, module: str, class_line: str, marker: Path):
+    (folder / f"{module}.py").write_text(PAYLOAD.format(marker=str(marker)) + class_line)
+
+
+# --- no code from a folder -------------------------------------------------------------------------
+
+
+def test_config_auto_map_naming_other_code_is_refused(saved_minilm, tmp_path):
+    folder, marker = copy_of(saved_minilm[0], tmp_path), tmp_path / "ran"
+    plant_payload(
+        folder, "evil_config", "from transformers import PretrainedConfig\nclass Evil(PretrainedConfig): pass", marker
+    )
+    auto_map = {"AutoConfig": "evil_config.Evil", "AutoModel": "modeling_zerog.ZeroGModel"}
+    edit_json(folder / "config.json", auto_map=auto_map)
+    for trust in (False, True):
+        with pytest.raises(ValueError, match=r"config.json: auto_map entry 'AutoConfig': 'evil_config.Evil'"):
+            load_model(str(folder), trust_remote_code=trust)
+    assert not marker.exists()
+
+
+def test_tokenizer_auto_map_is_refused_and_never_runs(saved_minilm, tmp_path):
+    folder, marker = copy_of(saved_minilm[0], tmp_path), tmp_path / "ran"
+    plant_payload(
+        folder, "evil_tokenizer", "from transformers import BertTokenizer\nclass Evil(BertTokenizer): pass", marker
+    )
+    edit_json(folder / "tokenizer_config.json", auto_map={"AutoTokenizer": ["evil_tokenizer.Evil", None]})
+    with pytest.raises(ValueError, match=r"tokenizer_config.json: auto_map entry 'AutoTokenizer'"):
+        load_model(str(folder))
+    # Past that check (e.g. AutoModel with trust_remote_code for this project's code), the tokenizer
+    # still loads as the backbone's class without running the folder's code, even when named.
+    edit_json(folder / "tokenizer_config.json", tokenizer_class="Evil")
+    model = ZeroGModel.from_pretrained(str(folder))
+    assert not marker.exists()
+    assert "Evil" not in type(model.tokenizer).__name__
+    assert (model.encode(TEXTS) - saved_minilm[1]).abs().max() < 1e-5
+
+
+def test_folder_code_runs_only_with_trust_remote_code(saved_minilm, tmp_path):
+    """The folder's own copy of modeling_zerog.py runs only when the user passes trust_remote_code."""
+    folder, marker = copy_of(saved_minilm[0], tmp_path), tmp_path / "ran"
+    code = folder / "modeling_zerog.py"
+    code.write_text(PAYLOAD.format(marker=str(marker)) + code.read_text())
+    model = load_model(str(folder))
+    assert not marker.exists() and type(model) is ZeroGModel
+    trusted = load_model(str(folder), trust_remote_code=True)
+    assert marker.exists() and type(trusted) is not ZeroGModel and type(trusted).__name__ == "ZeroGModel"
+    assert (trusted.encode(TEXTS) - saved_minilm[1]).abs().max() < 1e-5
+
+
+def test_backbone_folders_never_run_their_code(minilm_path, tmp_path):
+    marker = tmp_path / "ran"
+    known = tmp_path / "known"  # a BERT folder that also names code: the native class loads, nothing runs
+    shutil.copytree(minilm_path, known)
+    plant_payload(known, "evil", "from transformers import BertConfig\nclass Evil(BertConfig): pass", marker)
+    edit_json(known / "config.json", auto_map={"AutoConfig": "evil.Evil", "AutoModel": "evil.Evil"})
+    edit_json(known / "tokenizer_config.json", auto_map={"AutoTokenizer": ["evil.Evil", None]})
+    assert load_model(str(known)).encode(TEXTS).shape == (2, 384)
+    unknown = tmp_path / "qwen"  # Qwen v1: only remote code can load it, so it is refused
+    unknown.mkdir()
+    plant_payload(
+        unknown,
+        "configuration_qwen",
+        "from transformers import PretrainedConfig\nclass Q(PretrainedConfig): pass",
+        marker,
+    )
+    (unknown / "config.json").write_text(
+        json.dumps({"model_type": "qwen", "auto_map": {"AutoConfig": "configuration_qwen.Q"}})
+    )
+    with pytest.raises(ValueError, match="cannot be loaded without running code from it"):
+        load_model(str(unknown))
+    with pytest.raises(ValueError, match="cannot be loaded without running code from it"):
+        ZeroGModel(ZeroGConfig(lm_name_or_path=str(unknown)))
+    assert not marker.exists()
+
+
+# --- malformed folders -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "content, words",
+    [
+        ('{"model_type": "zerog", ', "config.json: not valid JSON"),
+        ('[{"model_type": "zerog"}]', "config.json: expected a JSON object, got list"),
+        ('{"model_type": "zerog", "num_rounds": "2"}', "config.json: field 'num_rounds' must be int, got '2' (str)"),
+        ('{"model_type": "zerog", "use_lora": "no"}', "config.json: field 'use_lora' must be bool"),
+        ('{"model_type": "zerog", "lora_target_modules": [1]}', "config.json: field 'lora_target_modules'"),
+        ('{"model_type": "zerog", "pooling_mode": "max"}', "config.json: pooling_mode='max' is not one of"),
+    ],
+)
+def test_malformed_config_names_file_and_field(saved_minilm, tmp_path, content, words):
+    folder = copy_of(saved_minilm[0], tmp_path)
+    (folder / "config.json").write_text(content)
+    with pytest.raises(ValueError, match=words.replace("(", r"\(").replace(")", r"\)").replace("[", r"\[")):
+        load_model(str(folder))
+
+
+def test_pickled_adapter_or_backbone_is_refused(saved_minilm, minilm_path, tmp_path):
+    folder = copy_of(saved_minilm[0], tmp_path)
+    (folder / "adapter_model.safetensors").unlink()
+    torch.save({"x": torch.zeros(1)}, folder / "adapter_model.bin")
+    with pytest.raises(OSError, match="no adapter_model.safetensors.*never from a pickle"):
+        load_model(str(folder))
+    backbone = tmp_path / "backbone"
+    shutil.copytree(minilm_path, backbone, ignore=shutil.ignore_patterns("*.safetensors"))
+    torch.save(AutoModel.from_pretrained(minilm_path).state_dict(), backbone / "pytorch_model.bin")
+    with pytest.raises(OSError, match="holds no .safetensors weights; pickled weights .* are never loaded"):
+        load_model(str(backbone))
+
+
+# --- pinning a revision pins everything ------------------------------------------------------------
+
+
+def spy_on(monkeypatch, owner, name: str, calls: dict, label: str):
+    real = getattr(owner, name)
+
+    def spy(*args, **kwargs):
+        calls.setdefault(label, []).append(kwargs)
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(owner, name, spy)
+
+
+@pytest.mark.parametrize("route", ["ZeroGModel", "AutoModel"])
+def test_revision_token_and_cache_dir_reach_every_loader(saved_minilm, minilm_path, tmp_path, monkeypatch, route):
+    folder = copy_of(saved_minilm[0], tmp_path)
+    edit_json(folder / "config.json", lm_name_or_path=minilm_path, lm_revision="backbone-commit")
+    calls = {}
+    spy_on(monkeypatch, PeftModel, "from_pretrained", calls, "adapter")
+    spy_on(monkeypatch, AutoTokenizer, "from_pretrained", calls, "tokenizer")
+    spy_on(monkeypatch, AutoConfig, "from_pretrained", calls, "configs")
+    spy_on(monkeypatch, AutoModel, "from_pretrained", calls, "models")
+    spy_on(monkeypatch, AutoModelForTextEncoding, "from_pretrained", calls, "models")
+    spy_on(monkeypatch, ZeroGConfig, "from_pretrained", calls, "zerog config")
+    spy_on(monkeypatch, modeling_zerog, "cached_file", calls, "files")
+    options = {"revision": "zerog-commit", "token": "hf_test", "cache_dir": str(tmp_path / "cache")}
+    if route == "AutoModel":
+        model = AutoModel.from_pretrained(str(folder), trust_remote_code=True, **options)
+    else:
+        model = ZeroGModel.from_pretrained(str(folder), **options)
+    assert (model.encode(TEXTS) - saved_minilm[1]).abs().max() < 1e-5
+    own = {"adapter", "tokenizer"} | ({"zerog config"} if route == "ZeroGModel" else set())
+    for label in own:
+        for kwargs in calls[label]:
+            assert {k: kwargs.get(k) for k in options} == options, label
+    backbone = [kw for label in ("configs", "models") for kw in calls[label] if kw.get("revision") != "zerog-commit"]
+    assert backbone and all(kw.get("revision") == "backbone-commit" for kw in backbone)
+    assert all(kw.get("token") == "hf_test" and kw.get("cache_dir") == options["cache_dir"] for kw in backbone)
+    if route == "ZeroGModel":  # AutoModel runs the folder's copy of modeling_zerog, whose cached_file is its own
+        adapter_file = [kw for kw in calls["files"] if kw.get("revision") == "zerog-commit"]
+        assert adapter_file and all(kw.get("token") == "hf_test" for kw in adapter_file)
+
+
+@pytest.fixture(scope="module")
+def hub_cache(tmp_path_factory, minilm_path):
+    """An offline Hub cache holding `org/zerog` at two commits with different adapters; main is the second."""
+    root = tmp_path_factory.mktemp("hub")
+    repo, outputs = root / "models--org--zerog", {}
+    for seed, commit in enumerate(["a" * 40, "b" * 40]):
+        torch.manual_seed(seed)
+        model = ZeroGModel(ZeroGConfig(lm_name_or_path=minilm_path))
+        for name, param in model.named_parameters():
+            if "lora_B" in name:
+                param.data.normal_(std=0.1)
+        model.save_pretrained(repo / "snapshots" / commit)
+        outputs[commit] = model.encode(TEXTS)
+    (repo / "refs").mkdir()
+    (repo / "refs" / "main").write_text("b" * 40)
+    return str(root), outputs
+
+
+def test_a_pinned_revision_loads_that_commit_adapter(hub_cache, minilm_path):
+    cache_dir, outputs = hub_cache
+    for revision, expected in [("a" * 40, "a" * 40), (None, "b" * 40)]:
+        model = ZeroGModel.from_pretrained("org/zerog", revision=revision, cache_dir=cache_dir, lm_path=minilm_path)
+        assert (model.encode(TEXTS) - outputs[expected]).abs().max() < 1e-5, revision
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="transformers 5.24 AutoModel swaps a Hub repo holding adapter_config.json "
+    "for the adapter's base model before remote code runs; needs the adapter in a subfolder",
+)
+def test_automodel_from_the_hub_is_a_zerog_model(hub_cache, minilm_path):
+    cache_dir, outputs = hub_cache
+    model = AutoModel.from_pretrained(
+        "org/zerog", trust_remote_code=True, cache_dir=cache_dir, adapter_kwargs={"cache_dir": cache_dir}
+    )
+    assert type(model).__name__ == "ZeroGModel"
