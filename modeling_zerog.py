@@ -59,6 +59,9 @@ EXPERT_COUNT_FIELDS = ("num_experts", "num_local_experts", "n_routed_experts", "
 MULTIMODAL_CONFIG_FIELDS = ("vision_config", "audio_config", "speech_config")
 # Options of the Hub download that a ZeroG repository's files (config, adapter, tokenizer) load with.
 HUB_KWARGS = ("revision", "token", "cache_dir", "local_files_only")
+# The LoRA adapter's folder inside a ZeroG repository. Not the root: `AutoModel.from_pretrained` on a Hub
+# repository whose root holds `adapter_config.json` loads the adapter's base model instead of this code.
+ADAPTER_SUBFOLDER = "adapter"
 # sentence-transformers' pooling modes that ZeroG implements, by their name there; and the older flags.
 ST_POOLING_MODES = {"cls": "cls", "mean": "mean", "lasttoken": "last"}
 ST_LEGACY_POOLING_KEYS = {
@@ -327,12 +330,15 @@ def load_backbone(
     if not config.use_lora:
         return lm.requires_grad_(False)
     if adapter_path is not None:
-        if hub_file(adapter_path, "adapter_model.safetensors", **hub_kwargs) is None:
+        weights = f"{ADAPTER_SUBFOLDER}/adapter_model.safetensors"
+        if hub_file(adapter_path, weights, **hub_kwargs) is None:
             raise OSError(
-                f"{adapter_path}: no adapter_model.safetensors. A LoRA adapter loads from safetensors only, never "
-                f"from a pickle such as adapter_model.bin."
+                f"{adapter_path}: no {weights}. A LoRA adapter loads from safetensors only, never from a pickle "
+                f"such as adapter_model.bin."
             )
-        return PeftModel.from_pretrained(lm, adapter_path, is_trainable=True, **hub_kwargs)
+        return PeftModel.from_pretrained(
+            lm, adapter_path, subfolder=ADAPTER_SUBFOLDER, is_trainable=True, **hub_kwargs
+        )
     is_decoder = config.lm_is_decoder if config.lm_is_decoder is not None else is_decoder_architecture(lm.config)
     lora_config = LoraConfig(
         task_type=TaskType.FEATURE_EXTRACTION,
@@ -710,15 +716,15 @@ class ZeroGModel(ZeroGPreTrainedModel):
         return ZeroGOutput(loss=loss, logits=logits, node_embeds=node_embeds, label_embeds=label_embeds)
 
     def save_pretrained(self, save_directory: str, **kwargs):
-        """Writes the config (with `auto_map`), the code, the tokenizer and the LoRA adapter,
-        never the backbone's weights."""
+        """Writes the config (with `auto_map`), the code, the tokenizer and the LoRA adapter (in
+        `ADAPTER_SUBFOLDER`), never the backbone's weights."""
         os.makedirs(save_directory, exist_ok=True)
         if self._auto_class is not None:
             custom_object_save(self, save_directory, config=self.config)
         self.config.save_pretrained(save_directory)
         self.tokenizer.save_pretrained(save_directory)
         if self.config.use_lora:
-            self.lm.save_pretrained(save_directory, safe_serialization=True)
+            self.lm.save_pretrained(os.path.join(save_directory, ADAPTER_SUBFOLDER), safe_serialization=True)
 
     @classmethod
     def from_pretrained(

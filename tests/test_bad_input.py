@@ -374,8 +374,8 @@ def test_same_seed_same_accuracy_and_adapter(minilm_path, data_dir, tmp_path):
     from safetensors.torch import load_file
 
     a, b = (
-        load_file(tmp_path / "a" / "adapter_model.safetensors"),
-        load_file(tmp_path / "b" / "adapter_model.safetensors"),
+        load_file(tmp_path / "a" / "adapter" / "adapter_model.safetensors"),
+        load_file(tmp_path / "b" / "adapter" / "adapter_model.safetensors"),
     )
     assert all(torch.equal(a[k], b[k]) for k in a)
 

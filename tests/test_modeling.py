@@ -204,19 +204,20 @@ def test_save_and_reload_with_trust_remote_code(minilm_path, tmp_path):
         if "lora_B" in name:
             param.data.normal_(std=0.1)  # as if trained, so that the adapter matters
     model.save_pretrained(tmp_path)
-    files = {p.name for p in tmp_path.iterdir()}
+    files = {str(p.relative_to(tmp_path)) for p in tmp_path.rglob("*")}
     assert {
         "config.json",
         "configuration_zerog.py",
         "modeling_zerog.py",
-        "adapter_model.safetensors",
-        "adapter_config.json",
+        "adapter/adapter_model.safetensors",
+        "adapter/adapter_config.json",
         "tokenizer.json",
     } <= files
-    assert not files & {"model.safetensors", "pytorch_model.bin"}
+    # Nothing at the root that AutoModel would take for the weights or for a bare adapter.
+    assert not files & {"model.safetensors", "pytorch_model.bin", "adapter_config.json"}
     from safetensors import safe_open
 
-    with safe_open(tmp_path / "adapter_model.safetensors", "pt") as f:
+    with safe_open(tmp_path / "adapter" / "adapter_model.safetensors", "pt") as f:
         assert all("lora_" in key for key in f.keys())
     config = json.loads((tmp_path / "config.json").read_text())
     assert (config["pooling_mode"], config["lora_r"]) == ("mean", 4)  # resolved, not re-derived on reload

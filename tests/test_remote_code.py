@@ -142,9 +142,9 @@ def test_malformed_config_names_file_and_field(saved_minilm, tmp_path, content, 
 
 def test_pickled_adapter_or_backbone_is_refused(saved_minilm, minilm_path, tmp_path):
     folder = copy_of(saved_minilm[0], tmp_path)
-    (folder / "adapter_model.safetensors").unlink()
-    torch.save({"x": torch.zeros(1)}, folder / "adapter_model.bin")
-    with pytest.raises(OSError, match="no adapter_model.safetensors.*never from a pickle"):
+    (folder / "adapter" / "adapter_model.safetensors").unlink()
+    torch.save({"x": torch.zeros(1)}, folder / "adapter" / "adapter_model.bin")
+    with pytest.raises(OSError, match="no adapter/adapter_model.safetensors.*never from a pickle"):
         load_model(str(folder))
     backbone = tmp_path / "backbone"
     shutil.copytree(minilm_path, backbone, ignore=shutil.ignore_patterns("*.safetensors"))
@@ -221,14 +221,13 @@ def test_a_pinned_revision_loads_that_commit_adapter(hub_cache, minilm_path):
         assert (model.encode(TEXTS) - outputs[expected]).abs().max() < 1e-5, revision
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="transformers 5.24 AutoModel swaps a Hub repo holding adapter_config.json "
-    "for the adapter's base model before remote code runs; needs the adapter in a subfolder",
-)
 def test_automodel_from_the_hub_is_a_zerog_model(hub_cache, minilm_path):
+    """AutoModel swaps a Hub repository whose root holds adapter_config.json for the adapter's base
+    model before remote code runs; the adapter lives in `adapter/` so that it cannot."""
     cache_dir, outputs = hub_cache
-    model = AutoModel.from_pretrained(
-        "org/zerog", trust_remote_code=True, cache_dir=cache_dir, adapter_kwargs={"cache_dir": cache_dir}
-    )
-    assert type(model).__name__ == "ZeroGModel"
+    for revision in ("a" * 40, None):
+        model = AutoModel.from_pretrained(
+            "org/zerog", trust_remote_code=True, cache_dir=cache_dir, revision=revision, lm_path=minilm_path
+        )
+        assert type(model).__name__ == "ZeroGModel"
+        assert (model.encode(TEXTS) - outputs[revision or "b" * 40]).abs().max() < 1e-5, revision

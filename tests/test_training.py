@@ -220,7 +220,7 @@ def train_args(model, output_dir, *extra):
 
 
 def adapter(folder) -> dict:
-    return load_file(Path(folder) / "adapter_model.safetensors")
+    return load_file(Path(folder) / "adapter" / "adapter_model.safetensors")
 
 
 def test_one_trainer_step_with_minilm_lora(data_dir, minilm_path, tmp_path):
@@ -248,7 +248,7 @@ def test_resume_reaches_the_same_adapter_as_an_uninterrupted_run(data_dir, minil
     steps = ["--max_steps", "4", "--save_strategy", "steps", "--save_steps", "2"]
     train_hf.main(train_args("minilm", tmp_path / "full", *steps))
     train_hf.main(train_args("minilm", tmp_path / "cut", *steps))
-    for leftover in ("checkpoint-4", "adapter_model.safetensors", "config.json"):  # as if killed after step 2
+    for leftover in ("checkpoint-4", "adapter", "config.json"):  # as if killed after step 2
         target = tmp_path / "cut" / leftover
         subprocess.run(["rm", "-rf", str(target)], check=True)
     train_hf.main(
@@ -418,6 +418,6 @@ def test_accelerate_launch_two_processes(data_dir, minilm_path, tmp_path):
     output = result.stdout + result.stderr
     # 40 subgraphs, 2 per process and step: 2 steps on 2 processes see 8 of them, a fifth of an epoch
     assert "'train_runtime'" in output and "'epoch': '0.2'" in output, output[-2000:]
-    assert (tmp_path / "ddp" / "adapter_model.safetensors").exists()
+    assert (tmp_path / "ddp" / "adapter" / "adapter_model.safetensors").exists()
     source_loss = json.loads((tmp_path / "ddp" / "zero_shot_results.json").read_text())["source_loss"]
     assert all(0 < loss < 10 for loss in source_loss.values()) and "'before_source_loss'" in output

@@ -1,12 +1,15 @@
 """The HF Trainer for ZeroG: zero-shot evaluation on target graphs, adapter resume, model card."""
 
 import json
+import os
 from pathlib import Path
 from typing import Optional
 
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from torch.utils.data import Dataset
 from transformers import Trainer
+
+from modeling_zerog import ADAPTER_SUBFOLDER
 
 from .evaluate import evaluate_graph
 from .graph import result_names
@@ -61,7 +64,9 @@ class ZeroGTrainer(Trainer):
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
         """Checkpoints hold the LoRA adapter only (the backbone reloads from its source)."""
         model = model or self.model
-        model.lm.load_adapter(resume_from_checkpoint, adapter_name="default", is_trainable=True)
+        model.lm.load_adapter(
+            os.path.join(resume_from_checkpoint, ADAPTER_SUBFOLDER), adapter_name="default", is_trainable=True
+        )
 
 
 def eval_results(results: dict) -> list:
