@@ -38,7 +38,7 @@ upgrade=$([[ "$bound" == newest ]] && echo --upgrade || true)
 "$venv/bin/python" -m pip install --quiet --disable-pip-version-check $upgrade -c "$venv/torch-constraint.txt" $specs
 echo "== $bound versions:"
 "$venv/bin/python" -m pip list --disable-pip-version-check 2>/dev/null \
-    | grep -i -E "^(torch|transformers|peft|accelerate|datasets|torch.geometric|bitsandbytes|huggingface.hub|tokenizers) "
+    | grep -i -E "^(torch|transformers|peft|accelerate|datasets|torch.geometric|bitsandbytes|huggingface.hub) "
 
 cd "$repo"
 export PYTHONPATH=$repo HF_HUB_OFFLINE=1
