@@ -1,6 +1,7 @@
 """Shared fixtures: the real packaged backbones, tiny random backbones, and the real graphs."""
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -13,8 +14,28 @@ import torch
 from zerog_graph.backbones import minilm_dir, smollm2_dir
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
+# The fast tier (`pytest -m "not slow"`) leaves out every test that requests one of these fixtures (a real
+# backbone's weights, a real graph, or the tiny random backbones built from the real tokenizers), that starts
+# a process, or whose name says it runs the Trainer, accelerate or train_hf.py.
+SLOW_FIXTURES = frozenset({"minilm", "smollm2", "smollm2_path", "data_dir", "tiny_backbones", "target_file"})
+SLOW_CALLS = frozenset({"subprocess", "launch_two_processes"})
+SLOW_NAME = re.compile(r"trainer|accelerate|train_hf")
 DECODERS = ("llama", "llama3", "qwen2", "qwen3", "mistral", "gpt2")
 ENCODERS = ("bert", "roberta", "distilbert", "t5")
+
+
+def is_slow(item) -> bool:
+    """Whether a collected test belongs to the slow tier (see `SLOW_FIXTURES`)."""
+    code = getattr(getattr(item, "function", None), "__code__", None)
+    calls = set(code.co_names) if code is not None else set()
+    fixtures = set(getattr(item, "fixturenames", ()))
+    return bool(fixtures & SLOW_FIXTURES or calls & SLOW_CALLS or SLOW_NAME.search(item.name))
+
+
+def pytest_collection_modifyitems(config, items):
+    for item in items:
+        if is_slow(item):
+            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
