@@ -330,15 +330,15 @@ def load_backbone(
     if not config.use_lora:
         return lm.requires_grad_(False)
     if adapter_path is not None:
-        weights = f"{ADAPTER_SUBFOLDER}/adapter_model.safetensors"
-        if hub_file(adapter_path, weights, **hub_kwargs) is None:
+        # Both files are fetched here, with the repository's options, and peft reads the local folder.
+        weights = hub_file(adapter_path, f"{ADAPTER_SUBFOLDER}/adapter_model.safetensors", **hub_kwargs)
+        adapter_config = hub_file(adapter_path, f"{ADAPTER_SUBFOLDER}/adapter_config.json", **hub_kwargs)
+        if weights is None or adapter_config is None:
             raise OSError(
-                f"{adapter_path}: no {weights}. A LoRA adapter loads from safetensors only, never from a pickle "
-                f"such as adapter_model.bin."
+                f"{adapter_path}: no {ADAPTER_SUBFOLDER}/adapter_model.safetensors with its adapter_config.json. "
+                f"A LoRA adapter loads from safetensors only, never from a pickle such as adapter_model.bin."
             )
-        return PeftModel.from_pretrained(
-            lm, adapter_path, subfolder=ADAPTER_SUBFOLDER, is_trainable=True, **hub_kwargs
-        )
+        return PeftModel.from_pretrained(lm, os.path.dirname(weights), is_trainable=True)
     is_decoder = config.lm_is_decoder if config.lm_is_decoder is not None else is_decoder_architecture(lm.config)
     lora_config = LoraConfig(
         task_type=TaskType.FEATURE_EXTRACTION,

@@ -160,7 +160,7 @@ def spy_on(monkeypatch, owner, name: str, calls: dict, label: str):
     real = getattr(owner, name)
 
     def spy(*args, **kwargs):
-        calls.setdefault(label, []).append(kwargs)
+        calls.setdefault(label, []).append({**kwargs, "_args": args})
         return real(*args, **kwargs)
 
     monkeypatch.setattr(owner, name, spy)
@@ -184,7 +184,10 @@ def test_revision_token_and_cache_dir_reach_every_loader(saved_minilm, minilm_pa
     else:
         model = ZeroGModel.from_pretrained(str(folder), **options)
     assert (model.encode(TEXTS) - saved_minilm[1]).abs().max() < 1e-5
-    own = {"adapter", "tokenizer"} | ({"zerog config"} if route == "ZeroGModel" else set())
+    # The adapter's files are fetched with the options (cached_file, below); peft reads that local copy.
+    (adapter_folder,) = [Path(call["_args"][1]) for call in calls["adapter"]]
+    assert adapter_folder.name == "adapter" and (adapter_folder / "adapter_model.safetensors").is_file()
+    own = {"tokenizer"} | ({"zerog config"} if route == "ZeroGModel" else set())
     for label in own:
         for kwargs in calls[label]:
             assert {k: kwargs.get(k) for k in options} == options, label
@@ -192,8 +195,10 @@ def test_revision_token_and_cache_dir_reach_every_loader(saved_minilm, minilm_pa
     assert backbone and all(kw.get("revision") == "backbone-commit" for kw in backbone)
     assert all(kw.get("token") == "hf_test" and kw.get("cache_dir") == options["cache_dir"] for kw in backbone)
     if route == "ZeroGModel":  # AutoModel runs the folder's copy of modeling_zerog, whose cached_file is its own
-        adapter_file = [kw for kw in calls["files"] if kw.get("revision") == "zerog-commit"]
-        assert adapter_file and all(kw.get("token") == "hf_test" for kw in adapter_file)
+        fetched = [kw for kw in calls["files"] if kw.get("revision") == "zerog-commit"]
+        names = {kw["_args"][1] for kw in fetched}
+        assert {"adapter/adapter_model.safetensors", "adapter/adapter_config.json"} <= names, names
+        assert all(kw.get("token") == "hf_test" and kw.get("cache_dir") == options["cache_dir"] for kw in fetched)
 
 
 @pytest.fixture(scope="module")
@@ -211,6 +216,10 @@ def hub_cache(tmp_path_factory, minilm_path):
         outputs[commit] = model.encode(TEXTS)
     (repo / "refs").mkdir()
     (repo / "refs" / "main").write_text("b" * 40)
+    # transformers keeps remote code per repository and commit; drop a copy an earlier run left behind.
+    from transformers.dynamic_module_utils import HF_MODULES_CACHE
+
+    shutil.rmtree(Path(HF_MODULES_CACHE) / "transformers_modules" / "org", ignore_errors=True)
     return str(root), outputs
 
 
