@@ -147,6 +147,7 @@ def check_qlora_step(args, folder: Path) -> tuple:
     from safetensors.torch import load_file
 
     import train_hf
+    from modeling_zerog import ADAPTER_SUBFOLDER
 
     output = folder / "qlora"
     argv = ["--model_name_or_path", "smollm2", "--load_in_4bit", "--source_graphs", toy_graph_file(folder)]
@@ -161,7 +162,8 @@ def check_qlora_step(args, folder: Path) -> tuple:
         memory = f"max_memory_allocated {torch.cuda.max_memory_allocated() / 2**20:.0f} MiB"
     else:
         memory = f"peak RSS of this process {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 2**10:.0f} MiB"
-    lora_b = [t for name, t in load_file(output / "adapter_model.safetensors").items() if "lora_B" in name]
+    adapter = load_file(output / ADAPTER_SUBFOLDER / "adapter_model.safetensors")
+    lora_b = [t for name, t in adapter.items() if "lora_B" in name]
     moved = sum(t.float().abs().sum().item() for t in lora_b)
     figure = f"1 step in {seconds:.1f} s (with loading); {memory}; |LoRA B| {moved:.2e}"
     return figure, None if lora_b and moved > 0 else "the LoRA B matrices did not move: no gradient reached them"
