@@ -4,16 +4,24 @@
 "Benchmarks", `bench/precision.py`):
   - CUDA: bf16 where the GPU supports it, else fp32;
   - a CPU with AMX tiles: bf16 (about 2.7x fp32);
-  - any other CPU: fp32. bf16 without AMX runs at about 0.6x fp32, even with AVX512-BF16.
+  - a CPU with AVX512-BF16 but no AMX: bf16 only where a short timed probe finds a bf16 matrix product
+    faster than fp32 (`cpu_bf16_speedup`, run once per machine and cached). It differs by CPU: about
+    0.6x on a Xeon without AMX, 2.8x on an AMD EPYC with AVX512-BF16;
+  - any other CPU: fp32.
 `int8` (torch's dynamic quantisation of the backbone's `nn.Linear` layers, for CPUs with
-AVX512-VNNI or AMX-INT8) is about twice as fast as fp32 on such a CPU but changed about one
-prediction in ten on Cora, so it is opt-in (`--dtype int8`), never picked by `auto`.
+AVX512-VNNI or AMX-INT8) is about three times as fast as fp32 on such a CPU but moved accuracy by up
+to 1.2 points, so it is opt-in (`--dtype int8`), never picked by `auto`.
 """
 
+import json
+import time
 import warnings
+from pathlib import Path
 
 import torch
 from torch import nn
+
+from .backbones import cache_dir
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32", "int8")
 # What `quantize_int8` does, for the embedding cache key: a change of scheme must not reuse entries.
@@ -38,11 +46,68 @@ def cpu_has_int8_dot() -> bool:
     return torch.cpu._is_vnni_supported()
 
 
+def cpu_has_bf16_dot() -> bool:
+    """AVX512-BF16: bf16 dot products, which may or may not beat fp32 (see `cpu_bf16_speedup`)."""
+    return torch.cpu._is_avx512_bf16_supported()
+
+
+# The probe: a MiniLM feed-forward product on a batch of short texts. bf16 must beat fp32 by this much.
+PROBE_SHAPE = (512, 384, 1536)
+BF16_MIN_SPEEDUP = 1.2
+
+
+def cpu_name() -> str:
+    """The CPU's model name (from /proc/cpuinfo where there is one)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    lines = cpuinfo.read_text(errors="replace").splitlines() if cpuinfo.exists() else []
+    return next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "unknown")
+
+
+def time_matmul(dtype: torch.dtype, repeats: int = 8) -> float:
+    """Best seconds of one `PROBE_SHAPE` matrix product in `dtype` on the CPU."""
+    rows, inner, cols = PROBE_SHAPE
+    generator = torch.Generator().manual_seed(0)
+    x = torch.randn(rows, inner, generator=generator).to(dtype)
+    w = torch.randn(inner, cols, generator=generator).to(dtype)
+    best = float("inf")
+    for _ in range(repeats + 2):  # the first two warm up
+        start = time.perf_counter()
+        x @ w
+        best = min(best, time.perf_counter() - start)
+    return best
+
+
+def cpu_bf16_speedup() -> float:
+    """fp32 time over bf16 time of the probe's matrix product on this CPU. Timed once per machine (CPU
+    name, torch version, threads) and kept in `$ZEROG_CACHE/cpu_probe.json`; about 0.1 s."""
+    key = f"{cpu_name()} | torch {torch.__version__} | {torch.get_num_threads()} threads"
+    path = cache_dir() / "cpu_probe.json"
+    try:
+        probes = json.loads(path.read_text(encoding="utf-8"))
+        speedup = float(probes[key]["bf16_speedup"])
+        if speedup > 0:
+            return speedup
+    except (OSError, ValueError, KeyError, TypeError, AttributeError):
+        probes = None
+    speedup = time_matmul(torch.float32) / time_matmul(torch.bfloat16)
+    probes = probes if isinstance(probes, dict) else {}
+    probes[key] = {"bf16_speedup": round(speedup, 3), "shape": list(PROBE_SHAPE)}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_text(json.dumps(probes, indent=2) + "\n", encoding="utf-8")
+    except OSError:  # an unwritable cache: probe again next time
+        pass
+    return speedup
+
+
 def auto_float_precision() -> str:
-    """The float precision `auto` loads in: bf16 on CUDA with bf16 and on CPUs with AMX, else fp32."""
+    """The float precision `auto` loads in: bf16 on CUDA with bf16, on CPUs with AMX, and on CPUs with
+    AVX512-BF16 where the probe finds bf16 faster; else fp32."""
     if torch.cuda.is_available():
         return "bf16" if torch.cuda.is_bf16_supported() else "fp32"
-    return "bf16" if cpu_has_amx() else "fp32"
+    if cpu_has_amx():
+        return "bf16"
+    return "bf16" if cpu_has_bf16_dot() and cpu_bf16_speedup() >= BF16_MIN_SPEEDUP else "fp32"
 
 
 def default_dtype(name: str) -> torch.dtype:
