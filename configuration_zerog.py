@@ -163,6 +163,8 @@ class ZeroGConfig(PretrainedConfig):
             raise ValueError(f"lora_r must be >= 1, got {lora_r}")
         if not 0 <= lora_dropout < 1:
             raise ValueError(f"lora_dropout must be in [0, 1), got {lora_dropout}")
+        if not 0 < logit_scale < float("inf"):
+            raise ValueError(f"logit_scale must be positive and finite, got {logit_scale}")
         self.lm_name_or_path = DEFAULT_BACKBONES.get(lm_name_or_path, lm_name_or_path)
         self.lm_revision = lm_revision
         self.lm_config = lm_config

@@ -333,6 +333,12 @@ def load_backbone(
         # Both files are fetched here, with the repository's options, and peft reads the local folder.
         weights = hub_file(adapter_path, f"{ADAPTER_SUBFOLDER}/adapter_model.safetensors", **hub_kwargs)
         adapter_config = hub_file(adapter_path, f"{ADAPTER_SUBFOLDER}/adapter_config.json", **hub_kwargs)
+        if weights is None and hub_file(adapter_path, "adapter_model.safetensors", **hub_kwargs) is not None:
+            raise OSError(
+                f"{adapter_path}: the adapter is at the root, as ZeroG-HF saved it before the adapter/ folder; move "
+                f"adapter_model.safetensors and adapter_config.json into {ADAPTER_SUBFOLDER}/ (at the root, "
+                f"AutoModel loads the adapter's base model instead of ZeroG)."
+            )
         if weights is None or adapter_config is None:
             raise OSError(
                 f"{adapter_path}: no {ADAPTER_SUBFOLDER}/adapter_model.safetensors with its adapter_config.json. "

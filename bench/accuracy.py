@@ -18,9 +18,9 @@ from pathlib import Path
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ZEROG_DATA", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
 
-from zerog_graph.precision import apply_precision, default_dtype  # noqa: E402
 from zerog_graph.evaluate import evaluate_graph  # noqa: E402
 from zerog_graph.models import load_model  # noqa: E402
+from zerog_graph.precision import apply_precision, default_dtype  # noqa: E402
 from zerog_graph.registry import load_graph  # noqa: E402
 
 

@@ -25,9 +25,9 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("ZEROG_DATA", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
 
 from zerog_graph.backbones import minilm_dir  # noqa: E402
-from zerog_graph.precision import default_dtype  # noqa: E402
 from zerog_graph.graph import GraphError  # noqa: E402
 from zerog_graph.models import load_model  # noqa: E402
+from zerog_graph.precision import default_dtype  # noqa: E402
 from zerog_graph.registry import load_graph  # noqa: E402
 
 

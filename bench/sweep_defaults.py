@@ -12,9 +12,9 @@ import os
 
 os.environ.setdefault("ZEROG_DATA", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
 
-from zerog_graph.precision import default_dtype  # noqa: E402
 from zerog_graph.evaluate import classify, embed_graph, score  # noqa: E402
 from zerog_graph.models import load_model  # noqa: E402
+from zerog_graph.precision import default_dtype  # noqa: E402
 from zerog_graph.registry import load_graph  # noqa: E402
 
 ROUNDS = (0, 1, 2, 3, 4, 6, 8, 10)

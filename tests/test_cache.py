@@ -154,3 +154,24 @@ def test_unwritable_cache_evaluates_without_caching(minilm, reference, tmp_path,
     assert torch.allclose(embeds, reference)
     assert "Cannot write the embedding cache" in caplog.text and "continuing without it" in caplog.text
     assert partials(tmp_path) == []
+
+
+def test_backbone_and_adapter_configs_are_part_of_the_key(minilm, minilm_path, tmp_path):
+    """A backbone folder whose config.json changed (here: fewer layers, same weights file) and an adapter
+    with another lora_alpha embed differently, so neither may reuse the other's entries."""
+    folder = tmp_path / "backbone"
+    folder.mkdir()
+    for item in Path(minilm_path).iterdir():
+        (folder / item.name).symlink_to(item)
+    config = json.loads((Path(minilm_path) / "config.json").read_text())
+    (folder / "config.json").unlink()
+    (folder / "config.json").write_text(json.dumps(config))
+    six_layers = load_model(str(folder))
+    (folder / "config.json").write_text(json.dumps({**config, "num_hidden_layers": 1}))  # same path, same weights
+    one_layer = load_model(str(folder))
+    assert not torch.allclose(one_layer.encode(["a graph"]), six_layers.encode(["a graph"]), atol=1e-3)
+    assert model_fingerprint(one_layer) != model_fingerprint(six_layers)
+    adapted = load_model(minilm_path, use_lora=True)
+    before = model_fingerprint(adapted)
+    adapted.lm.peft_config["default"].lora_alpha = 64
+    assert model_fingerprint(adapted) != before

@@ -39,6 +39,9 @@ def test_config_rejects_bad_values():
         ZeroGConfig(quantization="3bit")
     with pytest.raises(ValueError, match="exactly once"):
         ZeroGConfig(template="no field here")
+    for scale in (0, -1.0, float("inf"), float("nan")):  # 1 / logit_scale is the confidence temperature
+        with pytest.raises(ValueError, match="logit_scale must be positive and finite"):
+            ZeroGConfig(logit_scale=scale)
 
 
 def test_config_docstring_documents_every_field():

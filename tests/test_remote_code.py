@@ -2,6 +2,7 @@
 project's code with it, safetensors only, and every Hub option reaching every loader."""
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -191,7 +192,8 @@ def test_revision_token_and_cache_dir_reach_every_loader(saved_minilm, minilm_pa
     for label in own:
         for kwargs in calls[label]:
             assert {k: kwargs.get(k) for k in options} == options, label
-    backbone = [kw for label in ("configs", "models") for kw in calls[label] if kw.get("revision") != "zerog-commit"]
+    # Every load of the backbone (by its path, whatever revision it got) must carry the backbone's own.
+    backbone = [kw for label in ("configs", "models") for kw in calls[label] if kw["_args"][:1] == (minilm_path,)]
     assert backbone and all(kw.get("revision") == "backbone-commit" for kw in backbone)
     assert all(kw.get("token") == "hf_test" and kw.get("cache_dir") == options["cache_dir"] for kw in backbone)
     if route == "ZeroGModel":  # AutoModel runs the folder's copy of modeling_zerog, whose cached_file is its own
@@ -240,3 +242,57 @@ def test_automodel_from_the_hub_is_a_zerog_model(hub_cache, minilm_path):
         )
         assert type(model).__name__ == "ZeroGModel"
         assert (model.encode(TEXTS) - outputs[revision or "b" * 40]).abs().max() < 1e-5, revision
+
+
+def test_python_m_from_inside_a_model_folder_never_imports_its_code(tmp_path):
+    """`python -m zerog_graph` puts the current folder first on sys.path, and every saved model holds
+    `configuration_zerog.py` and `modeling_zerog.py`: the installed ones must be imported, not those."""
+    import subprocess
+    import sys
+
+    marker = tmp_path / "ran"
+    for name in ("configuration_zerog.py", "modeling_zerog.py"):
+        (tmp_path / name).write_text(f"open({str(marker)!r}, 'w').write('x')\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    result = subprocess.run(
+        [sys.executable, "-m", "zerog_graph", "eval", "--model", ".", "--graph", "absent.json"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
+    assert not marker.exists(), result.stderr[-2000:]
+    assert result.returncode == 2 and "ignoring" in result.stderr and "absent.json" in result.stderr
+
+
+def test_model_folder_faults_exit_2_naming_the_model(saved_minilm, tmp_path, capsys):
+    """A model folder that loads but does not fit (a larger LoRA rank than its weights, an adapter from
+    before the adapter/ folder, a logit_scale of 0) is refused with exit 2 and a message, no traceback."""
+    from zerog_graph import cli
+
+    graph = tmp_path / "g.json"
+    graph.write_text(json.dumps({"texts": ["a", "b"], "edges": [[0, 1]], "labels": [0, 1], "label_names": ["x", "y"]}))
+    rank = copy_of(saved_minilm[0], tmp_path / "rank")
+    edit_json(rank / "adapter" / "adapter_config.json", r=8)
+    old = copy_of(saved_minilm[0], tmp_path / "old")
+    for name in ("adapter_model.safetensors", "adapter_config.json"):
+        (old / "adapter" / name).rename(old / name)
+    scale = copy_of(saved_minilm[0], tmp_path / "scale")
+    edit_json(scale / "config.json", logit_scale=0)
+    truncated = copy_of(saved_minilm[0], tmp_path / "truncated")
+    weights = truncated / "adapter" / "adapter_model.safetensors"
+    weights.write_bytes(weights.read_bytes()[:100])
+    cases = [(rank, "cannot load this model"), (old, "the adapter is at the root"), (scale, "logit_scale")]
+    cases += [(truncated, "cannot load this model")]
+    for folder, words in cases:
+        assert cli.main(["eval", "--model", str(folder), "--graph", str(graph)]) == 2, folder
+        error = capsys.readouterr().err
+        assert words in error and str(folder) in error and "Traceback" not in error, error
+
+
+def test_empty_template_on_a_saved_model_means_no_template(saved_minilm, tmp_path):
+    folder = copy_of(saved_minilm[0], tmp_path)
+    edit_json(folder / "config.json", template='Text: "{text}"')
+    assert load_model(str(folder)).config.template == 'Text: "{text}"'
+    assert load_model(str(folder), template="").config.template is None

@@ -73,8 +73,13 @@ def model_fingerprint(model) -> str:
         "int8_scheme": INT8_SCHEME if precision_of(model) == "int8" else None,
         "tokenizer": tokenizer_fingerprint(model.tokenizer),
         "lm_path": getattr(model, "lm_path", None),
+        # The backbone's config as loaded (layers, sizes, ...), the Hub commit it resolved to, and the
+        # adapter's config (alpha, targets, ...): a changed config.json must not reuse entries.
+        "lm_config": config.lm_config,
+        "lm_commit": getattr(model.lm.config, "_commit_hash", None),
+        "adapter": {name: c.to_dict() for name, c in getattr(model.lm, "peft_config", {}).items()},
     }
-    digest.update(json.dumps(settings, sort_keys=True).encode())
+    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
     local = Path(settings["lm_path"] or config.lm_name_or_path)
     if local.is_dir():
         for weights in sorted(local.glob("*.safetensors")):

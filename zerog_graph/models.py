@@ -70,7 +70,18 @@ def backbone_config(name_or_path: str) -> tuple:
     return lm_name, lm_path, lm_config, is_decoder_architecture(lm_config)
 
 
-def load_model(
+def load_model(name_or_path: str, *args, **kwargs) -> ZeroGModel:
+    """`build_model`, with a failure of the underlying loaders (a size mismatch, a damaged safetensors
+    file, a config field of the wrong type, ...) turned into a `ValueError` that names the model."""
+    try:
+        return build_model(name_or_path, *args, **kwargs)
+    except (ValueError, OSError, ImportError):
+        raise
+    except Exception as error:
+        raise ValueError(f"{name_or_path}: cannot load this model: {type(error).__name__}: {error}") from None
+
+
+def build_model(
     name_or_path: str,
     pooling_mode: Optional[str] = None,
     template: Optional[str] = None,
@@ -91,7 +102,9 @@ def load_model(
     if is_zerog_folder(name_or_path):
         folder = Path(name_or_path)
         check_auto_map(folder)
-        overrides = {k: v for k, v in {"pooling_mode": pooling_mode, "template": template}.items() if v is not None}
+        overrides = {"pooling_mode": pooling_mode} if pooling_mode is not None else {}
+        if template is not None:
+            overrides["template"] = template or None  # "" asks for no template
         config = load_zerog_config(folder, **overrides, **config_kwargs)
         lm_path = local_backbone(config.lm_name_or_path)
         if trust_remote_code:  # the folder's own copy of this project's code (auto_map checked above)

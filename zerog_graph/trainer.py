@@ -158,6 +158,10 @@ embeddings = model.encode(["a node text", "another"])
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
 
 
+# Never uploaded: Trainer checkpoints (optimizer and RNG state are pickles) and logs.
+PUSH_IGNORED = ["checkpoint-*", "checkpoint-*/**", "runs/**", "*.pt", "*.pth", "*.bin"]
+
+
 def push_folder(folder: Path, repo_id: str, token=None, private: bool = False) -> str:
     """Uploads a saved ZeroG folder (config, code, tokenizer, adapter, card) to the Hub."""
     from huggingface_hub import HfApi
@@ -166,7 +170,10 @@ def push_folder(folder: Path, repo_id: str, token=None, private: bool = False) -
     try:
         api.create_repo(repo_id, exist_ok=True, private=private)
         return api.upload_folder(
-            repo_id=repo_id, folder_path=str(folder), commit_message="Upload ZeroG adapter"
+            repo_id=repo_id,
+            folder_path=str(folder),
+            commit_message="Upload ZeroG adapter",
+            ignore_patterns=PUSH_IGNORED,
         ).commit_url
     except OSError as error:  # requests/httpx connection errors derive from OSError
         raise OSError(
