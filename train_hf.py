@@ -12,7 +12,7 @@ import inspect
 import json
 import os
 import sys
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Literal, Optional
 
@@ -152,7 +152,7 @@ def check_graphs(data_args: DataArguments, sources: list, targets: list):
 
 
 def build_model(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments):
-    from zerog_graph.models import backbone_config, load_model
+    from zerog_graph.models import backbone_config, is_zerog_folder, load_model
 
     if model_args.full_finetune:
         _, _, lm_config, is_decoder = backbone_config(model_args.model_name_or_path)
@@ -162,12 +162,9 @@ def build_model(model_args: ModelArguments, data_args: DataArguments, training_a
             f"LoRA adapter. Drop --full_finetune (LoRA), or add --load_in_4bit for QLoRA."
         )
     quantization = "4bit" if model_args.load_in_4bit else "8bit" if model_args.load_in_8bit else None
-    return load_model(
-        model_args.model_name_or_path,
+    settings = dict(
         pooling_mode=model_args.pooling_mode,
         template=model_args.template,
-        use_lora=True,
-        quantization=quantization,
         lora_r=model_args.lora_r,
         lora_alpha=model_args.lora_alpha,
         lora_dropout=model_args.lora_dropout,
@@ -176,8 +173,18 @@ def build_model(model_args: ModelArguments, data_args: DataArguments, training_a
         logit_scale=model_args.logit_scale,
         num_rounds=data_args.num_rounds,
         standardize=data_args.standardize,
+    )
+    if is_zerog_folder(model_args.model_name_or_path):
+        # A saved model keeps its own settings: only options given a value other than the default change them.
+        defaults = {f.name: f.default for arguments in (ModelArguments, DataArguments) for f in fields(arguments)}
+        settings = {name: value for name, value in settings.items() if value != defaults[name]}
+    return load_model(
+        model_args.model_name_or_path,
+        use_lora=True,
+        quantization=quantization,
         gradient_checkpointing=training_args.gradient_checkpointing,
         trust_remote_code=model_args.trust_remote_code,
+        **settings,
     )
 
 

@@ -421,3 +421,13 @@ def test_accelerate_launch_two_processes(data_dir, minilm_path, tmp_path):
     assert (tmp_path / "ddp" / "adapter" / "adapter_model.safetensors").exists()
     source_loss = json.loads((tmp_path / "ddp" / "zero_shot_results.json").read_text())["source_loss"]
     assert all(0 < loss < 10 for loss in source_loss.values()) and "'before_source_loss'" in output
+
+
+def test_training_a_saved_model_keeps_its_settings(data_dir, minilm_path, tmp_path):
+    """Continuing from a saved ZeroG folder keeps its pooling and rounds; only options given a value
+    other than train_hf's default (here --max_seq_length 48) change them."""
+    saved = load_model(minilm_path, pooling_mode="cls", num_rounds=3, max_seq_length=64, use_lora=True)
+    saved.save_pretrained(tmp_path / "saved")
+    train_hf.main(train_args(str(tmp_path / "saved"), tmp_path / "out", "--max_steps", "1"))
+    config = json.loads((tmp_path / "out" / "config.json").read_text())
+    assert (config["pooling_mode"], config["num_rounds"], config["max_seq_length"]) == ("cls", 3, 48)

@@ -183,12 +183,19 @@ def index_tensor(values, field_name: str, where: str, low: int = -(2**63), high:
     refused, and list values outside [low, high) are reported before they can overflow int64."""
     values = from_numpy(values)
     if isinstance(values, torch.Tensor):
+        if values.layout != torch.strided:
+            raise GraphError(f"{where}: {field_name} is a {values.layout} tensor; expected a dense one")
         if values.dtype == torch.bool or values.is_floating_point() or values.is_complex():
             raise GraphError(f"{where}: {field_name} is a {values.dtype} tensor; expected integer indices")
+        if values.dtype == torch.uint64 and (values.view(torch.int64) < 0).any():  # 2**63 and above
+            raise GraphError(f"{where}: {field_name} holds uint64 values of 2**63 or more, which do not fit int64")
         return values.long()
     if not isinstance(values, (list, tuple)):
         raise GraphError(f"{where}: {field_name} must be a list of integers, got {type(values).__name__}")
     nested = bool(values) and isinstance(values[0], (list, tuple))
+    mixed = next((i for i, v in enumerate(values) if isinstance(v, (list, tuple)) != nested), None)
+    if mixed is not None:
+        raise GraphError(f"{where}: {field_name}[{mixed}] = {values[mixed]!r} mixes lists and single integers")
     items = (
         ((f"[{r}][{c}]", v) for r, row in enumerate(values) for c, v in enumerate(row))
         if nested
