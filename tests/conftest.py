@@ -54,6 +54,14 @@ def smollm2_path():
     return str(path)
 
 
+@pytest.fixture(scope="module")
+def minilm(minilm_path):
+    """The packaged MiniLM as a training-free ZeroG model, one per test module (tests may change it)."""
+    from zerog_graph.models import load_model
+
+    return load_model(minilm_path)
+
+
 @pytest.fixture(scope="session")
 def data_dir():
     if not SHARED_DATA.exists():

@@ -23,11 +23,6 @@ TEXTS = [
 
 
 @pytest.fixture(scope="module")
-def minilm(minilm_path):
-    return load_model(minilm_path)
-
-
-@pytest.fixture(scope="module")
 def reference(minilm):
     return minilm.encode(TEXTS)
 

@@ -19,11 +19,6 @@ TEXTS = ["neural networks learn from data", "sql query optimisation", "the cat s
 
 
 @pytest.fixture(scope="module")
-def minilm(minilm_path):
-    return load_model(minilm_path)
-
-
-@pytest.fixture(scope="module")
 def minilm_int8(minilm_path):
     return quantize_int8(load_model(minilm_path))
 

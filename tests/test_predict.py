@@ -12,7 +12,6 @@ from zerog_graph.cache import EmbeddingCache
 from zerog_graph.cli import main as cli
 from zerog_graph.evaluate import classify, embed_graph, evaluate_graph, write_predictions
 from zerog_graph.graph import TextGraph
-from zerog_graph.models import load_model
 
 TEXTS = [
     "Deep neural networks trained with backpropagation",
@@ -20,11 +19,6 @@ TEXTS = [
     "Convolutional networks for image recognition",
     "Transaction processing and B-tree indexing",
 ]
-
-
-@pytest.fixture(scope="module")
-def minilm(minilm_path):
-    return load_model(minilm_path)
 
 
 @pytest.fixture()

@@ -92,11 +92,6 @@ def test_label_projection_is_the_cosine_times_the_node_norm(standardize_embeds):
 # --- cache --------------------------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def minilm(minilm_path):
-    return load_model(minilm_path)
-
-
 @pytest.fixture()
 def toy_graph():
     texts = [
