@@ -6,6 +6,10 @@ from transformers import AutoConfig, PretrainedConfig
 
 POOLING_MODES = ("auto", "last", "cls", "mean")
 QUANTIZATIONS = (None, "4bit", "8bit")
+# num_rounds="auto": the candidates for R, and the R of training subgraphs (2-hop subgraphs of a few dozen nodes).
+AUTO_ROUNDS = tuple(range(11))
+SUBGRAPH_ROUNDS = 2
+AUTO_ROUNDS_TOLERANCE = 0.03  # see modeling_zerog.choose_rounds; README "Choosing R" says how it was chosen
 
 # Short names accepted wherever a backbone is named. Values are Hub ids.
 DEFAULT_BACKBONES = {
@@ -31,7 +35,7 @@ FIELD_TYPES = {
     "pooling_mode": (str,),
     "max_seq_length": (int,),
     "template": (str, type(None)),
-    "num_rounds": (int,),
+    "num_rounds": (int, str),
     "standardize": (bool,),
     "logit_scale": (int, float),
     "use_lora": (bool,),
@@ -86,8 +90,10 @@ class ZeroGConfig(PretrainedConfig):
         template (`str`, *optional*):
             A format string with one `{text}` field that wraps every node, label and description
             text before encoding, e.g. PromptEOL's `'This passage : "{text}" means in one word:"'`.
-        num_rounds (`int`, *optional*, defaults to 2):
-            Propagation rounds R over the symmetric-normalised A+I with the prompt node.
+        num_rounds (`int` or `"auto"`, *optional*, defaults to 2):
+            Propagation rounds R over the symmetric-normalised A+I with the prompt node. `"auto"` chooses R
+            for each graph from `AUTO_ROUNDS`, from the unlabelled graph and the label texts alone
+            (`modeling_zerog.choose_rounds`); training subgraphs then use `SUBGRAPH_ROUNDS`.
         standardize (`bool`, *optional*, defaults to `True`):
             Standardise node and label embeddings (zero mean, unit variance per dimension), as
             ZeroG's `if_norm`.
@@ -136,7 +142,7 @@ class ZeroGConfig(PretrainedConfig):
         pooling_mode: str = "auto",
         max_seq_length: int = 512,
         template: Optional[str] = None,
-        num_rounds: int = 2,
+        num_rounds: Union[int, str] = 2,
         standardize: bool = True,
         logit_scale: float = 10.0,
         use_lora: bool = True,
@@ -155,8 +161,8 @@ class ZeroGConfig(PretrainedConfig):
             raise ValueError(f"quantization={quantization!r} is not one of {QUANTIZATIONS}")
         if template is not None and template.count("{text}") != 1:
             raise ValueError(f"template must contain '{{text}}' exactly once, got {template!r}")
-        if num_rounds < 0:
-            raise ValueError(f"num_rounds must be >= 0, got {num_rounds}")
+        if num_rounds != "auto" and (isinstance(num_rounds, str) or num_rounds < 0):
+            raise ValueError(f"field 'num_rounds' must be an integer >= 0 or 'auto', got {num_rounds!r}")
         if max_seq_length < 1:
             raise ValueError(f"max_seq_length must be >= 1, got {max_seq_length}")
         if lora_r is not None and lora_r < 1:

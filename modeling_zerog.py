@@ -34,9 +34,9 @@ from transformers.models.auto.modeling_auto import (
 from transformers.utils import ModelOutput, cached_file, logging
 
 try:
-    from .configuration_zerog import ZeroGConfig
+    from .configuration_zerog import AUTO_ROUNDS, AUTO_ROUNDS_TOLERANCE, SUBGRAPH_ROUNDS, ZeroGConfig
 except ImportError:  # imported as a top-level module rather than as Hub remote code
-    from configuration_zerog import ZeroGConfig
+    from configuration_zerog import AUTO_ROUNDS, AUTO_ROUNDS_TOLERANCE, SUBGRAPH_ROUNDS, ZeroGConfig
 
 logger = logging.get_logger(__name__)
 
@@ -478,6 +478,7 @@ def zerog_logits(
     batch: Optional[torch.Tensor] = None,
     label_batch: Optional[torch.Tensor] = None,
     cosine: bool = True,
+    statistics: Optional[tuple] = None,
 ) -> torch.Tensor:
     r"""Cosine similarity of every propagated node embedding with its graph's label embeddings.
 
@@ -494,6 +495,8 @@ def zerog_logits(
             vectors instead: the cosine times a positive per-node factor, so the same argmax. It is
             computed by propagating the `[N, L]` projection rather than the `[N, H]` embeddings
             (propagation is linear), which costs `L / H` as much.
+        statistics (tuple, optional): `([G, H] mean, [G, H] inverse std)` to standardise each graph's nodes
+            and prompt with, instead of their own (training: the whole source graph's, not the subgraph's).
 
     :rtype: :class:`torch.Tensor` `[N, L]`, `-inf` where node and label are in different graphs.
     """
@@ -508,18 +511,49 @@ def zerog_logits(
     labels = standardize(label_embeds.float(), label_batch) if standardize_embeds else label_embeds.float()
     labels = F.normalize(labels, dim=-1)
     adj = normalized_adjacency(add_prompt_nodes(edge_index.to(device), batch), num_nodes + num_graphs)
+    if standardize_embeds:
+        mean, scale = statistics if statistics is not None else graph_statistics(x, x_batch)
+        mean, scale = mean.to(x), scale.to(x)
     if cosine:
-        x = standardize(x, x_batch) if standardize_embeds else x
+        x = (x - mean[x_batch]) * scale[x_batch] if standardize_embeds else x
         logits = F.normalize(propagate(x, adj, num_rounds)[:num_nodes], dim=-1) @ labels.T
     else:
         weights, offset = labels, 0.0
         if standardize_embeds:
             # Standardising is affine, so it moves onto the labels: ((x - m) * s) @ l = x @ (s * l) - (m * s) @ l.
-            mean, scale = graph_statistics(x, x_batch)
             weights = labels * scale[label_batch]
             offset = (mean[label_batch] * weights).sum(-1)
         logits = propagate(x @ weights.T - offset, adj, num_rounds)[:num_nodes]
     return logits.masked_fill(batch.unsqueeze(1) != label_batch.unsqueeze(0), float("-inf"))
+
+
+def choose_rounds(
+    node_embeds: torch.Tensor,
+    prompt_embeds: torch.Tensor,
+    label_embeds: torch.Tensor,
+    edge_index: torch.Tensor,
+    standardize_embeds: bool = True,
+    candidates: tuple = AUTO_ROUNDS,
+    tolerance: float = AUTO_ROUNDS_TOLERANCE,
+) -> tuple[int, list]:
+    r"""`num_rounds="auto"`: the propagation rounds R of one graph, from its unlabelled nodes, its edges and
+    its label texts (the same arguments as `zerog_logits`, for one graph; no labels are taken).
+
+    Each round first corrects a node's class from its neighbours, and, once most nodes agree with their
+    neighbourhood, blurs classes together. R is the first candidate after which one more round changes
+    the predicted class of fewer than `tolerance` of the nodes (the last candidate if none does).
+
+    :rtype: `(R, changed)`, `changed[i]` the fraction of predictions that round `candidates[i + 1]` changes.
+    """
+    predictions = [
+        zerog_logits(
+            node_embeds, prompt_embeds, label_embeds, edge_index, rounds, standardize_embeds, cosine=False
+        ).argmax(-1)
+        for rounds in candidates
+    ]
+    changed = [(after != before).float().mean().item() for before, after in zip(predictions, predictions[1:])]
+    chosen = next((rounds for rounds, change in zip(candidates, changed) if change < tolerance), candidates[-1])
+    return chosen, changed
 
 
 # ---------------------------------------------------------------------------------------------
@@ -690,6 +724,8 @@ class ZeroGModel(ZeroGPreTrainedModel):
         batch: Optional[torch.Tensor] = None,
         label_batch: Optional[torch.Tensor] = None,
         labels: Optional[torch.Tensor] = None,
+        node_mean: Optional[torch.Tensor] = None,
+        node_scale: Optional[torch.Tensor] = None,
         **kwargs,
     ) -> ZeroGOutput:
         r"""
@@ -697,7 +733,8 @@ class ZeroGModel(ZeroGPreTrainedModel):
         scores every node against its graph's labels, and with `labels` returns the ZeroG loss.
 
         `batch` and `label_batch` give the subgraph of each node and label text; `labels` index
-        rows of the label texts (-1 is ignored).
+        rows of the label texts (-1 is ignored). `node_mean` and `node_scale` (`[G, H]`, optional)
+        standardise each subgraph with its whole graph's statistics rather than its own.
         """
         if self.training and torch.is_grad_enabled():
             self.check_trainable()
@@ -711,10 +748,11 @@ class ZeroGModel(ZeroGPreTrainedModel):
             prompt_embeds,
             label_embeds,
             edge_index,
-            self.config.num_rounds,
+            SUBGRAPH_ROUNDS if self.config.num_rounds == "auto" else self.config.num_rounds,
             self.config.standardize,
             batch,
             label_batch,
+            statistics=None if node_mean is None else (node_mean, node_scale),
         )
         loss = None
         if labels is not None:

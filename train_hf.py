@@ -76,19 +76,60 @@ class DataArguments:
     )
     num_subgraphs: int = field(default=500, metadata={"help": "Subgraphs sampled per source graph."})
     k_hops: int = field(default=2, metadata={"help": "Subgraph radius."})
-    max_nodes: int = field(default=30, metadata={"help": "Most nodes per subgraph."})
-    min_classes: Optional[int] = field(
-        default=None, metadata={"help": "Fewest classes per subgraph (default: ceil(C/2))."}
+    max_nodes: int = field(default=15, metadata={"help": "Most nodes per subgraph."})
+    min_classes: Optional[list[int]] = field(
+        default=None,
+        metadata={
+            "help": "Fewest classes per subgraph: one value for every source graph, or one per source graph "
+            "(default: ceil(C/2) of each)."
+        },
     )
-    num_rounds: int = field(default=config_default("num_rounds"), metadata={"help": "Propagation rounds R."})
+    num_rounds: str = field(
+        default=config_default("num_rounds"),
+        metadata={"help": "Propagation rounds R, or auto (chosen per target graph without labels; 2 on subgraphs)."},
+    )
     standardize: bool = field(
         default=config_default("standardize"), metadata={"help": "ZeroG's if_norm standardisation."}
+    )
+    standardize_with: Literal["graph", "subgraph"] = field(
+        default="graph",
+        metadata={
+            "help": "Statistics that standardise a training subgraph: its source graph's (a sample of "
+            "--statistics_nodes nodes, refreshed every --statistics_refresh_steps steps), as evaluation "
+            "standardises a whole graph, or the subgraph's own."
+        },
+    )
+    statistics_nodes: int = field(default=256, metadata={"help": "Nodes sampled per source graph for its statistics."})
+    statistics_refresh_steps: int = field(
+        default=50, metadata={"help": "Steps between recomputations of the source statistics (0: never)."}
+    )
+    train_max_length: int = field(
+        default=64,
+        metadata={
+            "help": "Tokens per text in training subgraphs (template included); the model keeps --max_seq_length "
+            "for evaluation. Training cost grows with it, evaluation quality little (the texts are cut)."
+        },
+    )
+    label_texts: bool = field(
+        default=True, metadata={"help": "Train with the registry's label texts; False: the class names only."}
     )
     num_source_eval_subgraphs: int = field(
         default=0,
         metadata={"help": "Fixed source subgraphs whose loss is reported before, during and after training."},
     )
     overwrite_output: bool = field(default=False, metadata={"help": "Replace a model already in --output_dir."})
+
+
+@dataclass
+class ZeroGTrainingArguments(TrainingArguments):
+    """The Trainer's arguments, with the ZeroG recipe's defaults (README, Fine-tuning, says how each was chosen)."""
+
+    learning_rate: float = field(default=1e-4, metadata={"help": "AdamW learning rate (ZeroG's 1e-4)."})
+    weight_decay: float = field(default=0.1, metadata={"help": "AdamW weight decay (ZeroG's 0.1)."})
+    max_steps: int = field(default=100, metadata={"help": "Optimizer steps."})
+    warmup_steps: float = field(default=10, metadata={"help": "Linear warm-up steps."})
+    per_device_train_batch_size: int = field(default=2, metadata={"help": "Subgraphs per step and device."})
+    logging_steps: float = field(default=10, metadata={"help": "Steps between loss logs."})
 
 
 def check_arguments(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments):
@@ -102,13 +143,28 @@ def check_arguments(model_args: ModelArguments, data_args: DataArguments, traini
             f"--num_train_epochs {training_args.num_train_epochs} gives zero training steps: give a positive "
             f"--num_train_epochs or --max_steps"
         )
-    for name in ("num_subgraphs", "k_hops", "max_nodes"):
+    if data_args.num_rounds != "auto":
+        try:
+            data_args.num_rounds = int(data_args.num_rounds)
+        except ValueError:
+            raise ValueError(f"--num_rounds must be an integer >= 0 or auto, got {data_args.num_rounds!r}") from None
+        if data_args.num_rounds < 0:
+            raise ValueError(f"--num_rounds must be an integer >= 0 or auto, got {data_args.num_rounds}")
+    for name in ("num_subgraphs", "k_hops", "max_nodes", "statistics_nodes", "train_max_length"):
         if getattr(data_args, name) < 1:
             raise ValueError(f"--{name} must be at least 1, got {getattr(data_args, name)}")
     if data_args.num_source_eval_subgraphs < 0:
         raise ValueError(f"--num_source_eval_subgraphs must be >= 0, got {data_args.num_source_eval_subgraphs}")
-    if data_args.min_classes is not None and data_args.min_classes < 1:
-        raise ValueError(f"--min_classes must be at least 1, got {data_args.min_classes}")
+    if data_args.min_classes is not None:
+        if any(value < 1 for value in data_args.min_classes):
+            raise ValueError(f"--min_classes must be at least 1, got {data_args.min_classes}")
+        if len(data_args.min_classes) not in (1, len(data_args.source_graphs)):
+            raise ValueError(
+                f"--min_classes takes one value or one per source graph ({len(data_args.source_graphs)}), "
+                f"got {len(data_args.min_classes)}"
+            )
+        if len(data_args.min_classes) == 1:
+            data_args.min_classes = data_args.min_classes[0]
     output = Path(training_args.output_dir)
     if (output / "config.json").exists() and not (data_args.overwrite_output or training_args.resume_from_checkpoint):
         raise ValueError(
@@ -200,16 +256,16 @@ def main(argv: Optional[list] = None) -> dict:
     from zerog_graph.collator import ZeroGCollator
     from zerog_graph.graph import result_names
     from zerog_graph.registry import load_graph
-    from zerog_graph.trainer import METRICS, ZeroGTrainer, model_card, push_folder
+    from zerog_graph.trainer import METRICS, SourceStatistics, StepTimer, ZeroGTrainer, model_card, push_folder
 
-    parser = HfArgumentParser((ModelArguments, DataArguments, TrainingArguments))
+    parser = HfArgumentParser((ModelArguments, DataArguments, ZeroGTrainingArguments))
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     check_arguments(model_args, data_args, training_args)
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False  # pushed once, with the card
     training_args.remove_unused_columns = False  # the collator needs every field of a subgraph
     set_seed(training_args.seed)
 
-    sources = [load_graph(g) for g in data_args.source_graphs]
+    sources = [load_graph(g, label_texts=data_args.label_texts) for g in data_args.source_graphs]
     targets = [load_graph(g) for g in data_args.target_graphs]
     check_graphs(data_args, sources, targets)
     train_dataset = subgraphs(sources, data_args.num_subgraphs, data_args, training_args.seed)
@@ -221,10 +277,24 @@ def main(argv: Optional[list] = None) -> dict:
         args=training_args,
         train_dataset=train_dataset,
         eval_dataset=targets,
-        data_collator=ZeroGCollator(model.tokenizer, model.config.template, model.max_length),
+        data_collator=ZeroGCollator(
+            model.tokenizer, model.config.template, min(data_args.train_max_length, model.max_length)
+        ),
         processing_class=model.tokenizer,
         source_eval_dataset=held_aside,
+        callbacks=[StepTimer()],
     )
+    if model.config.standardize and data_args.standardize_with == "graph":
+        statistics = SourceStatistics(
+            sources,
+            data_args.statistics_nodes,
+            data_args.statistics_refresh_steps,
+            training_args.seed,
+            training_args.bf16,
+        )
+        statistics.compute(trainer.model)
+        trainer.data_collator.statistics = statistics.values
+        trainer.add_callback(statistics)
     evaluates = bool(targets or trainer.source_eval_dataset is not None)
     before = trainer.evaluate(metric_key_prefix="before") if evaluates else {}
     trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)

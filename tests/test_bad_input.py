@@ -183,7 +183,7 @@ def test_odd_but_valid_files_are_accepted(tmp_path):
 
 OPTION_CASES = [
     (["--rounds", "-1"], r"argument --rounds: -1 is negative"),
-    (["--rounds", "two"], r"argument --rounds: invalid non_negative_int value: 'two'"),
+    (["--rounds", "two"], r"argument --rounds: invalid rounds value: 'two'"),
     (["--batch-size", "0"], r"argument --batch-size: 0 is not positive"),
     (["--batch-size", "-1"], r"argument --batch-size: -1 is not positive"),
     (["--pooling", "max"], r"argument --pooling: invalid choice: 'max'"),

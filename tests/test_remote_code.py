@@ -128,7 +128,10 @@ def test_backbone_folders_never_run_their_code(minilm_path, tmp_path):
     [
         ('{"model_type": "zerog", ', "config.json: not valid JSON"),
         ('[{"model_type": "zerog"}]', "config.json: expected a JSON object, got list"),
-        ('{"model_type": "zerog", "num_rounds": "2"}', "config.json: field 'num_rounds' must be int, got '2' (str)"),
+        (
+            '{"model_type": "zerog", "num_rounds": "2"}',
+            "config.json: field 'num_rounds' must be an integer >= 0 or 'auto', got '2'",
+        ),
         ('{"model_type": "zerog", "use_lora": "no"}', "config.json: field 'use_lora' must be bool"),
         ('{"model_type": "zerog", "lora_target_modules": [1]}', "config.json: field 'lora_target_modules'"),
         ('{"model_type": "zerog", "pooling_mode": "max"}', "config.json: pooling_mode='max' is not one of"),

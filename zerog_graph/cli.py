@@ -21,6 +21,11 @@ def non_negative_int(value: str) -> int:
     return number
 
 
+def rounds(value: str):
+    """An argparse type: `auto` or an integer >= 0."""
+    return value if value == "auto" else non_negative_int(value)
+
+
 def positive_int(value: str) -> int:
     """An argparse type: an integer >= 1."""
     number = int(value)
@@ -61,7 +66,10 @@ def build_parser() -> argparse.ArgumentParser:
         help='class names of CSV folder graphs: "a,b,c" or a file with one per line (default: the labels found)',
     )
     ev.add_argument(
-        "--rounds", type=non_negative_int, default=None, help="propagation rounds R (default: the model's config)"
+        "--rounds",
+        type=rounds,
+        default=None,
+        help="propagation rounds R, or auto: chosen per graph without labels (default: the model's config)",
     )
     ev.add_argument("--pooling", choices=POOLING_MODES, default=None)
     ev.add_argument("--template", default=None, help="format string with {text}; '' for none")

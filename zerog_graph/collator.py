@@ -15,11 +15,14 @@ class ZeroGCollator:
     Returns `input_ids`/`attention_mask` (every node text), `edge_index` (offset per subgraph),
     `batch` (subgraph of each node), `prompt_*` (one description per subgraph), `label_*` (every
     subgraph's class texts), `label_batch`, and `labels` as rows of the label texts (-1: unlabelled).
+    With `statistics` (a list, per source graph, of its `(mean, inverse std)`, as `SourceStatistics`
+    keeps them) it adds `node_mean` and `node_scale`, `[G, H]`: each subgraph's whole-graph statistics.
     """
 
     tokenizer: object
     template: Optional[str] = None
     max_length: int = 512
+    statistics: Optional[list] = None
 
     def tokenize(self, texts: list, prefix: str = "") -> dict:
         encoded = tokenize_texts(self.tokenizer, texts, self.template, self.max_length)
@@ -36,7 +39,7 @@ class ZeroGCollator:
                 for item, offset in zip(items, label_offsets)
             ]
         )
-        return {
+        batch = {
             **self.tokenize([text for item in items for text in item["texts"]]),
             **self.tokenize([item["description"] for item in items], "prompt_"),
             **self.tokenize([text for item in items for text in item["class_texts"]], "label_"),
@@ -45,3 +48,7 @@ class ZeroGCollator:
             "label_batch": torch.repeat_interleave(torch.arange(len(items)), label_counts),
             "labels": labels,
         }
+        if self.statistics is not None:
+            batch["node_mean"] = torch.stack([self.statistics[item["graph_index"]][0] for item in items])
+            batch["node_scale"] = torch.stack([self.statistics[item["graph_index"]][1] for item in items])
+        return batch

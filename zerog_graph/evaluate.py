@@ -7,7 +7,14 @@ from typing import Optional
 import torch
 from sklearn.metrics import f1_score
 
-from modeling_zerog import add_prompt_nodes, graph_statistics, normalized_adjacency, propagate, zerog_logits
+from modeling_zerog import (
+    add_prompt_nodes,
+    choose_rounds,
+    graph_statistics,
+    normalized_adjacency,
+    propagate,
+    zerog_logits,
+)
 
 from .cache import EmbeddingCache, encode_sharded, model_fingerprint
 from .graph import TextGraph
@@ -135,6 +142,9 @@ def evaluate_graph(
     num_rounds = model.config.num_rounds if num_rounds is None else num_rounds
     standardize = model.config.standardize if standardize is None else standardize
     embeds = embed_graph(model, graph, cache, batch_size, show_progress_bar)
+    rounds_setting = num_rounds
+    if num_rounds == "auto":  # from the embeddings and the edges: the labels are not passed
+        num_rounds, _ = choose_rounds(embeds.nodes, embeds.description, embeds.labels, graph.edge_index, standardize)
     logits = classify(embeds, graph, num_rounds, standardize)
     accuracy, macro_f1, num_scored = score(logits, graph)
     settings = {
@@ -142,6 +152,7 @@ def evaluate_graph(
         "pooling": model.pooling_mode,
         "template": model.config.template,
         "num_rounds": num_rounds,
+        "rounds": rounds_setting,
         "standardize": standardize,
         "max_length": model.max_length,
         "dtype": precision_of(model),

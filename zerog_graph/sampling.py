@@ -1,7 +1,7 @@
 """k-hop subgraphs of the source graphs, following ZeroG's rule, as a map-style dataset."""
 
 import math
-from typing import Optional
+from typing import Optional, Union
 
 import torch
 from torch.utils.data import Dataset
@@ -25,7 +25,8 @@ class SubgraphDataset(Dataset):
         num_subgraphs (int): subgraphs per graph (default: 100).
         k_hops (int): neighbourhood radius (default: 2).
         max_nodes (int): node budget per subgraph (default: 30).
-        min_classes (int, optional): classes a subgraph must contain (default: ⌈C/2⌉).
+        min_classes (int or list[int], optional): classes a subgraph must contain, for every graph or one
+            value per graph (default: ⌈C/2⌉ of each graph).
         seed (int): the sampling seed (default: 0).
         max_tries (int): centres tried before giving up on an item (default: 100).
     """
@@ -36,12 +37,17 @@ class SubgraphDataset(Dataset):
         num_subgraphs: int = 100,
         k_hops: int = 2,
         max_nodes: int = 30,
-        min_classes: Optional[int] = None,
+        min_classes: Optional[Union[int, list]] = None,
         seed: int = 0,
         max_tries: int = 100,
     ):
         self.graphs, self.num_subgraphs, self.k_hops, self.max_nodes = graphs, num_subgraphs, k_hops, max_nodes
-        self.min_classes = [min_classes or math.ceil(g.num_classes / 2) for g in graphs]
+        per_graph = min_classes if isinstance(min_classes, (list, tuple)) else [min_classes] * len(graphs)
+        if len(per_graph) != len(graphs):
+            raise ValueError(
+                f"min_classes has {len(per_graph)} values for {len(graphs)} graphs: give one, or one per graph"
+            )
+        self.min_classes = [needed or math.ceil(g.num_classes / 2) for g, needed in zip(graphs, per_graph)]
         self.seed, self.max_tries = seed, max_tries
         self.centres = [(g.labels >= 0).nonzero().flatten() for g in graphs]
         for graph, centres, needed in zip(graphs, self.centres, self.min_classes):
@@ -76,7 +82,7 @@ class SubgraphDataset(Dataset):
                 nodes = torch.cat([centre, keep]).sort().values
             labels = graph.labels[nodes]
             if labels[labels >= 0].unique().numel() >= min_classes:
-                return self.item(graph, nodes)
+                return {**self.item(graph, nodes), "graph_index": graph_index}
         raise ValueError(
             f"{graph.name}: no {self.k_hops}-hop subgraph with >= {min_classes} classes in {self.max_tries} tries; "
             f"lower min_classes or raise k_hops / max_nodes"
@@ -98,3 +104,26 @@ class SubgraphDataset(Dataset):
             "description": graph.description,
             "graph": graph.name,
         }
+
+
+def snowball_sample(graph: TextGraph, num_nodes: int, seed: int = 0, k_hops: int = 2) -> TextGraph:
+    """The subgraph induced by about `num_nodes` nodes grown from random centres: centres are taken in a
+    random order (seeded), each adds its `k_hops` neighbourhood, and the last one only as many of its
+    nodes (chosen at random) as are still missing. Unlike a uniform sample of nodes, it keeps the local
+    structure that propagation needs. Reads no labels; the same `seed` gives the same subgraph."""
+    if num_nodes >= graph.num_nodes:
+        return graph
+    generator = torch.Generator().manual_seed(seed)
+    taken = torch.zeros(graph.num_nodes, dtype=torch.bool)
+    chosen = []
+    for centre in torch.randperm(graph.num_nodes, generator=generator).tolist():
+        if taken[centre]:
+            continue
+        nodes, _, _, _ = k_hop_subgraph(centre, k_hops, graph.edge_index, num_nodes=graph.num_nodes)
+        new = nodes[~taken[nodes]]
+        new = new[torch.randperm(new.numel(), generator=generator)][: num_nodes - int(taken.sum())]
+        taken[new] = True
+        chosen.append(new)
+        if taken.sum() >= num_nodes:
+            break
+    return graph.subgraph(torch.cat(chosen).sort().values)

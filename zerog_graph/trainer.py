@@ -2,14 +2,16 @@
 
 import json
 import os
+import time
 from pathlib import Path
 from typing import Optional
 
+import torch
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from torch.utils.data import Dataset
-from transformers import Trainer
+from transformers import Trainer, TrainerCallback
 
-from modeling_zerog import ADAPTER_SUBFOLDER
+from modeling_zerog import ADAPTER_SUBFOLDER, graph_statistics
 
 from .evaluate import evaluate_graph
 from .graph import result_names
@@ -67,6 +69,54 @@ class ZeroGTrainer(Trainer):
         model.lm.load_adapter(
             os.path.join(resume_from_checkpoint, ADAPTER_SUBFOLDER), adapter_name="default", is_trainable=True
         )
+
+
+class SourceStatistics(TrainerCallback):
+    """Whole-graph standardisation statistics of each source graph, for training.
+
+    Evaluation standardises a graph over all its nodes; a training subgraph of 16 to 31 nodes has
+    other statistics, so by default training standardises each subgraph with its source graph's: the
+    mean and inverse std of `num_nodes` node embeddings (a seeded sample) and the description, from
+    the model being trained. They are computed when built and every `refresh_steps` optimizer steps
+    (0: never again). `values[i]` is graph `i`'s `(mean, inverse std)`, `[H]` each; the collator reads
+    the same list, so a refresh reaches the next batch. Call `compute(model)` once before training.
+    """
+
+    def __init__(self, graphs: list, num_nodes: int = 256, refresh_steps: int = 50, seed: int = 0, bf16=False):
+        generator = torch.Generator().manual_seed(seed)
+        self.texts = []
+        for graph in graphs:
+            nodes = torch.randperm(graph.num_nodes, generator=generator)[:num_nodes].tolist()
+            self.texts.append([graph.texts[i] for i in nodes] + [graph.description])
+        self.refresh_steps, self.bf16 = refresh_steps, bf16
+        self.values = [None] * len(graphs)
+
+    def compute(self, model):
+        model = getattr(model, "module", model)  # unwrapped from DDP
+        device_type = next(model.parameters()).device.type
+        with torch.no_grad(), torch.autocast(device_type, dtype=torch.bfloat16, enabled=self.bf16):
+            for index, texts in enumerate(self.texts):
+                mean, scale = graph_statistics(model.encode(texts))
+                self.values[index] = (mean[0], scale[0])
+
+    def on_step_end(self, args, state, control, model=None, **kwargs):
+        if self.refresh_steps and state.global_step % self.refresh_steps == 0 and state.global_step < state.max_steps:
+            self.compute(model)
+
+
+class StepTimer(TrainerCallback):
+    """Prints the measured time per optimizer step and the expected total, after `after_steps` steps."""
+
+    def __init__(self, after_steps: int = 3):
+        self.after_steps, self.start = after_steps, None
+
+    def on_step_end(self, args, state, control, **kwargs):
+        if state.global_step == 1:
+            self.start = time.perf_counter()  # the first step holds one-off costs
+        elif state.global_step == 1 + self.after_steps and state.is_world_process_zero:
+            per_step = (time.perf_counter() - self.start) / self.after_steps
+            total = per_step * state.max_steps / 60
+            print(f"[zerog] {per_step:.2f} s per step; {state.max_steps} steps take about {total:.0f} min", flush=True)
 
 
 def eval_results(results: dict) -> list:

@@ -62,8 +62,10 @@ def find_wordnet_dir() -> Optional[Path]:
     return next((c for c in candidates if (c / "data.noun").exists()), None)
 
 
-def parse_data_noun(path: Path) -> tuple:
-    """Synsets of `data.noun`: (offsets, texts, lexfile labels, noun-noun edges as offset pairs)."""
+def parse_data_noun(path: Path, part_of_speech: str = "n", first_lexfile: int = FIRST_NOUN_LEXFILE) -> tuple:
+    """Synsets of `data.noun`: (offsets, texts, lexfile labels, noun-noun edges as offset pairs).
+
+    `part_of_speech` and `first_lexfile` read another part of speech's file the same way (`data.verb`: "v", 29)."""
     offsets, texts, labels, edges = [], [], [], []
     with open(path, encoding="utf-8") as f:
         for line in f:
@@ -77,11 +79,11 @@ def parse_data_noun(path: Path) -> tuple:
             pointer_count = int(parts[pos])
             for i in range(pointer_count):
                 _, target, target_pos, _ = parts[pos + 1 + 4 * i : pos + 5 + 4 * i]
-                if target_pos == "n":
+                if target_pos == part_of_speech:
                     edges.append((offset, target))
             offsets.append(offset)
             texts.append(f"{', '.join(lemmas)}: {gloss.strip()}")
-            labels.append(lexfile - FIRST_NOUN_LEXFILE)
+            labels.append(lexfile - first_lexfile)
     return offsets, texts, labels, edges
 
 

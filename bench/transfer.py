@@ -1,0 +1,229 @@
+"""Does LoRA training transfer? Leave one graph out: train on the other graphs, classify the one left out.
+
+    python bench/transfer.py --backbone minilm --target cora            # one target, seeds 0 and 1
+    python bench/transfer.py --backbone smollm2 --target wordnet --quick  # a smoke run: 5 steps, 1 seed
+    python bench/transfer.py --table                                     # the table of every cell run
+
+The graphs are cora, citeseer, dblp and wordnet (nouns). For SmolLM2 (and only there) WordNet is the
+fixed 10,000-node sample of `transfer_graphs.wordnet_sample`, as target and as source. Each command
+evaluates the target training-free, then for each seed trains `train_hf.py` with its defaults (the
+recipe) on the other three graphs and evaluates the trained model on the target.
+
+No target label is read before the final scoring: training gets the source graphs only, with no
+target (train_hf.py evaluates nothing on it), the model classifies a copy of the target whose labels
+are all removed (`unlabelled`), and `score` reads the labels once, at the end. Nothing is chosen on
+the target: the recipe is train_hf.py's defaults, chosen on WordNet verbs (`--validate`), a graph that
+is never a target.
+
+Each run appends one JSON line to `--results` (default bench/results/transfer.jsonl); `--table`
+prints target x backbone x {training-free, trained}: accuracy and macro-F1 (mean and spread over
+seeds), steps and wall time.
+"""
+
+import argparse
+import copy
+import json
+import os
+import platform
+import shlex
+import statistics
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import torch
+
+HERE = Path(__file__).resolve().parent
+sys.path.insert(0, str(HERE.parent))
+sys.path.insert(0, str(HERE))
+
+from transfer_graphs import wordnet_sample, wordnet_verbs  # noqa: E402
+
+import train_hf  # noqa: E402
+from zerog_graph.backbones import cache_dir  # noqa: E402
+from zerog_graph.evaluate import evaluate_graph, score  # noqa: E402
+from zerog_graph.models import load_model  # noqa: E402
+from zerog_graph.precision import default_dtype  # noqa: E402
+from zerog_graph.registry import load_graph  # noqa: E402
+
+GRAPHS = ("cora", "citeseer", "dblp", "wordnet")
+# ZeroG's ceil(C/2), except WordNet: its 2-hop neighbourhoods of 30 nodes hold 1 class at the median and 4
+# at the 90th percentile (of 26), so a subgraph with 13 is never found.
+MIN_CLASSES = {"cora": 4, "citeseer": 3, "dblp": 2, "wordnet": 2}
+QUICK = ["--max_steps", "5", "--statistics_refresh_steps", "0"]
+
+
+def graph_spec(name: str, backbone: str) -> str:
+    """What train_hf.py is given for a graph: a registry name, or the file of a bench graph."""
+    if name == "wordnet" and backbone == "smollm2":
+        return str(save_graph(wordnet_sample()))
+    if name == "wordnet-verbs":
+        return str(save_graph(wordnet_verbs()))
+    return name
+
+
+def save_graph(graph) -> Path:
+    """Writes a bench graph once as JSON under the ZeroG cache, so that train_hf.py can read it."""
+    path = cache_dir() / "data" / "bench" / f"{graph.name}.json"
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        data = {
+            "name": graph.name,
+            "texts": graph.texts,
+            "edges": graph.edge_index[:, graph.edge_index[0] < graph.edge_index[1]].T.tolist(),
+            "labels": graph.labels.tolist(),
+            "label_names": graph.label_names,
+            "label_texts": graph.label_texts,
+            "description": graph.description,
+        }
+        partial = path.with_suffix(".partial")
+        partial.write_text(json.dumps(data), encoding="utf-8")
+        os.replace(partial, path)
+    return path
+
+
+def unlabelled(graph):
+    """A copy of `graph` with every label removed: what the model sees of a target."""
+    hidden = copy.copy(graph)
+    hidden.labels = torch.full_like(graph.labels, -1)
+    return hidden
+
+
+def leave_one_out(target: str, graphs=GRAPHS) -> list:
+    """The source graphs of a target: all the others."""
+    if target not in graphs:
+        raise ValueError(f"unknown target {target!r}: choose one of {', '.join(graphs)}")
+    return [name for name in graphs if name != target]
+
+
+def train(backbone: str, sources: list, seed: int, output_dir: str, extra: list, min_classes: list) -> dict:
+    """Runs train_hf.py in this process on `sources` only (no target graph), with its defaults."""
+    argv = [
+        "--model_name_or_path", backbone, "--source_graphs", *sources, "--output_dir", output_dir,
+        "--min_classes", *map(str, min_classes),
+        "--seed", str(seed), "--report_to", "none", "--save_strategy", "no", *extra,
+    ]  # fmt: skip
+    start = time.perf_counter()
+    train_hf.main(argv)
+    return {"argv": argv, "train_seconds": time.perf_counter() - start}
+
+
+def predict(model_path: str, graph) -> dict:
+    """The model's logits on a graph whose labels have been removed, and the settings it used."""
+    model = load_model(model_path, dtype=default_dtype("auto"))
+    result = evaluate_graph(model, graph, cache=None)
+    return {"logits": result.logits, "settings": result.settings}
+
+
+def run_cell(backbone: str, target: str, seeds: list, extra: list, graphs=GRAPHS) -> list:
+    """Training-free and trained zero-shot results of one target, as JSON-ready records."""
+    sources = [graph_spec(name, backbone) for name in leave_one_out(target, graphs)]
+    target_spec = graph_spec(target, backbone)
+    hidden = unlabelled(load_graph(target_spec))
+    runs = [("training-free", None, backbone, {})]
+    records = []
+    with tempfile.TemporaryDirectory(prefix="zerog-transfer-") as tmp:
+        for seed in seeds:
+            output = os.path.join(tmp, f"seed{seed}")
+            min_classes = [MIN_CLASSES[name] for name in leave_one_out(target, graphs)]
+            runs.append(("trained", seed, output, train(backbone, sources, seed, output, extra, min_classes)))
+        for kind, seed, model_path, training in runs:
+            start = time.perf_counter()
+            prediction = predict(model_path, hidden)
+            records.append(
+                {
+                    "backbone": backbone,
+                    "target": target,
+                    "sources": leave_one_out(target, graphs),
+                    "kind": kind,
+                    "seed": seed,
+                    "extra": extra,
+                    "settings": prediction["settings"],
+                    "logits": prediction["logits"],
+                    "eval_seconds": time.perf_counter() - start,
+                    **{k: v for k, v in training.items() if k != "argv"},
+                }
+            )
+    truth = load_graph(target_spec)  # the labels, read once, after every prediction is made
+    for record in records:
+        accuracy, macro_f1, _ = score(record.pop("logits"), truth)
+        record.update(accuracy=accuracy, macro_f1=macro_f1)
+    return records
+
+
+def machine() -> str:
+    flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
+    kind = "AMX" if "amx_tile" in flags else "AVX512-BF16, no AMX" if "avx512_bf16" in flags else "no bf16"
+    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {kind}"
+
+
+def mean_spread(values: list) -> str:
+    values = [100 * v for v in values]
+    if len(values) == 1:
+        return f"{values[0]:.1f}"
+    return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
+
+
+def print_table(path: Path):
+    rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
+    cells = {}
+    for row in rows:
+        key = (row["backbone"], row["target"], row["kind"], " ".join(row["extra"]))
+        cells.setdefault(key, []).append(row)
+    print("| backbone | target | model | recipe | seeds | accuracy | macro-F1 | R | train s | eval s |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    for (backbone, target, kind, extra), group in sorted(cells.items()):
+        seeds = ",".join(str(r["seed"]) for r in group if r["seed"] is not None) or "-"
+        rounds = ",".join(sorted({str(r["settings"]["num_rounds"]) for r in group}))
+        train_s = [r["train_seconds"] for r in group if "train_seconds" in r]
+        print(
+            f"| {backbone} | {target} | {kind} | {extra or 'defaults'} | {seeds} | "
+            f"{mean_spread([r['accuracy'] for r in group])} | {mean_spread([r['macro_f1'] for r in group])} | "
+            f"{rounds} | {statistics.mean(train_s):.0f} | {statistics.mean(r['eval_seconds'] for r in group):.0f} |"
+            if train_s
+            else f"| {backbone} | {target} | {kind} | - | - | {mean_spread([r['accuracy'] for r in group])} | "
+            f"{mean_spread([r['macro_f1'] for r in group])} | {rounds} | - | "
+            f"{statistics.mean(r['eval_seconds'] for r in group):.0f} |"
+        )
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--backbone", choices=["minilm", "smollm2"], default="minilm")
+    parser.add_argument("--target", choices=GRAPHS)
+    parser.add_argument("--validate", action="store_true", help="train on the four graphs, score WordNet verbs")
+    parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
+    parser.add_argument("--quick", action="store_true", help="5 training steps, one seed: a smoke run")
+    parser.add_argument("--train-args", default="", help="extra train_hf.py options, e.g. '--learning_rate 1e-4'")
+    parser.add_argument("--results", type=Path, default=HERE / "results" / "transfer.jsonl")
+    parser.add_argument("--table", action="store_true", help="print the table of --results and stop")
+    args = parser.parse_args(argv)
+    if args.table:
+        print_table(args.results)
+        return
+    extra = shlex.split(args.train_args) + (QUICK if args.quick else [])
+    seeds = args.seeds[:1] if args.quick else args.seeds
+    if args.validate:
+        records = run_cell(args.backbone, "wordnet-verbs", seeds, extra, graphs=GRAPHS + ("wordnet-verbs",))
+    elif args.target:
+        records = run_cell(args.backbone, args.target, seeds, extra)
+    else:
+        parser.error("give --target, --validate or --table")
+    print(f"machine: {machine()}; command: python bench/transfer.py {shlex.join(sys.argv[1:])}")
+    args.results.parent.mkdir(parents=True, exist_ok=True)
+    with open(args.results, "a") as f:
+        for record in records:
+            record["machine"] = machine()
+            f.write(json.dumps(record) + "\n")
+            print(
+                f"{record['backbone']} {record['target']} {record['kind']} seed={record['seed']} "
+                f"R={record['settings']['num_rounds']} accuracy={100 * record['accuracy']:.2f} "
+                f"macro_f1={100 * record['macro_f1']:.2f} train_s={record.get('train_seconds', 0):.0f} "
+                f"eval_s={record['eval_seconds']:.0f}",
+                flush=True,
+            )
+
+
+if __name__ == "__main__":
+    main()
