@@ -540,8 +540,9 @@ def choose_rounds(
     its label texts (the same arguments as `zerog_logits`, for one graph; no labels are taken).
 
     Each round first corrects a node's class from its neighbours, and, once most nodes agree with their
-    neighbourhood, blurs classes together. R is the first candidate after which one more round changes
-    the predicted class of fewer than `tolerance` of the nodes (the last candidate if none does).
+    neighbourhood, blurs classes together. R is the first candidate whose own round changed the predicted
+    class of fewer than `tolerance` of the nodes: propagation stops once it has settled (the last
+    candidate if it never does).
 
     :rtype: `(R, changed)`, `changed[i]` the fraction of predictions that round `candidates[i + 1]` changes.
     """
@@ -552,7 +553,7 @@ def choose_rounds(
         for rounds in candidates
     ]
     changed = [(after != before).float().mean().item() for before, after in zip(predictions, predictions[1:])]
-    chosen = next((rounds for rounds, change in zip(candidates, changed) if change < tolerance), candidates[-1])
+    chosen = next((rounds for rounds, change in zip(candidates[1:], changed) if change < tolerance), candidates[-1])
     return chosen, changed
 
 

@@ -24,7 +24,6 @@ import argparse
 import copy
 import json
 import os
-import platform
 import shlex
 import statistics
 import sys
@@ -38,7 +37,7 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
 sys.path.insert(0, str(HERE))
 
-from transfer_graphs import wordnet_sample, wordnet_verbs  # noqa: E402
+from transfer_graphs import machine, wordnet_sample, wordnet_verbs  # noqa: E402
 
 import train_hf  # noqa: E402
 from zerog_graph.backbones import cache_dir  # noqa: E402
@@ -51,6 +50,7 @@ GRAPHS = ("cora", "citeseer", "dblp", "wordnet")
 # ZeroG's ceil(C/2), except WordNet: its 2-hop neighbourhoods of 30 nodes hold 1 class at the median and 4
 # at the 90th percentile (of 26), so a subgraph with 13 is never found.
 MIN_CLASSES = {"cora": 4, "citeseer": 3, "dblp": 2, "wordnet": 2}
+ROUNDS_REPORTED = (2, "auto")
 QUICK = ["--max_steps", "5", "--statistics_refresh_steps", "0"]
 
 
@@ -110,10 +110,17 @@ def train(backbone: str, sources: list, seed: int, output_dir: str, extra: list,
 
 
 def predict(model_path: str, graph) -> dict:
-    """The model's logits on a graph whose labels have been removed, and the settings it used."""
+    """The model's logits on a graph whose labels have been removed, with its own settings, and also
+    with R = 2 and R = auto (`logits_by_rounds`; the embeddings are cached, so these cost little)."""
     model = load_model(model_path, dtype=default_dtype("auto"))
     result = evaluate_graph(model, graph, cache=None)
-    return {"logits": result.logits, "settings": result.settings}
+    by_rounds = {str(r): evaluate_graph(model, graph, num_rounds=r, cache=None) for r in ROUNDS_REPORTED}
+    return {
+        "logits": result.logits,
+        "settings": result.settings,
+        "logits_by_rounds": {rounds: r.logits for rounds, r in by_rounds.items()},
+        "rounds_by_rounds": {rounds: r.settings["num_rounds"] for rounds, r in by_rounds.items()},
+    }
 
 
 def run_cell(backbone: str, target: str, seeds: list, extra: list, graphs=GRAPHS) -> list:
@@ -141,6 +148,8 @@ def run_cell(backbone: str, target: str, seeds: list, extra: list, graphs=GRAPHS
                     "extra": extra,
                     "settings": prediction["settings"],
                     "logits": prediction["logits"],
+                    "logits_by_rounds": prediction.get("logits_by_rounds", {}),
+                    "rounds_by_rounds": prediction.get("rounds_by_rounds", {}),
                     "eval_seconds": time.perf_counter() - start,
                     **{k: v for k, v in training.items() if k != "argv"},
                 }
@@ -149,13 +158,13 @@ def run_cell(backbone: str, target: str, seeds: list, extra: list, graphs=GRAPHS
     for record in records:
         accuracy, macro_f1, _ = score(record.pop("logits"), truth)
         record.update(accuracy=accuracy, macro_f1=macro_f1)
+        record["by_rounds"] = {
+            rounds: dict(zip(("accuracy", "macro_f1"), score(logits, truth)[:2]), num_rounds=chosen)
+            for (rounds, logits), chosen in zip(
+                record.pop("logits_by_rounds").items(), record.pop("rounds_by_rounds").values()
+            )
+        }
     return records
-
-
-def machine() -> str:
-    flags = open("/proc/cpuinfo").read() if os.path.exists("/proc/cpuinfo") else ""
-    kind = "AMX" if "amx_tile" in flags else "AVX512-BF16, no AMX" if "avx512_bf16" in flags else "no bf16"
-    return f"{platform.processor() or platform.machine()}, {os.cpu_count()} cores, {kind}"
 
 
 def mean_spread(values: list) -> str:
@@ -166,26 +175,29 @@ def mean_spread(values: list) -> str:
 
 
 def print_table(path: Path):
+    """One row per backbone, target, model (training-free or trained) and recipe: mean ± spread over seeds."""
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     cells = {}
     for row in rows:
-        key = (row["backbone"], row["target"], row["kind"], " ".join(row["extra"]))
-        cells.setdefault(key, []).append(row)
-    print("| backbone | target | model | recipe | seeds | accuracy | macro-F1 | R | train s | eval s |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+        cells.setdefault((row["backbone"], row["target"], row["kind"], " ".join(row["extra"])), []).append(row)
+    print(
+        "| backbone | target | model | extra options | seeds | accuracy R=2 | macro-F1 R=2 | accuracy auto | R auto |"
+    )
+    print("|---|---|---|---|---|---|---|---|---|")
     for (backbone, target, kind, extra), group in sorted(cells.items()):
         seeds = ",".join(str(r["seed"]) for r in group if r["seed"] is not None) or "-"
-        rounds = ",".join(sorted({str(r["settings"]["num_rounds"]) for r in group}))
-        train_s = [r["train_seconds"] for r in group if "train_seconds" in r]
+        fixed = [r["by_rounds"]["2"] for r in group]
+        auto = [r["by_rounds"]["auto"] for r in group]
+        chosen = ",".join(str(r["num_rounds"]) for r in auto)
         print(
-            f"| {backbone} | {target} | {kind} | {extra or 'defaults'} | {seeds} | "
-            f"{mean_spread([r['accuracy'] for r in group])} | {mean_spread([r['macro_f1'] for r in group])} | "
-            f"{rounds} | {statistics.mean(train_s):.0f} | {statistics.mean(r['eval_seconds'] for r in group):.0f} |"
-            if train_s
-            else f"| {backbone} | {target} | {kind} | - | - | {mean_spread([r['accuracy'] for r in group])} | "
-            f"{mean_spread([r['macro_f1'] for r in group])} | {rounds} | - | "
-            f"{statistics.mean(r['eval_seconds'] for r in group):.0f} |"
+            f"| {backbone} | {target} | {kind} | {extra or '-'} | {seeds} | "
+            f"{mean_spread([r['accuracy'] for r in fixed])} | {mean_spread([r['macro_f1'] for r in fixed])} | "
+            f"{mean_spread([r['accuracy'] for r in auto])} | {chosen} |"
         )
+    times = [r for r in rows if "train_seconds" in r]
+    if times:
+        print(f"training: {statistics.mean(r['train_seconds'] for r in times):.0f} s per run on average")
+    print(f"machines: {'; '.join(sorted({r.get('machine', '?') for r in rows}))}")
 
 
 def main(argv=None):

@@ -8,6 +8,7 @@
 """
 
 import os
+import platform
 from pathlib import Path
 
 os.environ.setdefault("ZEROG_DATA", str(Path(__file__).resolve().parents[2] / "shared" / "data"))
@@ -65,3 +66,11 @@ def wordnet_verbs() -> TextGraph:
         name="wordnet-verbs",
         source=str(path),
     )
+
+
+def machine() -> str:
+    """The CPU, its core count and its bf16 support, to print with every figure."""
+    flags = Path("/proc/cpuinfo").read_text() if Path("/proc/cpuinfo").exists() else ""
+    model = next((line.split(":", 1)[1].strip() for line in flags.splitlines() if line.startswith("model name")), "")
+    kind = "AMX" if "amx_tile" in flags else "AVX512-BF16, no AMX" if "avx512_bf16" in flags else "no bf16"
+    return f"{model or platform.machine()}, {os.cpu_count()} cores, {kind}"

@@ -49,7 +49,13 @@ def test_leave_one_out_reads_no_target_label_before_scoring(transfer, monkeypatc
     def predict(model_path, graph):
         assert (graph.labels == -1).all(), "a target label reached the model"
         events.append(("predict", graph.name))
-        return {"logits": torch.randn(graph.num_nodes, 3), "settings": {"num_rounds": 2}}
+        logits = {"2": torch.randn(graph.num_nodes, 3), "auto": torch.randn(graph.num_nodes, 3)}
+        return {
+            "logits": logits["2"],
+            "settings": {"num_rounds": 2},
+            "logits_by_rounds": logits,
+            "rounds_by_rounds": {"2": 2, "auto": 5},
+        }
 
     real_score = transfer.score
 
@@ -70,7 +76,8 @@ def test_leave_one_out_reads_no_target_label_before_scoring(transfer, monkeypatc
     assert len(loads) == 2 and loads[0] < events.index(("train", ("cora", "citeseer", "wordnet")))
     assert loads[1] > last_prediction
     assert all(i > loads[1] for i, e in enumerate(events) if e[0] == "score")
-    assert all(0 <= r["accuracy"] <= 1 for r in records)
+    assert all(r["by_rounds"]["auto"]["num_rounds"] == 5 for r in records)
+    assert all(r["by_rounds"]["2"]["accuracy"] == r["accuracy"] for r in records)
 
 
 def test_leave_one_out_refuses_an_unknown_target(transfer):
