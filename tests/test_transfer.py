@@ -102,3 +102,40 @@ def test_snowball_sample_is_reproducible_and_induced():
     original = {tuple(e) for e in graph.edge_index.T.tolist()} | {tuple(e[::-1]) for e in graph.edge_index.T.tolist()}
     chosen = {index[t] for t in first.texts}
     assert kept == {(a, b) for a, b in original if a in chosen and b in chosen}  # every edge among the kept nodes
+
+
+def test_given_statistics_standardise_like_the_graphs_own():
+    from modeling_zerog import graph_statistics, zerog_logits
+
+    generator = torch.Generator().manual_seed(0)
+    nodes, prompts, labels = (torch.randn(n, 8, generator=generator) for n in (10, 2, 6))
+    batch, label_batch = torch.tensor([0] * 6 + [1] * 4), torch.tensor([0, 0, 0, 1, 1, 1])
+    edges = torch.tensor([[0, 1, 6, 7], [1, 2, 7, 8]])
+    own = graph_statistics(torch.cat([nodes, prompts]), torch.cat([batch, torch.arange(2)]))
+    for cosine in (True, False):
+        expected = zerog_logits(nodes, prompts, labels, edges, 2, batch=batch, label_batch=label_batch, cosine=cosine)
+        given = zerog_logits(
+            nodes, prompts, labels, edges, 2, batch=batch, label_batch=label_batch, cosine=cosine, statistics=own
+        )
+        assert torch.allclose(given, expected, atol=1e-5)
+    other = (own[0] + 1.0, own[1] * 2.0)
+    moved = zerog_logits(nodes, prompts, labels, edges, 2, batch=batch, label_batch=label_batch, statistics=other)
+    assert not torch.allclose(moved, expected, atol=1e-3)
+
+
+def test_collator_adds_each_subgraphs_source_statistics(minilm_path):
+    from transformers import AutoTokenizer
+
+    from zerog_graph.collator import ZeroGCollator
+    from zerog_graph.sampling import SubgraphDataset
+
+    graphs = [small_graph("first"), small_graph("second")]
+    dataset = SubgraphDataset(graphs, num_subgraphs=2, k_hops=1, max_nodes=3, min_classes=2)
+    statistics = [(torch.full((4,), float(i)), torch.full((4,), 10.0 + i)) for i in range(2)]
+    collate = ZeroGCollator(AutoTokenizer.from_pretrained(minilm_path), statistics=statistics)
+    items = [dataset[i] for i in range(4)]  # graphs alternate: first, second, first, second
+    batch = collate(items)
+    assert [item["graph_index"] for item in items] == [0, 1, 0, 1]
+    assert batch["node_mean"][:, 0].tolist() == [0.0, 1.0, 0.0, 1.0]
+    assert batch["node_scale"][:, 0].tolist() == [10.0, 11.0, 10.0, 11.0]
+    assert "node_mean" not in ZeroGCollator(collate.tokenizer)(items)
