@@ -90,7 +90,7 @@ class ZeroGConfig(PretrainedConfig):
         template (`str`, *optional*):
             A format string with one `{text}` field that wraps every node, label and description
             text before encoding, e.g. PromptEOL's `'This passage : "{text}" means in one word:"'`.
-        num_rounds (`int` or `"auto"`, *optional*, defaults to 2):
+        num_rounds (`int` or `"auto"`, *optional*, defaults to `"auto"`):
             Propagation rounds R over the symmetric-normalised A+I with the prompt node. `"auto"` chooses R
             for each graph from `AUTO_ROUNDS`, from the unlabelled graph and the label texts alone
             (`modeling_zerog.choose_rounds`); training subgraphs then use `SUBGRAPH_ROUNDS`.
@@ -142,7 +142,7 @@ class ZeroGConfig(PretrainedConfig):
         pooling_mode: str = "auto",
         max_seq_length: int = 512,
         template: Optional[str] = None,
-        num_rounds: Union[int, str] = 2,
+        num_rounds: Union[int, str] = "auto",
         standardize: bool = True,
         logit_scale: float = 10.0,
         use_lora: bool = True,

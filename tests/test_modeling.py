@@ -51,7 +51,8 @@ def test_config_docstring_documents_every_field():
     for field in fields:
         assert f"    {field} (`" in ZeroGConfig.__doc__, field
     defaults = {p.name: p.default for p in inspect.signature(ZeroGConfig.__init__).parameters.values()}
-    assert f"defaults to {defaults['num_rounds']})" in ZeroGConfig.__doc__.split("num_rounds")[1].split("\n")[0]
+    documented = ZeroGConfig.__doc__.split("num_rounds")[1].split("\n")[0]
+    assert f"defaults to `{json.dumps(defaults['num_rounds'])}`)" in documented
 
 
 def test_short_names_resolve_to_hub_ids():
