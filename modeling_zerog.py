@@ -677,9 +677,10 @@ class ZeroGModel(ZeroGPreTrainedModel):
         hidden = self.lm(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
         return self.pooling(hidden, attention_mask)
 
-    def tokenize(self, texts: list, padding=True):
-        """Tokenize texts with the config's template and max length."""
-        return tokenize_texts(self.tokenizer, list(texts), self.config.template, self.max_length, padding)
+    def tokenize(self, texts: list, padding=True, max_length: Optional[int] = None):
+        """Tokenize texts with the config's template and max length (or a shorter `max_length`)."""
+        max_length = self.max_length if max_length is None else min(max_length, self.max_length)
+        return tokenize_texts(self.tokenizer, list(texts), self.config.template, max_length, padding)
 
     @property
     def max_length(self) -> int:
@@ -687,12 +688,14 @@ class ZeroGModel(ZeroGPreTrainedModel):
         return min(self.config.max_seq_length, limit)
 
     @torch.inference_mode()
-    def encode(self, texts: list, batch_size: int = 32, show_progress_bar: bool = False) -> torch.Tensor:
+    def encode(
+        self, texts: list, batch_size: int = 32, show_progress_bar: bool = False, max_length: Optional[int] = None
+    ) -> torch.Tensor:
         """Embeds a list of strings into a float32 tensor `[len(texts), hidden_size]`, in batches
-        of similar length."""
+        of similar length; `max_length` cuts the texts shorter than the config's `max_seq_length`."""
         was_training = self.training
         self.eval()
-        encoded = self.tokenize(texts, padding=False)
+        encoded = self.tokenize(texts, padding=False, max_length=max_length)
         order = sorted(range(len(texts)), key=lambda i: -len(encoded["input_ids"][i]))
         device = next(self.lm.parameters()).device
         chunks = []

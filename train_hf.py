@@ -291,6 +291,7 @@ def main(argv: Optional[list] = None) -> dict:
             data_args.statistics_refresh_steps,
             training_args.seed,
             training_args.bf16,
+            trainer.data_collator.max_length,
         )
         statistics.compute(trainer.model)
         trainer.data_collator.statistics = statistics.values

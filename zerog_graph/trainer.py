@@ -74,21 +74,30 @@ class ZeroGTrainer(Trainer):
 class SourceStatistics(TrainerCallback):
     """Whole-graph standardisation statistics of each source graph, for training.
 
-    Evaluation standardises a graph over all its nodes; a training subgraph of 16 to 31 nodes has
+    Evaluation standardises a graph over all its nodes; a training subgraph of a few dozen nodes has
     other statistics, so by default training standardises each subgraph with its source graph's: the
     mean and inverse std of `num_nodes` node embeddings (a seeded sample) and the description, from
-    the model being trained. They are computed when built and every `refresh_steps` optimizer steps
-    (0: never again). `values[i]` is graph `i`'s `(mean, inverse std)`, `[H]` each; the collator reads
-    the same list, so a refresh reaches the next batch. Call `compute(model)` once before training.
+    the model being trained, with the texts cut at the training length (`max_length`). They are
+    computed by `compute(model)` (call it once before training) and again every `refresh_steps`
+    optimizer steps (0: never). `values[i]` is graph `i`'s `(mean, inverse std)`, `[H]` each; the
+    collator reads the same list, so a refresh reaches the next batch.
     """
 
-    def __init__(self, graphs: list, num_nodes: int = 256, refresh_steps: int = 50, seed: int = 0, bf16=False):
+    def __init__(
+        self,
+        graphs: list,
+        num_nodes: int = 256,
+        refresh_steps: int = 50,
+        seed: int = 0,
+        bf16: bool = False,
+        max_length: Optional[int] = None,
+    ):
         generator = torch.Generator().manual_seed(seed)
         self.texts = []
         for graph in graphs:
             nodes = torch.randperm(graph.num_nodes, generator=generator)[:num_nodes].tolist()
             self.texts.append([graph.texts[i] for i in nodes] + [graph.description])
-        self.refresh_steps, self.bf16 = refresh_steps, bf16
+        self.refresh_steps, self.bf16, self.max_length = refresh_steps, bf16, max_length
         self.values = [None] * len(graphs)
 
     def compute(self, model):
@@ -96,7 +105,7 @@ class SourceStatistics(TrainerCallback):
         device_type = next(model.parameters()).device.type
         with torch.no_grad(), torch.autocast(device_type, dtype=torch.bfloat16, enabled=self.bf16):
             for index, texts in enumerate(self.texts):
-                mean, scale = graph_statistics(model.encode(texts))
+                mean, scale = graph_statistics(model.encode(texts, max_length=self.max_length))
                 self.values[index] = (mean[0], scale[0])
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
