@@ -124,7 +124,7 @@ class DataArguments:
 class ZeroGTrainingArguments(TrainingArguments):
     """The Trainer's arguments, with the ZeroG recipe's defaults (README, Fine-tuning, says how each was chosen)."""
 
-    learning_rate: float = field(default=1e-4, metadata={"help": "AdamW learning rate (ZeroG's 1e-4)."})
+    learning_rate: float = field(default=1e-3, metadata={"help": "AdamW learning rate (ZeroG used 1e-4)."})
     weight_decay: float = field(default=0.1, metadata={"help": "AdamW weight decay (ZeroG's 0.1)."})
     max_steps: int = field(default=100, metadata={"help": "Optimizer steps."})
     warmup_steps: float = field(default=10, metadata={"help": "Linear warm-up steps."})
