@@ -141,7 +141,7 @@ def tiny_backbones(tmp_path_factory, minilm_path, smollm2_path):
 
 def launch_two_processes(script, *args, timeout: int = 600) -> subprocess.CompletedProcess:
     """Runs `script` under `accelerate launch` with 2 processes; without CUDA they form a gloo group
-    (see `zerog_graph.cache.process_state`)."""
+    (see `zerog_graph.distributed.process_state`)."""
     launch = ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1"]
     launch += ["--mixed_precision", "no", "--dynamo_backend", "no"]
     env = dict(os.environ, OMP_NUM_THREADS="1")

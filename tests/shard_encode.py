@@ -4,7 +4,7 @@ import sys
 
 import torch
 
-from zerog_graph.cache import encode_sharded, process_state
+from zerog_graph.distributed import encode_sharded, process_state
 from zerog_graph.models import load_model
 
 model_path, output, texts = sys.argv[1], sys.argv[2], sys.argv[3:]

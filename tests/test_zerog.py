@@ -12,8 +12,9 @@ from torch_geometric.utils import to_dense_adj
 
 from modeling_zerog import add_prompt_nodes, normalized_adjacency, propagate, standardize, zerog_logits
 from tests.conftest import launch_two_processes
-from zerog_graph.cache import EmbeddingCache, encode_sharded
+from zerog_graph.cache import EmbeddingCache
 from zerog_graph.cli import main as cli
+from zerog_graph.distributed import encode_sharded
 from zerog_graph.evaluate import evaluate_graph, write_predictions
 from zerog_graph.graph import TextGraph
 from zerog_graph.models import load_model

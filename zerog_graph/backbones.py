@@ -10,12 +10,9 @@ import os
 from pathlib import Path
 from typing import Optional
 
+from .paths import cache_dir
+
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def cache_dir() -> Path:
-    """Where ZeroG keeps converted backbones and embeddings (`ZEROG_CACHE`, default ~/.cache/zerog)."""
-    return Path(os.environ.get("ZEROG_CACHE", Path.home() / ".cache" / "zerog"))
 
 
 def _package_dir(name: str) -> Optional[Path]:

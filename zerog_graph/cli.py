@@ -120,7 +120,7 @@ def check_writable(folder: Path, option: str):
 
 
 def run_eval(args) -> dict:
-    from .cache import process_state
+    from .distributed import process_state
     from .evaluate import evaluate_graph, write_predictions
     from .graph import result_names
     from .models import load_model

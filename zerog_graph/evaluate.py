@@ -9,7 +9,8 @@ from sklearn.metrics import f1_score
 
 from modeling_zerog import add_prompt_nodes, graph_statistics, normalized_adjacency, propagate, zerog_logits
 
-from .cache import EmbeddingCache, encode_sharded, model_fingerprint
+from .cache import EmbeddingCache, model_fingerprint
+from .distributed import encode_sharded
 from .graph import TextGraph
 from .precision import precision_of
 
