@@ -34,23 +34,23 @@ from transformers.models.auto.modeling_auto import (
 from transformers.utils import ModelOutput, cached_file, logging
 
 try:
-    from .configuration_zerog import ZeroGConfig
+    from .configuration_zerog import POOLING, ZeroGConfig
 except ImportError:  # imported as a top-level module rather than as Hub remote code
-    from configuration_zerog import ZeroGConfig
+    from configuration_zerog import POOLING, ZeroGConfig
 
 logger = logging.get_logger(__name__)
 
-# One row per architecture; "llama3" is told apart from "llama" by `architecture_name`.
+# Only the architectures where ZeroG's targets differ from peft's own mapping, which serves every other one
+# (llama: q_proj, v_proj; bert, roberta: query, value; t5: q, v; ...). Rows by `architecture_name`.
+ATTENTION_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj"]
 LORA_TARGET_MODULES = {
-    "llama": ["q_proj", "v_proj"],
-    "llama3": ["q_proj", "k_proj", "v_proj", "o_proj"],
-    "mistral": ["q_proj", "k_proj", "v_proj", "o_proj"],
-    "qwen2": ["q_proj", "k_proj", "v_proj", "o_proj"],
-    "qwen3": ["q_proj", "k_proj", "v_proj", "o_proj"],
-    "bert": ["query", "value"],
-    "roberta": ["query", "value"],
-    "distilbert": ["q_lin", "v_lin"],
-    "t5": ["q", "v"],
+    # The newer decoders get all four attention projections, where peft takes q_proj and v_proj only. LLaMA 3
+    # has no model_type of its own, so peft's mapping would give it LLaMA 2's row.
+    "llama3": ATTENTION_PROJECTIONS,
+    "mistral": ATTENTION_PROJECTIONS,
+    "qwen2": ATTENTION_PROJECTIONS,
+    "qwen3": ATTENTION_PROJECTIONS,
+    "distilbert": ["q_lin", "v_lin"],  # peft's mapping has no distilbert row
 }
 LLAMA3_VOCAB_SIZE = 128256
 # Out of scope, refused with the reason: mixture-of-experts and multimodal backbones.
@@ -62,8 +62,8 @@ HUB_KWARGS = ("revision", "token", "cache_dir", "local_files_only")
 # The LoRA adapter's folder inside a ZeroG repository. Not the root: `AutoModel.from_pretrained` on a Hub
 # repository whose root holds `adapter_config.json` loads the adapter's base model instead of this code.
 ADAPTER_SUBFOLDER = "adapter"
-# sentence-transformers' pooling modes that ZeroG implements, by their name there; and the older flags.
-ST_POOLING_MODES = {"cls": "cls", "mean": "mean", "lasttoken": "last"}
+# sentence-transformers' pooling modes that ZeroG implements, by their name there (`POOLING`); and the older flags.
+ST_POOLING_MODES = {st_name: mode for mode, (_, st_name) in POOLING.items() if st_name}
 ST_LEGACY_POOLING_KEYS = {
     "pooling_mode_cls_token": "cls",
     "pooling_mode_mean_tokens": "mean",
@@ -130,7 +130,7 @@ def resolve_lora_targets(lm_config, user_targets=None) -> Union[list, str]:
         return user_targets
     name = architecture_name(lm_config)
     if name in LORA_TARGET_MODULES:
-        return LORA_TARGET_MODULES[name]
+        return list(LORA_TARGET_MODULES[name])
     if peft_targets := TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING.get(lm_config.model_type):
         return list(peft_targets)
     logger.warning(f"No LoRA targets known for architecture {name!r}; using 'all-linear'.")
@@ -369,7 +369,7 @@ class ZeroGPooling(nn.Module):
     dtype (as sentence-transformers does), and returns float32.
     """
 
-    MODES = ("last", "cls", "mean")
+    MODES = tuple(mode for mode in POOLING if mode != "auto")  # "auto" is resolved before (`resolve_pooling`)
 
     def __init__(self, pooling_mode: str):
         super().__init__()
@@ -378,18 +378,35 @@ class ZeroGPooling(nn.Module):
         self.pooling_mode = pooling_mode
 
     def forward(self, token_embeddings: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        batch_size, seq_len, _ = token_embeddings.shape
-        if self.pooling_mode == "mean":
-            mask = attention_mask.unsqueeze(-1).to(token_embeddings.dtype)  # 0 or 1: exact in any dtype
-            total = (token_embeddings * mask).sum(1, dtype=torch.float32)
-            return total / mask.sum(1, dtype=torch.float32).clamp(min=1e-9)
-        rows = torch.arange(batch_size, device=token_embeddings.device)
-        positions = torch.arange(seq_len, device=attention_mask.device).expand(batch_size, -1)
-        if self.pooling_mode == "last":
-            index = positions.masked_fill(attention_mask == 0, -1).argmax(-1)
-        else:
-            index = positions.masked_fill(attention_mask == 0, seq_len).argmin(-1)
-        return token_embeddings[rows, index]
+        return getattr(self, f"pool_{self.pooling_mode}")(token_embeddings, attention_mask)
+
+    @staticmethod
+    def pool_mean(token_embeddings: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        mask = attention_mask.unsqueeze(-1).to(token_embeddings.dtype)  # 0 or 1: exact in any dtype
+        total = (token_embeddings * mask).sum(1, dtype=torch.float32)
+        return total / mask.sum(1, dtype=torch.float32).clamp(min=1e-9)
+
+    @staticmethod
+    def pool_last(token_embeddings: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        positions = token_positions(attention_mask)
+        return take_rows(token_embeddings, positions.masked_fill(attention_mask == 0, -1).argmax(-1))
+
+    @staticmethod
+    def pool_cls(token_embeddings: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        positions = token_positions(attention_mask)
+        return take_rows(token_embeddings, positions.masked_fill(attention_mask == 0, positions.size(1)).argmin(-1))
+
+
+def token_positions(attention_mask: torch.Tensor) -> torch.Tensor:
+    """`[B, T]`: each token's position in its row."""
+    batch_size, seq_len = attention_mask.shape
+    return torch.arange(seq_len, device=attention_mask.device).expand(batch_size, -1)
+
+
+def take_rows(token_embeddings: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """`[B, H]`: the state at position `index[b]` of each row `b`."""
+    rows = torch.arange(token_embeddings.size(0), device=token_embeddings.device)
+    return token_embeddings[rows, index]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -18,7 +18,7 @@ from typing import Literal, Optional
 
 from transformers import HfArgumentParser, TrainingArguments, set_seed
 
-from configuration_zerog import POOLING_MODES, ZeroGConfig
+from configuration_zerog import POOLING_HELP, POOLING_MODES, ZeroGConfig
 
 
 def config_default(name: str):
@@ -33,7 +33,7 @@ class ModelArguments:
     )
     pooling_mode: Literal[POOLING_MODES] = field(
         default=config_default("pooling_mode"),
-        metadata={"help": "auto: last token for decoders; for encoders the checkpoint's declared pooling, else cls."},
+        metadata={"help": POOLING_HELP},
     )
     template: Optional[str] = field(
         default=None, metadata={"help": "Format string with {text}; decoders default to PromptEOL, '' for none."}

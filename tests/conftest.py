@@ -11,7 +11,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pytest
 import torch
 
-from zerog_graph.backbones import minilm_dir, smollm2_dir
+from zerog_graph.backbones import BACKBONES, minilm_dir, smollm2_dir
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # The fast tier (`pytest -m "not slow"`) leaves out every test that requests one of these fixtures (a real
@@ -20,8 +20,9 @@ SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 SLOW_FIXTURES = frozenset({"minilm", "smollm2", "smollm2_path", "data_dir", "tiny_backbones", "target_file"})
 SLOW_CALLS = frozenset({"subprocess", "launch_two_processes"})
 SLOW_NAME = re.compile(r"trainer|accelerate|train_hf")
-DECODERS = ("llama", "llama3", "qwen2", "qwen3", "mistral", "gpt2")
-ENCODERS = ("bert", "roberta", "distilbert", "t5")
+# A tiny model of each architecture of `BACKBONES`, and gpt2: a decoder whose LoRA targets come from peft's mapping.
+DECODERS = tuple(dict.fromkeys(b.architecture for b in BACKBONES.values() if b.is_decoder)) + ("gpt2",)
+ENCODERS = tuple(dict.fromkeys(b.architecture for b in BACKBONES.values() if not b.is_decoder))
 
 
 def is_slow(item) -> bool:

@@ -8,18 +8,22 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
 from transformers import AutoConfig, AutoModel
 
-from configuration_zerog import PROMPTEOL_TEMPLATE, ZeroGConfig
+from configuration_zerog import POOLING_MODES, PROMPTEOL_TEMPLATE, ZeroGConfig
 from modeling_zerog import (
     LORA_TARGET_MODULES,
     ZeroGModel,
     ZeroGPooling,
+    architecture_name,
     is_decoder_architecture,
     resolve_lora_targets,
     tokenize_texts,
 )
 from tests.conftest import DECODERS, ENCODERS, tiny_config
+from zerog_graph.backbones import BACKBONES, hub_id
+from zerog_graph.models import backbone_config
 
 REPO = Path(__file__).resolve().parents[1]
 TEXTS = [
@@ -55,8 +59,14 @@ def test_config_docstring_documents_every_field():
 
 
 def test_short_names_resolve_to_hub_ids():
-    assert ZeroGConfig(lm_name_or_path="qwen2").lm_name_or_path == "Qwen/Qwen2-7B"
-    assert ZeroGConfig(lm_name_or_path="/some/local/folder").lm_name_or_path == "/some/local/folder"
+    assert hub_id("qwen2") == "Qwen/Qwen2-7B" and hub_id("/some/local/folder") == "/some/local/folder"
+    assert ZeroGConfig(lm_name_or_path="Qwen/Qwen2-7B").lm_name_or_path == "Qwen/Qwen2-7B"
+
+
+def test_short_name_builds_from_the_packaged_copy(minilm_path):
+    lm_name, lm_path, lm_config, is_decoder = backbone_config("minilm")
+    assert (lm_name, lm_path, is_decoder) == (BACKBONES["minilm"].hub_id, minilm_path, False)
+    assert architecture_name(lm_config) == BACKBONES["minilm"].architecture
 
 
 # --- backbone detection, pooling and LoRA targets ------------------------------------------------
@@ -65,11 +75,11 @@ def test_short_names_resolve_to_hub_ids():
 @pytest.mark.parametrize("name", DECODERS + ENCODERS)
 def test_detection_pooling_and_targets_for_every_architecture(tiny_backbones, name):
     model = ZeroGModel(ZeroGConfig(lm_name_or_path=tiny_backbones[name]))
-    assert model.config.lm_is_decoder == (name in DECODERS)
+    assert model.config.lm_is_decoder == (name in DECODERS) and architecture_name(model.lm.config) == name
     assert model.pooling_mode == ("last" if name in DECODERS else "cls")
     assert model.tokenizer.padding_side == ("left" if name in DECODERS else "right")
     assert model.tokenizer.pad_token is not None
-    expected = {"gpt2": ["c_attn"]}.get(name, LORA_TARGET_MODULES.get(name))
+    expected = LORA_TARGET_MODULES.get(name) or TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING[name]
     assert sorted(model.lm.peft_config["default"].target_modules) == sorted(expected)
     assert model.lm.peft_config["default"].r == (8 if name in DECODERS else 4)
     embeds = model.encode(TEXTS)
@@ -111,6 +121,16 @@ def test_pooling_uses_the_mask_under_both_paddings():
     assert ZeroGPooling("last")(hidden, right).flatten().tolist() == [1, 7]
     assert ZeroGPooling("cls")(hidden, left).flatten().tolist() == [2, 4]
     assert ZeroGPooling("mean")(hidden, right).flatten().tolist() == [0.5, 5.5]
+
+
+def test_every_pooling_mode_of_the_config_is_implemented():
+    assert ("auto",) + ZeroGPooling.MODES == POOLING_MODES
+    assert all(callable(getattr(ZeroGPooling, f"pool_{mode}", None)) for mode in ZeroGPooling.MODES)
+
+
+def test_lora_table_keeps_only_rows_that_differ_from_peft():
+    for name, targets in LORA_TARGET_MODULES.items():
+        assert TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING.get(name) != targets, name
 
 
 def test_truncation_cuts_the_text_not_the_template(minilm_path):

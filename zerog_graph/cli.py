@@ -7,7 +7,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from configuration_zerog import POOLING_MODES
+from configuration_zerog import POOLING_HELP, POOLING_MODES
 
 from .graph import GraphError
 from .precision import PRECISIONS, apply_precision, default_dtype
@@ -63,7 +63,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument(
         "--rounds", type=non_negative_int, default=None, help="propagation rounds R (default: the model's config)"
     )
-    ev.add_argument("--pooling", choices=POOLING_MODES, default=None)
+    ev.add_argument("--pooling", choices=POOLING_MODES, default=None, help=POOLING_HELP)
     ev.add_argument("--template", default=None, help="format string with {text}; '' for none")
     ev.add_argument("--no-standardize", action="store_true", help="skip ZeroG's if_norm standardisation")
     ev.add_argument("--dtype", choices=PRECISIONS, default="auto")
