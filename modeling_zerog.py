@@ -575,12 +575,27 @@ class ZeroGPreTrainedModel(PreTrainedModel):
     def _init_weights(self, module):
         """The wrapper has no weights of its own; the backbone keeps its pretrained ones."""
 
+    def init_weights(self):
+        """Nothing to initialise or tie (`post_init` calls this): the backbone arrives with its pretrained weights
+        and LoRA with its own initialisation (B = 0), which transformers' backbone `_init_weights` would redraw."""
+
+    def _backward_compatibility_gradient_checkpointing(self):
+        """Kept out of `post_init`: `config.gradient_checkpointing` is ZeroG's own field, which `load_backbone`
+        applies to the backbone and a saved config keeps; transformers would delete it from the config."""
+
 
 class ZeroGModel(ZeroGPreTrainedModel):
     """A text backbone with pooling, and the ZeroG loss over subgraphs when graph inputs are given.
 
     The backbone's weights load from `config.lm_name_or_path` (or `lm_path`, a local copy); a saved
     ZeroG model holds only its config, code, tokenizer and LoRA adapter.
+
+    Unlike most transformers models, `__init__` loads weights and writes into `config`: this is a remote-code
+    wrapper of a separately hosted backbone. A ZeroG repository holds no backbone weights for
+    `from_pretrained` to fill in, so the backbone (and the adapter, when `adapter_path` is given) loads from
+    its own source here. What loading resolves (the backbone's config, decoder or not, the pooling mode, the
+    LoRA rank) is written into `config`, so that a saved model never re-derives it. `post_init()` ends it, as
+    in transformers' models, with weight initialisation left out (`init_weights`).
     """
 
     def __init__(
@@ -623,6 +638,7 @@ class ZeroGModel(ZeroGPreTrainedModel):
             lm_config,
             **(hub_kwargs if tokenizer_path else lm_kwargs),
         )
+        self.post_init()
 
     def check_trainable(self):
         """Refuses full fine-tuning of a decoder: in training, its only trainable weights may be LoRA's."""

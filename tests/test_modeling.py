@@ -189,6 +189,17 @@ def test_minilm_cls_matches_the_original_zerog(minilm_path):
     assert torch.allclose(model.encode(TEXTS), reference, atol=1e-6)
 
 
+def test_post_init_keeps_the_loaded_weights_and_the_config(minilm_path):
+    """`post_init` would redraw LoRA's zero B matrices and delete `config.gradient_checkpointing`."""
+    model = ZeroGModel(ZeroGConfig(lm_name_or_path=minilm_path, gradient_checkpointing=True))
+    lora_b = [param for name, param in model.lm.named_parameters() if "lora_B" in name]
+    assert lora_b and all(not param.any() for param in lora_b)
+    assert model.config.gradient_checkpointing is True and model.config.to_dict()["gradient_checkpointing"] is True
+    backbone = AutoModel.from_pretrained(minilm_path)
+    weights = {name.replace(".base_layer", ""): p for name, p in model.lm.get_base_model().named_parameters()}
+    assert all(torch.equal(weights[name], param) for name, param in backbone.named_parameters())
+
+
 def test_minilm_auto_pooling_is_the_declared_mean(minilm_path):
     assert ZeroGModel(ZeroGConfig(lm_name_or_path=minilm_path, use_lora=False)).pooling_mode == "mean"
 
