@@ -242,22 +242,46 @@ def load_tokenizer(name_or_path: str, is_decoder: bool, lm_config=None, **hub_kw
     return tokenizer
 
 
+def special_ids_around(tokenizer) -> tuple[list, list]:
+    """The ids a tokenizer adds before and after a single text (e.g. BERT's [CLS] and [SEP]), read off a probe."""
+    bare = tokenizer("a", add_special_tokens=False)["input_ids"]
+    full = tokenizer("a")["input_ids"]
+    start = next((i for i in range(len(full) - len(bare) + 1) if full[i : i + len(bare)] == bare), None)
+    if start is None:
+        raise ValueError(f"cannot tell the special tokens of {type(tokenizer).__name__} around a text: {full}")
+    return full[:start], full[start + len(bare) :]
+
+
 def tokenize_texts(tokenizer, texts: list, template: Optional[str] = None, max_length: int = 512, padding=True):
     """Tokenize texts, each wrapped in `template`; truncation cuts the text, never the template.
 
+    A text that fits is tokenized with its template as one string. A longer one is cut as ids, with no
+    decode and re-encode: the template's prefix, the text and the suffix are tokenized apart, the text's ids
+    cut to the room left, and the three joined inside the tokenizer's special tokens. (Apart, a BPE tokenizer
+    can split a boundary differently from the whole string, so texts that fit keep the one-string path.)
+
     A text that yields no token at all (an empty text, with a tokenizer that adds no special
     tokens) is encoded as the eos token, so that it still has a position to pool."""
+    texts, cut = list(texts), {}
     if template is not None:
         prefix, suffix = template.split("{text}")
         budget = max_length - len(tokenizer(prefix + suffix)["input_ids"])
-        if budget < 1:
+        prefix_ids, suffix_ids = (tokenizer(part, add_special_tokens=False)["input_ids"] for part in (prefix, suffix))
+        head, tail = special_ids_around(tokenizer)
+        room = max_length - len(head) - len(prefix_ids) - len(suffix_ids) - len(tail)
+        if min(budget, room) < 1:
             raise ValueError(f"max_length={max_length} leaves no room for text inside template {template!r}")
-        text_ids = tokenizer(texts, add_special_tokens=False, truncation=True, max_length=budget)["input_ids"]
-        texts = [
-            prefix + (text if len(ids) < budget else tokenizer.decode(ids)) + suffix
-            for text, ids in zip(texts, text_ids)
-        ]
+        text_ids = tokenizer(texts, add_special_tokens=False, truncation=True, max_length=max(budget, room))
+        for i, ids in enumerate(text_ids["input_ids"]):
+            if len(ids) >= budget:  # cut (or exactly at the limit)
+                kept = ids[-room:] if tokenizer.truncation_side == "left" else ids[:room]
+                cut[i] = head + prefix_ids + kept + suffix_ids + tail
+        texts = ["" if i in cut else prefix + text + suffix for i, text in enumerate(texts)]
     encoded = tokenizer(texts, truncation=True, max_length=max_length)
+    for i, ids in cut.items():
+        rows = {"input_ids": ids, "attention_mask": [1] * len(ids), "token_type_ids": [0] * len(ids)}
+        for key in encoded:
+            encoded[key][i] = rows[key]
     for ids, mask in zip(encoded["input_ids"], encoded["attention_mask"]):
         if not ids:
             ids.append(tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.pad_token_id)

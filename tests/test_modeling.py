@@ -18,6 +18,7 @@ from modeling_zerog import (
     ZeroGPooling,
     architecture_name,
     is_decoder_architecture,
+    load_tokenizer,
     resolve_lora_targets,
     tokenize_texts,
 )
@@ -131,6 +132,28 @@ def test_every_pooling_mode_of_the_config_is_implemented():
 def test_lora_table_keeps_only_rows_that_differ_from_peft():
     for name, targets in LORA_TARGET_MODULES.items():
         assert TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING.get(name) != targets, name
+
+
+@pytest.mark.parametrize("backbone", ["minilm_path", pytest.param("smollm2_path", marks=pytest.mark.slow)])
+def test_a_long_text_is_cut_inside_the_text_with_the_template_ids_intact(backbone, request):
+    """The cut text's ids are the text's own first ids between the template's prefix and suffix ids, inside
+    the tokenizer's special tokens; a text that fits is tokenized with its template as one string."""
+    tokenizer = load_tokenizer(request.getfixturevalue(backbone), is_decoder=backbone == "smollm2_path")
+    prefix, suffix = PROMPTEOL_TEMPLATE.split("{text}")
+    prefix_ids, suffix_ids = (tokenizer(part, add_special_tokens=False)["input_ids"] for part in (prefix, suffix))
+    specials = tokenizer("")["input_ids"]  # [CLS] [SEP] for MiniLM, none for SmolLM2
+    long_text = "Graph neural networks propagate node features along citation edges. " * 200
+    text_ids = tokenizer(long_text, add_special_tokens=False)["input_ids"]
+    for max_length in (20, 64, 512):
+        ids = tokenize_texts(tokenizer, [long_text, TEXTS[0]], PROMPTEOL_TEMPLATE, max_length, padding=False)
+        cut, short = ids["input_ids"]
+        room = max_length - len(specials) - len(prefix_ids) - len(suffix_ids)
+        middle = prefix_ids + text_ids[:room] + suffix_ids
+        start = len(specials) // 2
+        assert len(cut) == max_length and cut[start : start + len(middle)] == middle
+        assert cut[:start] + cut[start + len(middle) :] == specials
+        assert ids["attention_mask"][0] == [1] * max_length
+        assert short == tokenizer(PROMPTEOL_TEMPLATE.format(text=TEXTS[0]))["input_ids"]
 
 
 def test_truncation_cuts_the_text_not_the_template(minilm_path):
