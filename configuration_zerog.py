@@ -117,6 +117,7 @@ class ZeroGConfig(PretrainedConfig):
     >>> config = ZeroGConfig(lm_name_or_path="Qwen/Qwen2-7B", quantization="4bit")
     >>> config.pooling_mode, config.lm_is_decoder
     ('auto', None)
+
     ```
     """
 

@@ -22,7 +22,7 @@ from modeling_zerog import (
     resolve_lora_targets,
     tokenize_texts,
 )
-from tests.conftest import DECODERS, ENCODERS, tiny_config
+from tests.helpers import DECODERS, ENCODERS, tiny_config
 from zerog_graph.backbones import BACKBONES, hub_id
 from zerog_graph.models import backbone_config
 
@@ -79,7 +79,8 @@ def test_detection_pooling_and_targets_for_every_architecture(tiny_backbones, na
     assert model.config.lm_is_decoder == (name in DECODERS) and architecture_name(model.lm.config) == name
     assert model.pooling_mode == ("last" if name in DECODERS else "cls")
     assert model.tokenizer.padding_side == ("left" if name in DECODERS else "right")
-    assert model.tokenizer.pad_token is not None
+    # the tiny decoders' tokenizer has no pad token: it pads with eos; MiniLM's keeps its own [PAD]
+    assert model.tokenizer.pad_token == (model.tokenizer.eos_token if name in DECODERS else "[PAD]")
     expected = LORA_TARGET_MODULES.get(name) or TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING[name]
     assert sorted(model.lm.peft_config["default"].target_modules) == sorted(expected)
     assert model.lm.peft_config["default"].r == (8 if name in DECODERS else 4)
@@ -175,31 +176,26 @@ def smollm2(smollm2_path):
     return ZeroGModel(ZeroGConfig(lm_name_or_path=smollm2_path, use_lora=False), lm_path=smollm2_path)
 
 
-def test_smollm2_last_token_is_padding_independent(smollm2):
+def test_smollm2_last_token_is_padding_independent(smollm2, monkeypatch):
     text = "Graph neural networks."
     alone = smollm2.encode([text])
     batched = smollm2.encode([text, TEXTS[2] * 3, TEXTS[1]])
     assert smollm2.tokenizer.padding_side == "left"
-    smollm2.tokenizer.padding_side = "right"
-    try:
-        right = smollm2.encode([text, TEXTS[2] * 3])
-    finally:
-        smollm2.tokenizer.padding_side = "left"
+    monkeypatch.setattr(smollm2.tokenizer, "padding_side", "right")
+    right = smollm2.encode([text, TEXTS[2] * 3])
     assert (alone[0] - batched[0]).abs().max() < 1e-4
     assert (alone[0] - right[0]).abs().max() < 1e-4
     assert (batched[0] - batched[2]).abs().max() > 1e-2
 
 
-def test_first_token_pooling_of_a_decoder_collapses(smollm2):
+def test_first_token_pooling_of_a_decoder_collapses(smollm2, monkeypatch):
     """The original ZeroG's `[:, 0, :]` on a causal model: the first token sees only itself, so
     under a template every text gets the same vector. Last-token pooling does not."""
-    smollm2.config.template, smollm2.pooling.pooling_mode = PROMPTEOL_TEMPLATE, "cls"
-    try:
-        first = smollm2.encode(TEXTS)
-        smollm2.pooling.pooling_mode = "last"
-        last = smollm2.encode(TEXTS)
-    finally:
-        smollm2.config.template, smollm2.pooling.pooling_mode = None, "last"
+    monkeypatch.setattr(smollm2.config, "template", PROMPTEOL_TEMPLATE)
+    monkeypatch.setattr(smollm2.pooling, "pooling_mode", "cls")
+    first = smollm2.encode(TEXTS)
+    monkeypatch.setattr(smollm2.pooling, "pooling_mode", "last")
+    last = smollm2.encode(TEXTS)
     assert (first - first[0]).abs().max() < 1e-5  # every text gets the same vector
     assert torch.cdist(last, last).fill_diagonal_(float("inf")).min() > 1e-2
 
