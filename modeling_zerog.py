@@ -262,7 +262,7 @@ def tokenize_texts(tokenizer, texts: list, template: Optional[str] = None, max_l
 
     A text that yields no token at all (an empty text, with a tokenizer that adds no special
     tokens) is encoded as the eos token, so that it still has a position to pool."""
-    texts, cut = list(texts), {}
+    texts, long, limit = list(texts), set(), max_length
     if template is not None:
         prefix, suffix = template.split("{text}")
         budget = max_length - len(tokenizer(prefix + suffix)["input_ids"])
@@ -272,16 +272,18 @@ def tokenize_texts(tokenizer, texts: list, template: Optional[str] = None, max_l
         if min(budget, room) < 1:
             raise ValueError(f"max_length={max_length} leaves no room for text inside template {template!r}")
         text_ids = tokenizer(texts, add_special_tokens=False, truncation=True, max_length=max(budget, room))
-        for i, ids in enumerate(text_ids["input_ids"]):
-            if len(ids) >= budget:  # cut (or exactly at the limit)
-                kept = ids[-room:] if tokenizer.truncation_side == "left" else ids[:room]
-                cut[i] = head + prefix_ids + kept + suffix_ids + tail
-        texts = ["" if i in cut else prefix + text + suffix for i, text in enumerate(texts)]
-    encoded = tokenizer(texts, truncation=True, max_length=max_length)
-    for i, ids in cut.items():
-        rows = {"input_ids": ids, "attention_mask": [1] * len(ids), "token_type_ids": [0] * len(ids)}
-        for key in encoded:
-            encoded[key][i] = rows[key]
+        long = {i for i, ids in enumerate(text_ids["input_ids"]) if len(ids) >= budget}  # cut, or at the limit
+        texts = ["" if i in long else prefix + text + suffix for i, text in enumerate(texts)]
+        limit = max_length + 1  # a string longer than max_length would lose the template's end: cut as ids too
+    encoded = tokenizer(texts, truncation=True, max_length=limit)
+    for i, ids in enumerate(encoded["input_ids"]):
+        if i in long or len(ids) > max_length:
+            text = text_ids["input_ids"][i]
+            ids = head + prefix_ids + (text[-room:] if tokenizer.truncation_side == "left" else text[:room])
+            ids += suffix_ids + tail
+            row = {"input_ids": ids, "attention_mask": [1] * len(ids), "token_type_ids": [0] * len(ids)}
+            for key in encoded:
+                encoded[key][i] = row[key]
     for ids, mask in zip(encoded["input_ids"], encoded["attention_mask"]):
         if not ids:
             ids.append(tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.pad_token_id)
