@@ -53,11 +53,12 @@ def tiny_config(name: str, vocab_size: int):
 
 def launch_two_processes(script, *args, timeout: int = 600) -> subprocess.CompletedProcess:
     """Runs `script` under `accelerate launch` with 2 processes; without CUDA they form a gloo group
-    (see `zerog_graph.distributed.process_state`)."""
+    (see `zerog_graph.distributed.process_state`). The processes import this checkout's code, whatever
+    `pip install -e` points at (a script's own folder, not the current one, starts `sys.path`)."""
     launch = ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1"]
     launch += ["--mixed_precision", "no", "--dynamo_backend", "no"]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
+    repo = Path(__file__).parents[1]
+    path = os.pathsep.join(p for p in (str(repo), os.environ.get("PYTHONPATH")) if p)
+    env = dict(os.environ, OMP_NUM_THREADS="1", PYTHONPATH=path)
     command = [sys.executable, *launch, str(script), *map(str, args)]
-    return subprocess.run(
-        command, capture_output=True, text=True, env=env, timeout=timeout, cwd=Path(__file__).parents[1]
-    )
+    return subprocess.run(command, capture_output=True, text=True, env=env, timeout=timeout, cwd=repo)
