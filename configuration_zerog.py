@@ -4,27 +4,21 @@ from typing import Optional, Union
 
 from transformers import AutoConfig, PretrainedConfig
 
-POOLING_MODES = ("auto", "last", "cls", "mean")
+# The pooling modes: what each takes, and the name sentence-transformers' Pooling module gives it (None: none).
+# `ZeroGPooling` implements each mode but "auto", which the model resolves; the CLIs offer them all.
+POOLING = {
+    "auto": ("last token for decoders; for encoders the checkpoint's declared pooling, else cls", None),
+    "last": ("each text's last real token", "lasttoken"),
+    "cls": ("each text's first token, as in ZeroG", "cls"),
+    "mean": ("the mean of the real tokens", "mean"),
+}
+POOLING_MODES = tuple(POOLING)
+POOLING_HELP = "; ".join(f"{mode}: {meaning}" for mode, (meaning, _) in POOLING.items())
 QUANTIZATIONS = (None, "4bit", "8bit")
 # num_rounds="auto": the candidates for R, and the R of training subgraphs (2-hop subgraphs of a few dozen nodes).
 AUTO_ROUNDS = tuple(range(11))
 SUBGRAPH_ROUNDS = 2
 AUTO_ROUNDS_TOLERANCE = 0.03  # see modeling_zerog.choose_rounds; README "Choosing R" says how it was chosen
-
-# Short names accepted wherever a backbone is named. Values are Hub ids.
-DEFAULT_BACKBONES = {
-    "SentenceBert": "sentence-transformers/multi-qa-distilbert-cos-v1",
-    "minilm": "sentence-transformers/all-MiniLM-L6-v2",
-    "bert": "google-bert/bert-base-uncased",
-    "roberta": "FacebookAI/roberta-base",
-    "e5": "intfloat/e5-base-v2",
-    "t5": "google-t5/t5-large",
-    "smollm2": "HuggingFaceTB/SmolLM2-135M-Instruct",
-    "qwen2": "Qwen/Qwen2-7B",
-    "qwen3": "Qwen/Qwen3-8B",
-    "llama3": "meta-llama/Meta-Llama-3-8B",
-    "mistral": "mistralai/Mistral-7B-v0.1",
-}
 
 # The JSON types each field accepts (a bool is no number here).
 FIELD_TYPES = {
@@ -71,8 +65,9 @@ class ZeroGConfig(PretrainedConfig):
 
     Args:
         lm_name_or_path (`str`, *optional*, defaults to `"sentence-transformers/all-MiniLM-L6-v2"`):
-            The backbone: a Hub id, a local folder, or a short name from `DEFAULT_BACKBONES`.
-            Its weights are never stored with a ZeroG model; they load from here.
+            The backbone: a Hub id or a local folder (`zerog_graph.load_model` also takes the short
+            names of `zerog_graph.backbones.BACKBONES`). Its weights are never stored with a ZeroG
+            model; they load from here.
         lm_revision (`str`, *optional*):
             Git revision of the backbone on the Hub. Pin it for reproducible results.
         lm_config (`dict`, *optional*):
@@ -81,7 +76,7 @@ class ZeroGConfig(PretrainedConfig):
             Whether the backbone is a decoder LLM. `None` derives it from the architecture
             (`config.is_decoder` is not trusted: it is missing or False on Llama-family configs).
         pooling_mode (`str`, *optional*, defaults to `"auto"`):
-            One of `"auto"`, `"last"`, `"cls"`, `"mean"`. `"auto"` is `"last"` for decoders; for
+            One of `POOLING_MODES` ("auto", "last", "cls", "mean"). `"auto"` is `"last"` for decoders; for
             encoders it is the pooling the checkpoint declares (the sentence-transformers Pooling
             module that `modules.json` names), otherwise `"cls"`, as the original ZeroG. The model
             writes the resolved mode back here, so a saved config never says `"auto"`.
@@ -125,9 +120,10 @@ class ZeroGConfig(PretrainedConfig):
 
     ```python
     >>> from configuration_zerog import ZeroGConfig
-    >>> config = ZeroGConfig(lm_name_or_path="qwen2", quantization="4bit")
-    >>> config.lm_name_or_path
-    'Qwen/Qwen2-7B'
+    >>> config = ZeroGConfig(lm_name_or_path="Qwen/Qwen2-7B", quantization="4bit")
+    >>> config.pooling_mode, config.lm_is_decoder
+    ('auto', None)
+
     ```
     """
 
@@ -171,7 +167,7 @@ class ZeroGConfig(PretrainedConfig):
             raise ValueError(f"lora_dropout must be in [0, 1), got {lora_dropout}")
         if not 0 < logit_scale < float("inf"):
             raise ValueError(f"logit_scale must be positive and finite, got {logit_scale}")
-        self.lm_name_or_path = DEFAULT_BACKBONES.get(lm_name_or_path, lm_name_or_path)
+        self.lm_name_or_path = lm_name_or_path
         self.lm_revision = lm_revision
         self.lm_config = lm_config
         self.lm_is_decoder = lm_is_decoder
@@ -198,4 +194,4 @@ class ZeroGConfig(PretrainedConfig):
         return AutoConfig.from_pretrained(self.lm_name_or_path, revision=self.lm_revision)
 
 
-__all__ = ["ZeroGConfig", "DEFAULT_BACKBONES", "POOLING_MODES", "PROMPTEOL_TEMPLATE"]
+__all__ = ["ZeroGConfig", "POOLING", "POOLING_MODES", "PROMPTEOL_TEMPLATE"]

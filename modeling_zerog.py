@@ -34,23 +34,23 @@ from transformers.models.auto.modeling_auto import (
 from transformers.utils import ModelOutput, cached_file, logging
 
 try:
-    from .configuration_zerog import AUTO_ROUNDS, AUTO_ROUNDS_TOLERANCE, SUBGRAPH_ROUNDS, ZeroGConfig
+    from .configuration_zerog import AUTO_ROUNDS, AUTO_ROUNDS_TOLERANCE, POOLING, SUBGRAPH_ROUNDS, ZeroGConfig
 except ImportError:  # imported as a top-level module rather than as Hub remote code
-    from configuration_zerog import AUTO_ROUNDS, AUTO_ROUNDS_TOLERANCE, SUBGRAPH_ROUNDS, ZeroGConfig
+    from configuration_zerog import AUTO_ROUNDS, AUTO_ROUNDS_TOLERANCE, POOLING, SUBGRAPH_ROUNDS, ZeroGConfig
 
 logger = logging.get_logger(__name__)
 
-# One row per architecture; "llama3" is told apart from "llama" by `architecture_name`.
+# Only the architectures where ZeroG's targets differ from peft's own mapping, which serves every other one
+# (llama: q_proj, v_proj; bert, roberta: query, value; t5: q, v; ...). Rows by `architecture_name`.
+ATTENTION_PROJECTIONS = ["q_proj", "k_proj", "v_proj", "o_proj"]
 LORA_TARGET_MODULES = {
-    "llama": ["q_proj", "v_proj"],
-    "llama3": ["q_proj", "k_proj", "v_proj", "o_proj"],
-    "mistral": ["q_proj", "k_proj", "v_proj", "o_proj"],
-    "qwen2": ["q_proj", "k_proj", "v_proj", "o_proj"],
-    "qwen3": ["q_proj", "k_proj", "v_proj", "o_proj"],
-    "bert": ["query", "value"],
-    "roberta": ["query", "value"],
-    "distilbert": ["q_lin", "v_lin"],
-    "t5": ["q", "v"],
+    # The newer decoders get all four attention projections, where peft takes q_proj and v_proj only. LLaMA 3
+    # has no model_type of its own, so peft's mapping would give it LLaMA 2's row.
+    "llama3": ATTENTION_PROJECTIONS,
+    "mistral": ATTENTION_PROJECTIONS,
+    "qwen2": ATTENTION_PROJECTIONS,
+    "qwen3": ATTENTION_PROJECTIONS,
+    "distilbert": ["q_lin", "v_lin"],  # peft's mapping has no distilbert row
 }
 LLAMA3_VOCAB_SIZE = 128256
 # Out of scope, refused with the reason: mixture-of-experts and multimodal backbones.
@@ -62,8 +62,8 @@ HUB_KWARGS = ("revision", "token", "cache_dir", "local_files_only")
 # The LoRA adapter's folder inside a ZeroG repository. Not the root: `AutoModel.from_pretrained` on a Hub
 # repository whose root holds `adapter_config.json` loads the adapter's base model instead of this code.
 ADAPTER_SUBFOLDER = "adapter"
-# sentence-transformers' pooling modes that ZeroG implements, by their name there; and the older flags.
-ST_POOLING_MODES = {"cls": "cls", "mean": "mean", "lasttoken": "last"}
+# sentence-transformers' pooling modes that ZeroG implements, by their name there (`POOLING`); and the older flags.
+ST_POOLING_MODES = {st_name: mode for mode, (_, st_name) in POOLING.items() if st_name}
 ST_LEGACY_POOLING_KEYS = {
     "pooling_mode_cls_token": "cls",
     "pooling_mode_mean_tokens": "mean",
@@ -130,7 +130,7 @@ def resolve_lora_targets(lm_config, user_targets=None) -> Union[list, str]:
         return user_targets
     name = architecture_name(lm_config)
     if name in LORA_TARGET_MODULES:
-        return LORA_TARGET_MODULES[name]
+        return list(LORA_TARGET_MODULES[name])
     if peft_targets := TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING.get(lm_config.model_type):
         return list(peft_targets)
     logger.warning(f"No LoRA targets known for architecture {name!r}; using 'all-linear'.")
@@ -242,22 +242,48 @@ def load_tokenizer(name_or_path: str, is_decoder: bool, lm_config=None, **hub_kw
     return tokenizer
 
 
+def special_ids_around(tokenizer) -> tuple[list, list]:
+    """The ids a tokenizer adds before and after a single text (e.g. BERT's [CLS] and [SEP]), read off a probe."""
+    bare = tokenizer("a", add_special_tokens=False)["input_ids"]
+    full = tokenizer("a")["input_ids"]
+    start = next((i for i in range(len(full) - len(bare) + 1) if full[i : i + len(bare)] == bare), None)
+    if start is None:
+        raise ValueError(f"cannot tell the special tokens of {type(tokenizer).__name__} around a text: {full}")
+    return full[:start], full[start + len(bare) :]
+
+
 def tokenize_texts(tokenizer, texts: list, template: Optional[str] = None, max_length: int = 512, padding=True):
     """Tokenize texts, each wrapped in `template`; truncation cuts the text, never the template.
 
+    A text that fits is tokenized with its template as one string. A longer one is cut as ids, with no
+    decode and re-encode: the template's prefix, the text and the suffix are tokenized apart, the text's ids
+    cut to the room left, and the three joined inside the tokenizer's special tokens. (Apart, a BPE tokenizer
+    can split a boundary differently from the whole string, so texts that fit keep the one-string path.)
+
     A text that yields no token at all (an empty text, with a tokenizer that adds no special
     tokens) is encoded as the eos token, so that it still has a position to pool."""
+    texts, long, limit = list(texts), set(), max_length
     if template is not None:
         prefix, suffix = template.split("{text}")
         budget = max_length - len(tokenizer(prefix + suffix)["input_ids"])
-        if budget < 1:
+        prefix_ids, suffix_ids = (tokenizer(part, add_special_tokens=False)["input_ids"] for part in (prefix, suffix))
+        head, tail = special_ids_around(tokenizer)
+        room = max_length - len(head) - len(prefix_ids) - len(suffix_ids) - len(tail)
+        if min(budget, room) < 1:
             raise ValueError(f"max_length={max_length} leaves no room for text inside template {template!r}")
-        text_ids = tokenizer(texts, add_special_tokens=False, truncation=True, max_length=budget)["input_ids"]
-        texts = [
-            prefix + (text if len(ids) < budget else tokenizer.decode(ids)) + suffix
-            for text, ids in zip(texts, text_ids)
-        ]
-    encoded = tokenizer(texts, truncation=True, max_length=max_length)
+        text_ids = tokenizer(texts, add_special_tokens=False, truncation=True, max_length=max(budget, room))
+        long = {i for i, ids in enumerate(text_ids["input_ids"]) if len(ids) >= budget}  # cut, or at the limit
+        texts = ["" if i in long else prefix + text + suffix for i, text in enumerate(texts)]
+        limit = max_length + 1  # a string longer than max_length would lose the template's end: cut as ids too
+    encoded = tokenizer(texts, truncation=True, max_length=limit)
+    for i, ids in enumerate(encoded["input_ids"]):
+        if i in long or len(ids) > max_length:
+            text = text_ids["input_ids"][i]
+            ids = head + prefix_ids + (text[-room:] if tokenizer.truncation_side == "left" else text[:room])
+            ids += suffix_ids + tail
+            row = {"input_ids": ids, "attention_mask": [1] * len(ids), "token_type_ids": [0] * len(ids)}
+            for key in encoded:
+                encoded[key][i] = row[key]
     for ids, mask in zip(encoded["input_ids"], encoded["attention_mask"]):
         if not ids:
             ids.append(tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.pad_token_id)
@@ -369,7 +395,7 @@ class ZeroGPooling(nn.Module):
     dtype (as sentence-transformers does), and returns float32.
     """
 
-    MODES = ("last", "cls", "mean")
+    MODES = tuple(mode for mode in POOLING if mode != "auto")  # "auto" is resolved before (`resolve_pooling`)
 
     def __init__(self, pooling_mode: str):
         super().__init__()
@@ -378,18 +404,35 @@ class ZeroGPooling(nn.Module):
         self.pooling_mode = pooling_mode
 
     def forward(self, token_embeddings: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        batch_size, seq_len, _ = token_embeddings.shape
-        if self.pooling_mode == "mean":
-            mask = attention_mask.unsqueeze(-1).to(token_embeddings.dtype)  # 0 or 1: exact in any dtype
-            total = (token_embeddings * mask).sum(1, dtype=torch.float32)
-            return total / mask.sum(1, dtype=torch.float32).clamp(min=1e-9)
-        rows = torch.arange(batch_size, device=token_embeddings.device)
-        positions = torch.arange(seq_len, device=attention_mask.device).expand(batch_size, -1)
-        if self.pooling_mode == "last":
-            index = positions.masked_fill(attention_mask == 0, -1).argmax(-1)
-        else:
-            index = positions.masked_fill(attention_mask == 0, seq_len).argmin(-1)
-        return token_embeddings[rows, index]
+        return getattr(self, f"pool_{self.pooling_mode}")(token_embeddings, attention_mask)
+
+    @staticmethod
+    def pool_mean(token_embeddings: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        mask = attention_mask.unsqueeze(-1).to(token_embeddings.dtype)  # 0 or 1: exact in any dtype
+        total = (token_embeddings * mask).sum(1, dtype=torch.float32)
+        return total / mask.sum(1, dtype=torch.float32).clamp(min=1e-9)
+
+    @staticmethod
+    def pool_last(token_embeddings: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        positions = token_positions(attention_mask)
+        return take_rows(token_embeddings, positions.masked_fill(attention_mask == 0, -1).argmax(-1))
+
+    @staticmethod
+    def pool_cls(token_embeddings: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
+        positions = token_positions(attention_mask)
+        return take_rows(token_embeddings, positions.masked_fill(attention_mask == 0, positions.size(1)).argmin(-1))
+
+
+def token_positions(attention_mask: torch.Tensor) -> torch.Tensor:
+    """`[B, T]`: each token's position in its row."""
+    batch_size, seq_len = attention_mask.shape
+    return torch.arange(seq_len, device=attention_mask.device).expand(batch_size, -1)
+
+
+def take_rows(token_embeddings: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """`[B, H]`: the state at position `index[b]` of each row `b`."""
+    rows = torch.arange(token_embeddings.size(0), device=token_embeddings.device)
+    return token_embeddings[rows, index]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -593,12 +636,27 @@ class ZeroGPreTrainedModel(PreTrainedModel):
     def _init_weights(self, module):
         """The wrapper has no weights of its own; the backbone keeps its pretrained ones."""
 
+    def init_weights(self):
+        """Nothing to initialise or tie (`post_init` calls this): the backbone arrives with its pretrained weights
+        and LoRA with its own initialisation (B = 0), which transformers' backbone `_init_weights` would redraw."""
+
+    def _backward_compatibility_gradient_checkpointing(self):
+        """Kept out of `post_init`: `config.gradient_checkpointing` is ZeroG's own field, which `load_backbone`
+        applies to the backbone and a saved config keeps; transformers would delete it from the config."""
+
 
 class ZeroGModel(ZeroGPreTrainedModel):
     """A text backbone with pooling, and the ZeroG loss over subgraphs when graph inputs are given.
 
     The backbone's weights load from `config.lm_name_or_path` (or `lm_path`, a local copy); a saved
     ZeroG model holds only its config, code, tokenizer and LoRA adapter.
+
+    Unlike most transformers models, `__init__` loads weights and writes into `config`: this is a remote-code
+    wrapper of a separately hosted backbone. A ZeroG repository holds no backbone weights for
+    `from_pretrained` to fill in, so the backbone (and the adapter, when `adapter_path` is given) loads from
+    its own source here. What loading resolves (the backbone's config, decoder or not, the pooling mode, the
+    LoRA rank) is written into `config`, so that a saved model never re-derives it. `post_init()` ends it, as
+    in transformers' models, with weight initialisation left out (`init_weights`).
     """
 
     def __init__(
@@ -641,6 +699,7 @@ class ZeroGModel(ZeroGPreTrainedModel):
             lm_config,
             **(hub_kwargs if tokenizer_path else lm_kwargs),
         )
+        self.post_init()
 
     def check_trainable(self):
         """Refuses full fine-tuning of a decoder: in training, its only trainable weights may be LoRA's."""

@@ -18,7 +18,7 @@ from typing import Literal, Optional
 
 from transformers import HfArgumentParser, TrainingArguments, set_seed
 
-from configuration_zerog import POOLING_MODES, ZeroGConfig
+from configuration_zerog import POOLING_HELP, POOLING_MODES, ZeroGConfig
 
 
 def config_default(name: str):
@@ -33,7 +33,7 @@ class ModelArguments:
     )
     pooling_mode: Literal[POOLING_MODES] = field(
         default=config_default("pooling_mode"),
-        metadata={"help": "auto: last token for decoders; for encoders the checkpoint's declared pooling, else cls."},
+        metadata={"help": POOLING_HELP},
     )
     template: Optional[str] = field(
         default=None, metadata={"help": "Format string with {text}; decoders default to PromptEOL, '' for none."}
@@ -252,26 +252,35 @@ def subgraphs(graphs: list, num_subgraphs: int, data_args: DataArguments, seed: 
     )
 
 
-def main(argv: Optional[list] = None) -> dict:
-    from zerog_graph.collator import ZeroGCollator
-    from zerog_graph.graph import result_names
-    from zerog_graph.registry import load_graph
-    from zerog_graph.trainer import METRICS, SourceStatistics, StepTimer, ZeroGTrainer, model_card, push_folder
-
+def parse_arguments(argv: Optional[list] = None) -> tuple:
+    """(model, data, training) arguments from the command line, checked before any graph or model loads."""
     parser = HfArgumentParser((ModelArguments, DataArguments, ZeroGTrainingArguments))
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
     check_arguments(model_args, data_args, training_args)
-    push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False  # pushed once, with the card
-    training_args.remove_unused_columns = False  # the collator needs every field of a subgraph
-    set_seed(training_args.seed)
+    return model_args, data_args, training_args
+
+
+def load_data(data_args: DataArguments, seed: int) -> tuple:
+    """(source graphs, target graphs, training subgraphs, held-aside source subgraphs); a target that is also a
+    source, or a subgraph rule that no subgraph meets, fails here, before the model loads."""
+    from zerog_graph.registry import load_graph
 
     sources = [load_graph(g, label_texts=data_args.label_texts) for g in data_args.source_graphs]
     targets = [load_graph(g) for g in data_args.target_graphs]
     check_graphs(data_args, sources, targets)
-    train_dataset = subgraphs(sources, data_args.num_subgraphs, data_args, training_args.seed)
-    train_dataset.check()  # a subgraph rule that no subgraph meets fails here, not after loading the model
-    held_aside = subgraphs(sources, data_args.num_source_eval_subgraphs, data_args, training_args.seed + 1)
-    model = build_model(model_args, data_args, training_args)
+    train_dataset = subgraphs(sources, data_args.num_subgraphs, data_args, seed)
+    train_dataset.check()
+    held_aside = subgraphs(sources, data_args.num_source_eval_subgraphs, data_args, seed + 1)
+    return sources, targets, train_dataset, held_aside
+
+
+def build_trainer(model, data_args: DataArguments, training_args: TrainingArguments, sources, targets, datasets):
+    """The Trainer, with the collator cutting texts at `--train_max_length`, the step-time estimate, and (by
+    default) each source graph's own standardisation statistics (`SourceStatistics`)."""
+    from zerog_graph.collator import ZeroGCollator
+    from zerog_graph.trainer import SourceStatistics, StepTimer, ZeroGTrainer
+
+    train_dataset, held_aside = datasets
     trainer = ZeroGTrainer(
         model=model,
         args=training_args,
@@ -296,32 +305,59 @@ def main(argv: Optional[list] = None) -> dict:
         statistics.compute(trainer.model)
         trainer.data_collator.statistics = statistics.values
         trainer.add_callback(statistics)
-    evaluates = bool(targets or trainer.source_eval_dataset is not None)
-    before = trainer.evaluate(metric_key_prefix="before") if evaluates else {}
-    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
-    after = trainer.evaluate(metric_key_prefix="after") if evaluates else {}
+    return trainer
 
-    names = result_names(targets)
-    results = {
+
+def zero_shot_results(names: list, before: dict, after: dict) -> dict:
+    """{target: {"before" | "after": {metric: value}}} from the Trainer's before and after evaluations."""
+    from zerog_graph.trainer import METRICS
+
+    return {
         name: {
             when: {metric: scores[f"{when}_{name}_{metric}"] for metric in METRICS}
             for when, scores in (("before", before), ("after", after))
         }
         for name in names
     }
+
+
+def save_run(trainer, data_args: DataArguments, training_args: TrainingArguments, results: dict, before, after):
+    """Writes the model, `zero_shot_results.json` and the model card (README.md) into the output folder."""
+    from zerog_graph.trainer import model_card
+
     output = Path(training_args.output_dir)
+    trainer.save_model(str(output))
+    given = dict(zip(results, data_args.target_graphs))
+    record = {"sources": data_args.source_graphs, "targets": data_args.target_graphs, "target_names": given}
+    record["results"] = results
+    if trainer.source_eval_dataset is not None:
+        record["source_loss"] = {"before": before["before_source_loss"], "after": after["after_source_loss"]}
+    (output / "zero_shot_results.json").write_text(json.dumps(record, indent=2) + "\n")
+    model_name = training_args.hub_model_id or output.name
+    card = model_card(trainer.model, model_name, data_args.source_graphs, given, training_args, results)
+    card.save(output / "README.md")
+
+
+def main(argv: Optional[list] = None) -> dict:
+    from zerog_graph.graph import result_names
+    from zerog_graph.trainer import push_folder
+
+    model_args, data_args, training_args = parse_arguments(argv)
+    push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False  # pushed once, with the card
+    training_args.remove_unused_columns = False  # the collator needs every field of a subgraph
+    set_seed(training_args.seed)
+    sources, targets, train_dataset, held_aside = load_data(data_args, training_args.seed)
+    model = build_model(model_args, data_args, training_args)
+    trainer = build_trainer(model, data_args, training_args, sources, targets, (train_dataset, held_aside))
+    evaluates = bool(targets or trainer.source_eval_dataset is not None)
+    before = trainer.evaluate(metric_key_prefix="before") if evaluates else {}
+    trainer.train(resume_from_checkpoint=training_args.resume_from_checkpoint)
+    after = trainer.evaluate(metric_key_prefix="after") if evaluates else {}
+    results = zero_shot_results(result_names(targets), before, after)
     if trainer.is_world_process_zero():
-        trainer.save_model(str(output))
-        given = dict(zip(names, data_args.target_graphs))
-        record = {"sources": data_args.source_graphs, "targets": data_args.target_graphs, "target_names": given}
-        record["results"] = results
-        if trainer.source_eval_dataset is not None:
-            record["source_loss"] = {"before": before["before_source_loss"], "after": after["after_source_loss"]}
-        (output / "zero_shot_results.json").write_text(json.dumps(record, indent=2) + "\n")
-        model_name = training_args.hub_model_id or output.name
-        card = model_card(model, model_name, data_args.source_graphs, given, training_args, results)
-        card.save(output / "README.md")
+        save_run(trainer, data_args, training_args, results, before, after)
         if push_to_hub:
+            output = Path(training_args.output_dir)
             print(
                 push_folder(
                     output, training_args.hub_model_id, training_args.hub_token, training_args.hub_private_repo

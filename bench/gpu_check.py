@@ -172,7 +172,7 @@ def check_qlora_step(args, folder: Path) -> tuple:
 def shard_worker(args):
     """Run under `accelerate launch`: encode sharded on this process's device, save from the main process."""
     from zerog_graph.backbones import minilm_dir
-    from zerog_graph.cache import encode_sharded, process_state
+    from zerog_graph.distributed import encode_sharded, process_state
     from zerog_graph.models import load_model
 
     state = process_state()
@@ -185,7 +185,7 @@ def shard_worker(args):
 
 def check_sharded_minilm(args, texts: list, folder: Path) -> tuple:
     from zerog_graph.backbones import minilm_dir
-    from zerog_graph.cache import encode_sharded
+    from zerog_graph.distributed import encode_sharded
     from zerog_graph.models import load_model
 
     model = load_model(str(minilm_dir())).to(args.device)

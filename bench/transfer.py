@@ -40,9 +40,9 @@ sys.path.insert(0, str(HERE))
 from transfer_graphs import machine, wordnet_sample, wordnet_verbs  # noqa: E402
 
 import train_hf  # noqa: E402
-from zerog_graph.backbones import cache_dir  # noqa: E402
 from zerog_graph.evaluate import evaluate_graph, score  # noqa: E402
 from zerog_graph.models import load_model  # noqa: E402
+from zerog_graph.paths import cache_dir  # noqa: E402
 from zerog_graph.precision import default_dtype  # noqa: E402
 from zerog_graph.registry import load_graph  # noqa: E402
 

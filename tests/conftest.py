@@ -2,8 +2,6 @@
 
 import os
 import re
-import subprocess
-import sys
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -11,17 +9,17 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pytest
 import torch
 
+from tests.helpers import DECODERS, ENCODERS, SHARED_DATA, tiny_config
 from zerog_graph.backbones import minilm_dir, smollm2_dir
 
-SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 # The fast tier (`pytest -m "not slow"`) leaves out every test that requests one of these fixtures (a real
 # backbone's weights, a real graph, or the tiny random backbones built from the real tokenizers), that starts
 # a process, or whose name says it runs the Trainer, accelerate or train_hf.py.
-SLOW_FIXTURES = frozenset({"minilm", "smollm2", "smollm2_path", "data_dir", "tiny_backbones", "target_file"})
+SLOW_FIXTURES = frozenset(
+    {"minilm", "smollm2", "smollm2_path", "shared_data", "data_dir", "tiny_backbones", "target_file"}
+)
 SLOW_CALLS = frozenset({"subprocess", "launch_two_processes"})
 SLOW_NAME = re.compile(r"trainer|accelerate|train_hf")
-DECODERS = ("llama", "llama3", "qwen2", "qwen3", "mistral", "gpt2")
-ENCODERS = ("bert", "roberta", "distilbert", "t5")
 
 
 def is_slow(item) -> bool:
@@ -56,62 +54,26 @@ def smollm2_path():
 
 @pytest.fixture(scope="module")
 def minilm(minilm_path):
-    """The packaged MiniLM as a training-free ZeroG model, one per test module (tests may change it)."""
+    """The packaged MiniLM as a training-free ZeroG model, one per test module; tests change it only through
+    `monkeypatch`, which undoes the change after the test."""
     from zerog_graph.models import load_model
 
     return load_model(minilm_path)
 
 
 @pytest.fixture(scope="session")
-def data_dir():
+def shared_data() -> Path:
+    """The folder of the real graphs; the test is skipped when it is absent."""
     if not SHARED_DATA.exists():
         pytest.skip(f"the real graphs are not here ({SHARED_DATA} is absent)")
-    os.environ["ZEROG_DATA"] = str(SHARED_DATA)
     return SHARED_DATA
 
 
-def tiny_config(name: str, vocab_size: int):
-    """A 2-layer, 64-wide random config of each architecture the tests build."""
-    import transformers as tf
-
-    decoder = dict(
-        vocab_size=vocab_size,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        num_key_value_heads=2,
-        max_position_embeddings=256,
-    )
-    if name == "llama":
-        return tf.LlamaConfig(**decoder)
-    if name == "llama3":
-        rope = {
-            "rope_type": "llama3",
-            "rope_theta": 500000.0,
-            "factor": 8.0,
-            "low_freq_factor": 1.0,
-            "high_freq_factor": 4.0,
-            "original_max_position_embeddings": 8192,
-        }
-        return tf.LlamaConfig(**decoder, rope_parameters=rope)
-    if name in ("qwen2", "qwen3", "mistral"):
-        return tf.AutoConfig.for_model(name, **decoder)
-    if name == "gpt2":
-        return tf.GPT2Config(vocab_size=vocab_size, n_embd=64, n_layer=2, n_head=4, n_positions=256)
-    if name == "t5":
-        return tf.T5Config(vocab_size=vocab_size, d_model=64, d_ff=128, d_kv=16, num_layers=2, num_heads=4)
-    if name == "distilbert":
-        return tf.DistilBertConfig(vocab_size=vocab_size, dim=64, hidden_dim=128, n_layers=2, n_heads=4)
-    return tf.AutoConfig.for_model(
-        name,
-        vocab_size=vocab_size,
-        hidden_size=64,
-        intermediate_size=128,
-        num_hidden_layers=2,
-        num_attention_heads=4,
-        max_position_embeddings=258,
-    )
+@pytest.fixture
+def data_dir(shared_data, monkeypatch) -> Path:
+    """The real graphs, found by registry name (`ZEROG_DATA`) during this test only."""
+    monkeypatch.setenv("ZEROG_DATA", str(shared_data))
+    return shared_data
 
 
 @pytest.fixture(scope="session")
@@ -137,15 +99,3 @@ def tiny_backbones(tmp_path_factory, minilm_path, smollm2_path):
         model.save_pretrained(paths[name])
         tokenizer.save_pretrained(paths[name])
     return paths
-
-
-def launch_two_processes(script, *args, timeout: int = 600) -> subprocess.CompletedProcess:
-    """Runs `script` under `accelerate launch` with 2 processes; without CUDA they form a gloo group
-    (see `zerog_graph.cache.process_state`)."""
-    launch = ["-m", "accelerate.commands.launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1"]
-    launch += ["--mixed_precision", "no", "--dynamo_backend", "no"]
-    env = dict(os.environ, OMP_NUM_THREADS="1")
-    command = [sys.executable, *launch, str(script), *map(str, args)]
-    return subprocess.run(
-        command, capture_output=True, text=True, env=env, timeout=timeout, cwd=Path(__file__).parents[1]
-    )

@@ -8,18 +8,23 @@ from types import SimpleNamespace
 
 import pytest
 import torch
+from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
 from transformers import AutoConfig, AutoModel
 
-from configuration_zerog import PROMPTEOL_TEMPLATE, ZeroGConfig
+from configuration_zerog import POOLING_MODES, PROMPTEOL_TEMPLATE, ZeroGConfig
 from modeling_zerog import (
     LORA_TARGET_MODULES,
     ZeroGModel,
     ZeroGPooling,
+    architecture_name,
     is_decoder_architecture,
+    load_tokenizer,
     resolve_lora_targets,
     tokenize_texts,
 )
-from tests.conftest import DECODERS, ENCODERS, tiny_config
+from tests.helpers import DECODERS, ENCODERS, tiny_config
+from zerog_graph.backbones import BACKBONES, hub_id
+from zerog_graph.models import backbone_config
 
 REPO = Path(__file__).resolve().parents[1]
 TEXTS = [
@@ -56,8 +61,14 @@ def test_config_docstring_documents_every_field():
 
 
 def test_short_names_resolve_to_hub_ids():
-    assert ZeroGConfig(lm_name_or_path="qwen2").lm_name_or_path == "Qwen/Qwen2-7B"
-    assert ZeroGConfig(lm_name_or_path="/some/local/folder").lm_name_or_path == "/some/local/folder"
+    assert hub_id("qwen2") == "Qwen/Qwen2-7B" and hub_id("/some/local/folder") == "/some/local/folder"
+    assert ZeroGConfig(lm_name_or_path="Qwen/Qwen2-7B").lm_name_or_path == "Qwen/Qwen2-7B"
+
+
+def test_short_name_builds_from_the_packaged_copy(minilm_path):
+    lm_name, lm_path, lm_config, is_decoder = backbone_config("minilm")
+    assert (lm_name, lm_path, is_decoder) == (BACKBONES["minilm"].hub_id, minilm_path, False)
+    assert architecture_name(lm_config) == BACKBONES["minilm"].architecture
 
 
 # --- backbone detection, pooling and LoRA targets ------------------------------------------------
@@ -66,11 +77,12 @@ def test_short_names_resolve_to_hub_ids():
 @pytest.mark.parametrize("name", DECODERS + ENCODERS)
 def test_detection_pooling_and_targets_for_every_architecture(tiny_backbones, name):
     model = ZeroGModel(ZeroGConfig(lm_name_or_path=tiny_backbones[name]))
-    assert model.config.lm_is_decoder == (name in DECODERS)
+    assert model.config.lm_is_decoder == (name in DECODERS) and architecture_name(model.lm.config) == name
     assert model.pooling_mode == ("last" if name in DECODERS else "cls")
     assert model.tokenizer.padding_side == ("left" if name in DECODERS else "right")
-    assert model.tokenizer.pad_token is not None
-    expected = {"gpt2": ["c_attn"]}.get(name, LORA_TARGET_MODULES.get(name))
+    # the tiny decoders' tokenizer has no pad token: it pads with eos; MiniLM's keeps its own [PAD]
+    assert model.tokenizer.pad_token == (model.tokenizer.eos_token if name in DECODERS else "[PAD]")
+    expected = LORA_TARGET_MODULES.get(name) or TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING[name]
     assert sorted(model.lm.peft_config["default"].target_modules) == sorted(expected)
     assert model.lm.peft_config["default"].r == (8 if name in DECODERS else 4)
     embeds = model.encode(TEXTS)
@@ -114,6 +126,38 @@ def test_pooling_uses_the_mask_under_both_paddings():
     assert ZeroGPooling("mean")(hidden, right).flatten().tolist() == [0.5, 5.5]
 
 
+def test_every_pooling_mode_of_the_config_is_implemented():
+    assert ("auto",) + ZeroGPooling.MODES == POOLING_MODES
+    assert all(callable(getattr(ZeroGPooling, f"pool_{mode}", None)) for mode in ZeroGPooling.MODES)
+
+
+def test_lora_table_keeps_only_rows_that_differ_from_peft():
+    for name, targets in LORA_TARGET_MODULES.items():
+        assert TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING.get(name) != targets, name
+
+
+@pytest.mark.parametrize("backbone", ["minilm_path", pytest.param("smollm2_path", marks=pytest.mark.slow)])
+def test_a_long_text_is_cut_inside_the_text_with_the_template_ids_intact(backbone, request):
+    """The cut text's ids are the text's own first ids between the template's prefix and suffix ids, inside
+    the tokenizer's special tokens; a text that fits is tokenized with its template as one string."""
+    tokenizer = load_tokenizer(request.getfixturevalue(backbone), is_decoder=backbone == "smollm2_path")
+    prefix, suffix = PROMPTEOL_TEMPLATE.split("{text}")
+    prefix_ids, suffix_ids = (tokenizer(part, add_special_tokens=False)["input_ids"] for part in (prefix, suffix))
+    specials = tokenizer("")["input_ids"]  # [CLS] [SEP] for MiniLM, none for SmolLM2
+    long_text = "Graph neural networks propagate node features along citation edges. " * 200
+    text_ids = tokenizer(long_text, add_special_tokens=False)["input_ids"]
+    for max_length in (20, 64, 512):
+        ids = tokenize_texts(tokenizer, [long_text, TEXTS[0]], PROMPTEOL_TEMPLATE, max_length, padding=False)
+        cut, short = ids["input_ids"]
+        room = max_length - len(specials) - len(prefix_ids) - len(suffix_ids)
+        middle = prefix_ids + text_ids[:room] + suffix_ids
+        start = len(specials) // 2
+        assert len(cut) == max_length and cut[start : start + len(middle)] == middle
+        assert cut[:start] + cut[start + len(middle) :] == specials
+        assert ids["attention_mask"][0] == [1] * max_length
+        assert short == tokenizer(PROMPTEOL_TEMPLATE.format(text=TEXTS[0]))["input_ids"]
+
+
 def test_truncation_cuts_the_text_not_the_template(minilm_path):
     from transformers import AutoTokenizer
 
@@ -133,31 +177,26 @@ def smollm2(smollm2_path):
     return ZeroGModel(ZeroGConfig(lm_name_or_path=smollm2_path, use_lora=False), lm_path=smollm2_path)
 
 
-def test_smollm2_last_token_is_padding_independent(smollm2):
+def test_smollm2_last_token_is_padding_independent(smollm2, monkeypatch):
     text = "Graph neural networks."
     alone = smollm2.encode([text])
     batched = smollm2.encode([text, TEXTS[2] * 3, TEXTS[1]])
     assert smollm2.tokenizer.padding_side == "left"
-    smollm2.tokenizer.padding_side = "right"
-    try:
-        right = smollm2.encode([text, TEXTS[2] * 3])
-    finally:
-        smollm2.tokenizer.padding_side = "left"
+    monkeypatch.setattr(smollm2.tokenizer, "padding_side", "right")
+    right = smollm2.encode([text, TEXTS[2] * 3])
     assert (alone[0] - batched[0]).abs().max() < 1e-4
     assert (alone[0] - right[0]).abs().max() < 1e-4
     assert (batched[0] - batched[2]).abs().max() > 1e-2
 
 
-def test_first_token_pooling_of_a_decoder_collapses(smollm2):
+def test_first_token_pooling_of_a_decoder_collapses(smollm2, monkeypatch):
     """The original ZeroG's `[:, 0, :]` on a causal model: the first token sees only itself, so
     under a template every text gets the same vector. Last-token pooling does not."""
-    smollm2.config.template, smollm2.pooling.pooling_mode = PROMPTEOL_TEMPLATE, "cls"
-    try:
-        first = smollm2.encode(TEXTS)
-        smollm2.pooling.pooling_mode = "last"
-        last = smollm2.encode(TEXTS)
-    finally:
-        smollm2.config.template, smollm2.pooling.pooling_mode = None, "last"
+    monkeypatch.setattr(smollm2.config, "template", PROMPTEOL_TEMPLATE)
+    monkeypatch.setattr(smollm2.pooling, "pooling_mode", "cls")
+    first = smollm2.encode(TEXTS)
+    monkeypatch.setattr(smollm2.pooling, "pooling_mode", "last")
+    last = smollm2.encode(TEXTS)
     assert (first - first[0]).abs().max() < 1e-5  # every text gets the same vector
     assert torch.cdist(last, last).fill_diagonal_(float("inf")).min() > 1e-2
 
@@ -168,6 +207,17 @@ def test_minilm_cls_matches_the_original_zerog(minilm_path):
     with torch.no_grad():
         reference = model.lm(**tokens)[0][:, 0, :]
     assert torch.allclose(model.encode(TEXTS), reference, atol=1e-6)
+
+
+def test_post_init_keeps_the_loaded_weights_and_the_config(minilm_path):
+    """`post_init` would redraw LoRA's zero B matrices and delete `config.gradient_checkpointing`."""
+    model = ZeroGModel(ZeroGConfig(lm_name_or_path=minilm_path, gradient_checkpointing=True))
+    lora_b = [param for name, param in model.lm.named_parameters() if "lora_B" in name]
+    assert lora_b and all(not param.any() for param in lora_b)
+    assert model.config.gradient_checkpointing is True and model.config.to_dict()["gradient_checkpointing"] is True
+    backbone = AutoModel.from_pretrained(minilm_path)
+    weights = {name.replace(".base_layer", ""): p for name, p in model.lm.get_base_model().named_parameters()}
+    assert all(torch.equal(weights[name], param) for name, param in backbone.named_parameters())
 
 
 def test_minilm_auto_pooling_is_the_declared_mean(minilm_path):

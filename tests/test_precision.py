@@ -1,9 +1,6 @@
 """`--dtype auto` per kind of machine, the int8 path, and int8 in the cache key."""
 
 import json
-import os
-import subprocess
-import sys
 import warnings
 
 import pytest
@@ -12,6 +9,7 @@ from torch import nn
 
 from zerog_graph import precision
 from zerog_graph.cache import model_fingerprint
+from zerog_graph.cli import main as cli
 from zerog_graph.models import load_model
 from zerog_graph.precision import apply_precision, default_dtype, precision_of, quantize_int8
 
@@ -129,15 +127,15 @@ def test_int8_is_refused_off_the_cpu_and_with_bitsandbytes(minilm_path, monkeypa
         quantize_int8(model)
 
 
-def test_cli_dtype_int8_records_the_precision(minilm_path, tmp_path):
+@pytest.mark.filterwarnings("error::DeprecationWarning:torch.ao.quantization.quantize")
+def test_cli_dtype_int8_records_the_precision(minilm_path, tmp_path, monkeypatch, capsys):
     graph = {"texts": TEXTS, "edges": [[0, 3]], "labels": [0, 1, 2, 0], "description": "short texts"}
     graph["label_names"] = ["machine learning", "databases", "animals"]
     (tmp_path / "toy.json").write_text(json.dumps(graph))
-    env = dict(os.environ, ZEROG_CACHE=str(tmp_path / "cache"))
-    command = [sys.executable, "-W", "error::DeprecationWarning:torch.ao.quantization.quantize", "-m", "zerog_graph"]
-    command += ["eval", "--model", minilm_path, "--graph", str(tmp_path / "toy.json"), "--dtype", "int8"]
-    result = subprocess.run(command + ["--output", str(tmp_path / "r.json")], capture_output=True, text=True, env=env)
-    assert result.returncode == 0, result.stderr[-2000:]
+    monkeypatch.setenv("ZEROG_CACHE", str(tmp_path / "cache"))
+    command = ["eval", "--model", minilm_path, "--graph", str(tmp_path / "toy.json"), "--dtype", "int8"]
+    assert cli(command + ["--output", str(tmp_path / "r.json")]) == 0, capsys.readouterr().err[-2000:]
     assert json.loads((tmp_path / "r.json").read_text())["toy"]["settings"]["dtype"] == "int8"
-    bad = subprocess.run(command[:-1] + ["int4"], capture_output=True, text=True, env=env)
-    assert bad.returncode == 2 and "int8" in bad.stderr and "Traceback" not in bad.stderr
+    capsys.readouterr()
+    assert cli(command[:-1] + ["int4"]) == 2
+    assert "invalid choice: 'int4'" in capsys.readouterr().err

@@ -2,6 +2,7 @@
 
 import json
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -14,7 +15,7 @@ from torch_geometric.utils import k_hop_subgraph
 from transformers import AutoModel, TrainingArguments
 
 import train_hf
-from tests.conftest import SHARED_DATA, launch_two_processes, tiny_config
+from tests.helpers import SHARED_DATA, launch_two_processes, tiny_config
 from zerog_graph.cache import EmbeddingCache
 from zerog_graph.collator import ZeroGCollator
 from zerog_graph.evaluate import evaluate_graph
@@ -177,9 +178,11 @@ def write_graph(path: Path, graph: TextGraph, **fields) -> str:
 
 
 @pytest.fixture(scope="module")
-def target_file(data_dir, tmp_path_factory):
+def target_file(shared_data, tmp_path_factory):
     """120 Citeseer nodes, as a JSON file: a small unseen target graph."""
-    citeseer = load_graph("citeseer")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("ZEROG_DATA", str(shared_data))
+        citeseer = load_graph("citeseer")
     graph = citeseer.subgraph(torch.arange(0, citeseer.num_nodes, 26)[:120])
     return write_graph(tmp_path_factory.mktemp("target") / "citeseer_small.json", graph)
 
@@ -248,9 +251,9 @@ def test_resume_reaches_the_same_adapter_as_an_uninterrupted_run(data_dir, minil
     steps = ["--max_steps", "4", "--save_strategy", "steps", "--save_steps", "2"]
     train_hf.main(train_args("minilm", tmp_path / "full", *steps))
     train_hf.main(train_args("minilm", tmp_path / "cut", *steps))
-    for leftover in ("checkpoint-4", "adapter", "config.json"):  # as if killed after step 2
-        target = tmp_path / "cut" / leftover
-        subprocess.run(["rm", "-rf", str(target)], check=True)
+    for leftover in ("checkpoint-4", "adapter"):  # as if killed after step 2
+        shutil.rmtree(tmp_path / "cut" / leftover)
+    (tmp_path / "cut" / "config.json").unlink()
     train_hf.main(
         train_args(
             "minilm", tmp_path / "cut", *steps, "--resume_from_checkpoint", str(tmp_path / "cut" / "checkpoint-2")
@@ -278,7 +281,7 @@ def test_saved_model_evaluates_like_the_in_memory_one(data_dir, minilm_path, tar
     record = json.loads((tmp_path / "run" / "zero_shot_results.json").read_text())
     assert record["sources"] == ["cora"] and record["results"] == results
     assert record["target_names"] == {names[0]: target_file, names[1]: namesake}
-    assert record["source_loss"]["before"] != record["source_loss"]["after"]  # the adapter moved
+    assert record["source_loss"]["after"] < record["source_loss"]["before"]  # training lowered the source loss
     # offline, the backbone comes from its packaged copy; the adapter and config from the folder
     reloaded = AutoModel.from_pretrained(tmp_path / "run", trust_remote_code=True, lm_path=minilm_path)
     again = evaluate_graph(reloaded, load_graph(target_file), cache=EmbeddingCache(tmp_path / "cache"))
@@ -367,17 +370,16 @@ def test_train_hf_refuses_before_training(data_dir, tmp_path, extra, message):
     assert not (tmp_path / "run").exists()
 
 
-def test_train_hf_exit_codes(tmp_path):
+def test_train_hf_exit_codes(tmp_path, capsys):
     run = [sys.executable, str(REPO / "train_hf.py")]
     result = subprocess.run(
         [*run, *train_args("minilm", tmp_path / "run", "--max_steps", "0")], capture_output=True, text=True
     )
     assert result.returncode == 2 and "train_hf.py: error: --max_steps 0 trains nothing" in result.stderr
     assert "Traceback" not in result.stderr
-    result = subprocess.run(
-        [*run, *train_args("minilm", tmp_path / "run", "--pooling_mode", "max")], capture_output=True, text=True
-    )
-    assert result.returncode == 2 and "invalid choice: 'max'" in result.stderr
+    with pytest.raises(SystemExit) as exit_:  # argparse's own exit: no process needed to see it
+        train_hf.main(train_args("minilm", tmp_path / "run", "--pooling_mode", "max"))
+    assert exit_.value.code == 2 and "invalid choice: 'max'" in capsys.readouterr().err
 
 
 @pytest.mark.parametrize("flag, trusted", [([], False), (["--trust_remote_code"], True)])

@@ -1,8 +1,9 @@
 """The graph side of ZeroG: graphs -> subgraphs -> collator -> model -> evaluation.
 
 - `graph`, `io`, `registry`, `wordnet`: text-attributed graphs, their loaders and named graphs.
-- `backbones`, `models`: local copies of backbones and building a `ZeroGModel` from a name.
+- `backbones`, `models`: the short-named backbones and their local copies, building a `ZeroGModel` from a name.
 - `cache`, `evaluate`, `cli`: cached embeddings, zero-shot metrics and the `zerog` command.
+- `distributed`, `paths`, `precision`: work across `accelerate launch` processes, the cache folder, dtypes.
 """
 
 import os as _os

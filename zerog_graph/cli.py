@@ -7,7 +7,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from configuration_zerog import POOLING_MODES
+from configuration_zerog import POOLING_HELP, POOLING_MODES
 
 from .graph import GraphError
 from .precision import PRECISIONS, apply_precision, default_dtype
@@ -71,7 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="propagation rounds R, or auto: chosen per graph without labels (default: the model's config)",
     )
-    ev.add_argument("--pooling", choices=POOLING_MODES, default=None)
+    ev.add_argument("--pooling", choices=POOLING_MODES, default=None, help=POOLING_HELP)
     ev.add_argument("--template", default=None, help="format string with {text}; '' for none")
     ev.add_argument("--no-standardize", action="store_true", help="skip ZeroG's if_norm standardisation")
     ev.add_argument("--dtype", choices=PRECISIONS, default="auto")
@@ -128,7 +128,7 @@ def check_writable(folder: Path, option: str):
 
 
 def run_eval(args) -> dict:
-    from .cache import process_state
+    from .distributed import process_state
     from .evaluate import evaluate_graph, write_predictions
     from .graph import result_names
     from .models import load_model

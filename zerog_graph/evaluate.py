@@ -16,7 +16,8 @@ from modeling_zerog import (
     zerog_logits,
 )
 
-from .cache import EmbeddingCache, encode_sharded, model_fingerprint
+from .cache import EmbeddingCache, model_fingerprint
+from .distributed import encode_sharded
 from .graph import TextGraph
 from .precision import precision_of
 

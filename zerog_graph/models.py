@@ -8,10 +8,10 @@ from typing import Optional
 import torch
 from transformers import AutoConfig, AutoModel
 
-from configuration_zerog import DEFAULT_BACKBONES, PROMPTEOL_TEMPLATE, ZeroGConfig
+from configuration_zerog import PROMPTEOL_TEMPLATE, ZeroGConfig
 from modeling_zerog import ZeroGModel, is_decoder_architecture, load_backbone_config
 
-from .backbones import local_backbone
+from .backbones import hub_id, local_backbone
 
 # Template used for decoder backbones when none is given (measured in README "Choosing defaults").
 DECODER_DEFAULT_TEMPLATE = PROMPTEOL_TEMPLATE
@@ -64,7 +64,7 @@ def load_zerog_config(folder: Path, **overrides) -> ZeroGConfig:
 
 def backbone_config(name_or_path: str) -> tuple:
     """(Hub id or path, local copy or None, the backbone's config, whether it is a decoder)."""
-    lm_name = DEFAULT_BACKBONES.get(name_or_path, name_or_path)
+    lm_name = hub_id(name_or_path)
     lm_path = local_backbone(lm_name)
     lm_config = load_backbone_config(lm_path or lm_name)  # no code runs; MoE and multimodal refused
     return lm_name, lm_path, lm_config, is_decoder_architecture(lm_config)

@@ -21,7 +21,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .backbones import cache_dir
+from .paths import cache_dir
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32", "int8")
 # What `quantize_int8` does, for the embedding cache key: a change of scheme must not reuse entries.

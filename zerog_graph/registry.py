@@ -1,7 +1,9 @@
 """The graphs ZeroG knows by name: their descriptions, label texts and where their files come from.
 
-Kept as data: one entry per graph, no branches on names. `load_graph` accepts a registry name or
-a file (`.json`, `.pt`, or a folder holding `nodes.csv` and `edges.csv`).
+Kept as data: one entry per graph, no branches on names. Each entry's `loader` builds the bare graph from
+its name (`load_registered_file` finds one of the entry's `files`); `load_graph` then adds the entry's
+description and label texts. `load_graph` also accepts a file (`.json`, `.pt`, or a folder holding
+`nodes.csv` and `edges.csv`).
 """
 
 import os
@@ -10,12 +12,43 @@ from typing import Optional
 
 from .graph import GraphError, TextGraph
 from .io import load_csv, load_json, load_pt
+from .paths import cache_dir
+from .wordnet import load_wordnet
 
 ZEROG_DRIVE = "https://drive.google.com/drive/folders/1WfBIPA3dMd8qQZ6QlQRg9MIFGMwnPdFj"
 ZEROG_DRIVE_AMAZON = "https://drive.google.com/drive/folders/1kifRUaZ9JzcjByj47FeANfXEeEZd4sJk"
 
+
+def data_dirs() -> list:
+    """Folders searched for graph files: `ZEROG_DATA` (os.pathsep-separated), ./data, the cache."""
+    dirs = [Path(p) for p in os.environ.get("ZEROG_DATA", "").split(os.pathsep) if p]
+    return dirs + [Path("data"), cache_dir() / "data"]
+
+
+def find_file(filenames: list) -> Optional[Path]:
+    for folder in data_dirs():
+        for filename in filenames:
+            if (folder / filename).exists():
+                return folder / filename
+    return None
+
+
+def load_registered_file(name: str) -> TextGraph:
+    """The graph file of registry entry `name`: the first of its `files` found in `data_dirs()`."""
+    entry = GRAPHS[name]
+    found = find_file(entry["files"])
+    if found is None:
+        where = entry["url"] or "its publisher"
+        raise GraphError(
+            f"Graph {name!r} is not on this machine. Download {' or '.join(entry['files'])} from {where} "
+            f"and put it in one of: {', '.join(str(d) for d in data_dirs())} (or set ZEROG_DATA)."
+        )
+    return load_file(found)
+
+
 GRAPHS = {
     "cora": {
+        "loader": load_registered_file,
         "files": ["cora.json", "cora.pt"],
         "url": ZEROG_DRIVE,
         "description": "A citation network of machine learning papers. Each node is a paper with its "
@@ -32,6 +65,7 @@ GRAPHS = {
         },
     },
     "citeseer": {
+        "loader": load_registered_file,
         "files": ["citeseer.json", "citeseer.pt"],
         "url": ZEROG_DRIVE,
         "description": "A citation network of computer science papers from CiteSeer. Each node is a paper "
@@ -53,6 +87,7 @@ GRAPHS = {
         },
     },
     "dblp": {
+        "loader": load_registered_file,
         "files": ["dblp4area.json", "dblp.json", "dblp.pt"],
         "url": None,
         "description": "A network of computer science papers from DBLP. Each node is a paper title, and "
@@ -66,12 +101,14 @@ GRAPHS = {
         },
     },
     "pubmed": {
+        "loader": load_registered_file,
         "files": ["pubmed.pt"],
         "url": ZEROG_DRIVE,
         "description": "A citation network of biomedical papers about diabetes from PubMed. Each node is "
         "a paper with its title and abstract, each edge a citation.",
     },
     "arxiv": {
+        "loader": load_registered_file,
         "files": ["arxiv.pt"],
         "url": ZEROG_DRIVE,
         "description": "A citation network of computer science papers from arXiv (ogbn-arxiv). Each node "
@@ -79,52 +116,48 @@ GRAPHS = {
         "belongs to one arXiv computer science category.",
     },
     "wikics": {
+        "loader": load_registered_file,
         "files": ["wikics.pt"],
         "url": ZEROG_DRIVE,
         "description": "A network of Wikipedia articles about computer science. Each node is an article, "
         "each edge a hyperlink, and each article belongs to one branch of computer science.",
     },
     "home": {
+        "loader": load_registered_file,
         "files": ["home.pt"],
         "url": ZEROG_DRIVE_AMAZON,
         "description": "A network of Amazon home products. Each node is a product description, and "
         "products are linked when they are often bought or viewed together.",
     },
     "tech": {
+        "loader": load_registered_file,
         "files": ["tech.pt"],
         "url": ZEROG_DRIVE_AMAZON,
         "description": "A network of Amazon electronics products. Each node is a product description, and "
         "products are linked when they are often bought or viewed together.",
     },
     "reddit": {
+        "loader": load_registered_file,
         "files": ["reddit.pt"],
         "url": ZEROG_DRIVE,
         "description": "A social network of Reddit users. Each node is a user with the text of their "
         "posts, and users are linked when they reply to each other.",
     },
     "instagram": {
+        "loader": load_registered_file,
         "files": ["instagram.pt"],
         "url": ZEROG_DRIVE,
         "description": "A social network of Instagram users. Each node is a user with their profile text, "
         "and users are linked when they follow each other.",
     },
     "wordnet": {
-        "files": [],
-        "url": None,
+        "loader": lambda name: load_wordnet(),
         "description": "WordNet, a lexical database of English. Each node is a noun sense with its "
         "synonyms and definition, each edge a semantic relation between senses "
         "(hypernymy, meronymy and others), and each sense belongs to one lexicographer "
         "category.",
     },
 }
-
-
-def data_dirs() -> list:
-    """Folders searched for graph files: `ZEROG_DATA` (os.pathsep-separated), ./data, the cache."""
-    from .backbones import cache_dir
-
-    dirs = [Path(p) for p in os.environ.get("ZEROG_DATA", "").split(os.pathsep) if p]
-    return dirs + [Path("data"), cache_dir() / "data"]
 
 
 def load_file(path, label_names: Optional[list] = None) -> TextGraph:
@@ -165,25 +198,4 @@ def load_graph(name_or_path: str, label_texts: bool = True, label_names: Optiona
         raise GraphError(f"{name_or_path!r} is neither a file nor a known graph ({', '.join(GRAPHS)})")
     if label_names is not None:
         raise GraphError(f"{name_or_path!r}: class names can be given only for a CSV folder; this graph has its own")
-    if name == "wordnet":
-        from .wordnet import load_wordnet
-
-        return load_wordnet()
-    entry = GRAPHS[name]
-    found = find_file(entry["files"])
-    if found is None:
-        where = entry["url"] or "its publisher"
-        raise GraphError(
-            f"Graph {name!r} is not on this machine. Download {' or '.join(entry['files'])} from {where} "
-            f"and put it in one of: {', '.join(str(d) for d in data_dirs())} (or set ZEROG_DATA)."
-        )
-    graph = load_file(found)
-    return with_registry_texts(graph, name, label_texts)
-
-
-def find_file(filenames: list) -> Optional[Path]:
-    for folder in data_dirs():
-        for filename in filenames:
-            if (folder / filename).exists():
-                return folder / filename
-    return None
+    return with_registry_texts(GRAPHS[name]["loader"](name), name, label_texts)

@@ -156,13 +156,32 @@ def model_card(model, model_name: str, sources: list, targets: dict, training_ar
     accuracy and macro-F1 (`ModelCardData.eval_results`), then backbone, graphs and hyperparameters.
 
     `targets` maps each result name (a key of `results`) to the graph as it was given."""
-    config = model.config
-    rows = "\n".join(
+    data = ModelCardData(
+        model_name=model_name,
+        library_name="transformers",
+        base_model=model.config.lm_name_or_path,
+        tags=["zerog", "graph", "zero-shot", "node-classification", "lora"],
+        eval_results=eval_results(results) or None,
+    )
+    body = card_body(
+        model.config, sources, targets, results_rows(targets, results), hyperparameters(model, training_args)
+    )
+    return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
+
+
+def results_rows(targets: dict, results: dict) -> str:
+    """The rows of the card's table: each target's accuracy before and after training, macro-F1 after."""
+    return "\n".join(
         f"| {name} | {targets[name]} | {percent(r['before']['accuracy'])} | {percent(r['after']['accuracy'])} | "
         f"{percent(r['after']['macro_f1'])} |"
         for name, r in results.items()
     )
-    hyper = {
+
+
+def hyperparameters(model, training_args) -> dict:
+    """The model's and the training run's settings, as the card lists them."""
+    config = model.config
+    return {
         "lora_r": model.lm.peft_config["default"].r if config.use_lora else None,
         "lora_alpha": config.lora_alpha,
         "lora_dropout": config.lora_dropout,
@@ -178,15 +197,12 @@ def model_card(model, model_name: str, sources: list, targets: dict, training_ar
         "gradient_accumulation_steps": training_args.gradient_accumulation_steps,
         "seed": training_args.seed,
     }
-    data = ModelCardData(
-        model_name=model_name,
-        library_name="transformers",
-        base_model=config.lm_name_or_path,
-        tags=["zerog", "graph", "zero-shot", "node-classification", "lora"],
-        eval_results=eval_results(results) or None,
-    )
+
+
+def card_body(config, sources: list, targets: dict, rows: str, hyper: dict) -> str:
+    """The card's text below the metadata: how to load the model, the graphs, the results and the settings."""
     revision = f" at revision `{config.lm_revision}`" if config.lm_revision else ""
-    body = f"""
+    return f"""
 # ZeroG on {config.lm_name_or_path}
 
 A LoRA adapter for zero-shot node classification on text-attributed graphs (ZeroG). The backbone's
@@ -214,7 +230,6 @@ embeddings = model.encode(["a node text", "another"])
 {json.dumps(hyper, indent=2)}
 ```
 """
-    return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
 
 
 # Never uploaded: Trainer checkpoints (optimizer and RNG state are pickles) and logs.

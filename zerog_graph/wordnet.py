@@ -17,6 +17,7 @@ from typing import Optional
 
 from .graph import GraphError, TextGraph
 from .io import load_json
+from .paths import cache_dir
 
 DEFAULT_NUM_NODES = None  # all noun synsets
 FIRST_NOUN_LEXFILE = 3  # lexicographer files 03..28 are the noun files
@@ -118,14 +119,12 @@ def build_wordnet(num_nodes: Optional[int] = DEFAULT_NUM_NODES, wordnet_dir: Opt
 
 
 def load_wordnet(num_nodes: Optional[int] = DEFAULT_NUM_NODES) -> TextGraph:
-    """The WordNet graph, built once and cached as JSON under the ZeroG cache."""
-    from .backbones import cache_dir
-    from .registry import with_registry_texts
-
+    """The WordNet graph, built once and cached as JSON under the ZeroG cache; `load_graph("wordnet")` adds
+    the registry's description."""
     path = cache_dir() / "data" / f"wordnet-nouns-{num_nodes or 'all'}.json"
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         partial = path.with_suffix(".partial")
         partial.write_text(json.dumps(build_wordnet(num_nodes)), encoding="utf-8")
         os.replace(partial, path)
-    return with_registry_texts(load_json(path), "wordnet")
+    return load_json(path)

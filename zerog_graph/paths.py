@@ -1,0 +1,9 @@
+"""Where ZeroG keeps what it builds: converted backbones, graphs built from packages, embeddings."""
+
+import os
+from pathlib import Path
+
+
+def cache_dir() -> Path:
+    """Where ZeroG keeps converted backbones, built graphs and embeddings (`ZEROG_CACHE`, default ~/.cache/zerog)."""
+    return Path(os.environ.get("ZEROG_CACHE", Path.home() / ".cache" / "zerog"))
