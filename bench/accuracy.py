@@ -1,7 +1,7 @@
 """Zero-shot accuracy table: training-free against trained, MiniLM against SmolLM2.
 
-    python bench/accuracy.py --model minilm --model outputs/minilm-cora-citeseer   # about 2 minutes here
-    python bench/accuracy.py --model smollm2                                        # about 8 minutes here
+    python bench/accuracy.py --model minilm --model outputs/minilm-cora-citeseer --rounds 2   # about 2 minutes here
+    python bench/accuracy.py --model smollm2 --rounds 2                                        # about 8 minutes here
 
 Evaluates every model on Cora, Citeseer and DBLP (all labelled nodes) with its default settings
 and the default `--dtype auto`, skipping the graphs a trained model was trained on (read from its
@@ -33,7 +33,10 @@ def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", action="append", required=True)
     parser.add_argument("--graph", action="append", default=None)
+    parser.add_argument("--rounds", default=None, help="R for every model, or auto (default: each model's config)")
     args = parser.parse_args()
+    rounds = None if args.rounds in (None, "auto") else int(args.rounds)
+    rounds = "auto" if args.rounds == "auto" else rounds
     graphs = [load_graph(name) for name in args.graph or ["cora", "citeseer", "dblp"]]
     start = time.perf_counter()
     print("| model | graph | accuracy | macro-F1 | majority class | command |\n|---|---|---|---|---|---|")
@@ -43,11 +46,12 @@ def main():
         for graph in graphs:
             if graph.name in trained_on:
                 continue
-            result = evaluate_graph(model, graph, cache=False)
+            result = evaluate_graph(model, graph, num_rounds=rounds, cache=False)
             print(
                 f"| {name}{' (trained on ' + ', '.join(trained_on) + ')' if trained_on else ''} | {graph.name} | "
                 f"{100 * result.accuracy:.1f} | {100 * result.macro_f1:.1f} | {100 * result.majority_accuracy:.1f} | "
-                f"`zerog eval --model {name} --graph {graph.name}` |",
+                f"`zerog eval --model {name} --graph {graph.name}"
+                f"{'' if rounds is None else f' --rounds {rounds}'}` (R={result.settings['num_rounds']}) |",
                 flush=True,
             )
     print(f"{time.perf_counter() - start:.0f} s")
