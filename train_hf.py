@@ -256,6 +256,9 @@ def parse_arguments(argv: Optional[list] = None) -> tuple:
     """(model, data, training) arguments from the command line, checked before any graph or model loads."""
     parser = HfArgumentParser((ModelArguments, DataArguments, ZeroGTrainingArguments))
     model_args, data_args, training_args = parser.parse_args_into_dataclasses(args=argv)
+    given = {arg.split("=")[0] for arg in (sys.argv[1:] if argv is None else argv) if arg.startswith("--")}
+    if "--num_train_epochs" in given and "--max_steps" not in given:
+        training_args.max_steps = -1  # epochs given: they decide, not the recipe's default step count
     check_arguments(model_args, data_args, training_args)
     return model_args, data_args, training_args
 

@@ -114,18 +114,19 @@ class SourceStatistics(TrainerCallback):
 
 
 class StepTimer(TrainerCallback):
-    """Prints the measured time per optimizer step and the expected total, after `after_steps` steps."""
+    """Prints the measured time per optimizer step and the expected time left, `after_steps` steps after the
+    first step of this run (which holds one-off costs; a resumed run starts at its checkpoint's step)."""
 
     def __init__(self, after_steps: int = 3):
         self.after_steps, self.start = after_steps, None
 
     def on_step_end(self, args, state, control, **kwargs):
-        if state.global_step == 1:
-            self.start = time.perf_counter()  # the first step holds one-off costs
-        elif state.global_step == 1 + self.after_steps and state.is_world_process_zero:
-            per_step = (time.perf_counter() - self.start) / self.after_steps
-            total = per_step * state.max_steps / 60
-            print(f"[zerog] {per_step:.2f} s per step; {state.max_steps} steps take about {total:.0f} min", flush=True)
+        if self.start is None:
+            self.start = (time.perf_counter(), state.global_step)
+        elif state.global_step == self.start[1] + self.after_steps and state.is_world_process_zero:
+            per_step = (time.perf_counter() - self.start[0]) / self.after_steps
+            left = per_step * (state.max_steps - state.global_step) / 60
+            print(f"[zerog] {per_step:.2f} s per step; {state.max_steps} steps, about {left:.0f} min left", flush=True)
 
 
 def eval_results(results: dict) -> list:
