@@ -169,34 +169,39 @@ def run_cell(backbone: str, target: str, seeds: list, extra: list, graphs=GRAPHS
 
 def mean_spread(values: list) -> str:
     values = [100 * v for v in values]
+    if not values:
+        return "-"
     if len(values) == 1:
         return f"{values[0]:.1f}"
     return f"{statistics.mean(values):.1f} ± {statistics.stdev(values):.1f}"
 
 
 def print_table(path: Path):
-    """One row per backbone, target, model (training-free or trained) and recipe: mean ± spread over seeds."""
+    """One row per backbone, target, model and extra options: mean ± spread over seeds, at R = auto (the
+    default) and at R = 2."""
     rows = [json.loads(line) for line in path.read_text().splitlines() if line.strip()]
     cells = {}
     for row in rows:
-        cells.setdefault((row["backbone"], row["target"], row["kind"], " ".join(row["extra"])), []).append(row)
+        key = (row["backbone"], row["target"], " ".join(row["extra"]), row["kind"] != "training-free")
+        cells.setdefault(key, []).append(row)
     print(
-        "| backbone | target | model | extra options | seeds | accuracy R=2 | macro-F1 R=2 | accuracy auto | R auto |"
+        "| backbone | target | model | options | seeds | R auto | accuracy | macro-F1 | accuracy R=2 | macro-F1 R=2 "
+        "| train s | eval s |"
     )
-    print("|---|---|---|---|---|---|---|---|---|")
-    for (backbone, target, kind, extra), group in sorted(cells.items()):
+    print("|---|---|---|---|---|---|---|---|---|---|---|---|")
+    for (backbone, target, extra, _), group in sorted(cells.items()):
         seeds = ",".join(str(r["seed"]) for r in group if r["seed"] is not None) or "-"
-        fixed = [r["by_rounds"]["2"] for r in group]
-        auto = [r["by_rounds"]["auto"] for r in group]
-        chosen = ",".join(str(r["num_rounds"]) for r in auto)
+        # Records written before R auto was scored hold one setting, R=2: their auto columns are "-".
+        fixed = [r.get("by_rounds", {}).get("2", r) for r in group]
+        auto = [r["by_rounds"]["auto"] for r in group if "by_rounds" in r]
+        train_s = [r["train_seconds"] for r in group if "train_seconds" in r]
         print(
-            f"| {backbone} | {target} | {kind} | {extra or '-'} | {seeds} | "
-            f"{mean_spread([r['accuracy'] for r in fixed])} | {mean_spread([r['macro_f1'] for r in fixed])} | "
-            f"{mean_spread([r['accuracy'] for r in auto])} | {chosen} |"
+            f"| {backbone} | {target} | {group[0]['kind']} | {extra or '-'} | {seeds} | "
+            f"{','.join(str(r['num_rounds']) for r in auto) or '-'} | {mean_spread([r['accuracy'] for r in auto])} | "
+            f"{mean_spread([r['macro_f1'] for r in auto])} | {mean_spread([r['accuracy'] for r in fixed])} | "
+            f"{mean_spread([r['macro_f1'] for r in fixed])} | {statistics.mean(train_s) if train_s else 0:.0f} | "
+            f"{statistics.mean(r['eval_seconds'] for r in group):.0f} |"
         )
-    times = [r for r in rows if "train_seconds" in r]
-    if times:
-        print(f"training: {statistics.mean(r['train_seconds'] for r in times):.0f} s per run on average")
     print(f"machines: {'; '.join(sorted({r.get('machine', '?') for r in rows}))}")
 
 
