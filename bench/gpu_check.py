@@ -152,6 +152,7 @@ def check_qlora_step(args, folder: Path) -> tuple:
     output = folder / "qlora"
     argv = ["--model_name_or_path", "smollm2", "--load_in_4bit", "--source_graphs", toy_graph_file(folder)]
     argv += ["--output_dir", str(output), "--max_steps", "1", "--num_subgraphs", "4", "--max_nodes", "6"]
+    argv += ["--warmup_steps", "0"]  # the recipe warms up from a learning rate of 0: one step would not move
     argv += ["--max_seq_length", "48", "--per_device_train_batch_size", "2", "--learning_rate", "1e-3"]
     argv += ["--report_to", "none", "--save_strategy", "no", "--disable_tqdm", "true"]
     argv += ["--bf16"] if args.device == "cuda" else ["--use_cpu"]
