@@ -153,6 +153,10 @@ def check_arguments(model_args: ModelArguments, data_args: DataArguments, traini
     for name in ("num_subgraphs", "k_hops", "max_nodes", "statistics_nodes", "train_max_length"):
         if getattr(data_args, name) < 1:
             raise ValueError(f"--{name} must be at least 1, got {getattr(data_args, name)}")
+    if data_args.statistics_refresh_steps < 0:
+        raise ValueError(
+            f"--statistics_refresh_steps must be 0 (never) or more, got {data_args.statistics_refresh_steps}"
+        )
     if data_args.num_source_eval_subgraphs < 0:
         raise ValueError(f"--num_source_eval_subgraphs must be >= 0, got {data_args.num_source_eval_subgraphs}")
     if data_args.min_classes is not None:

@@ -360,6 +360,10 @@ def copy_of_cora(tmp_path) -> list:
             ["--max_steps", "1", "--k_hops", "1", "--max_nodes", "2", "--min_classes", "3"],
             "cora: no 1-hop subgraph with >= 3 classes in 100 tries",
         ),
+        (["--num_rounds", "five"], "--num_rounds must be an integer >= 0 or auto, got 'five'"),
+        (["--min_classes", "2", "3"], "--min_classes takes one value or one per source graph (1), got 2"),
+        (["--statistics_refresh_steps", "-1"], "--statistics_refresh_steps must be 0 (never) or more, got -1"),
+        (["--train_max_length", "0"], "--train_max_length must be at least 1, got 0"),
     ],
     ids=[
         "max_steps_0",
@@ -372,6 +376,10 @@ def copy_of_cora(tmp_path) -> list:
         "one_class_source",
         "min_classes_too_many",
         "rule_never_met",
+        "rounds_not_a_number",
+        "min_classes_per_source_mismatch",
+        "negative_refresh",
+        "train_length_0",
     ],
 )
 def test_train_hf_refuses_before_training(data_dir, tmp_path, extra, message):
