@@ -482,6 +482,17 @@ def propagate(x: torch.Tensor, adj: torch.Tensor, num_rounds: int) -> torch.Tens
     return x
 
 
+def propagate_each(x: torch.Tensor, adj: torch.Tensor, rounds: tuple) -> list:
+    """`x` after each number of rounds in `rounds` (ascending), propagating once up to the largest."""
+    if list(rounds) != sorted(rounds):
+        raise ValueError(f"rounds must be in ascending order, got {rounds}")
+    propagated, done = [], 0
+    for num_rounds in rounds:
+        x, done = propagate(x, adj, num_rounds - done), num_rounds
+        propagated.append(x)
+    return propagated
+
+
 def graph_statistics(
     x: torch.Tensor, batch: Optional[torch.Tensor] = None, eps: float = 1e-6, chunk_size: int = 4096
 ) -> tuple[torch.Tensor, torch.Tensor]:
@@ -516,7 +527,7 @@ def zerog_logits(
     prompt_embeds: torch.Tensor,
     label_embeds: torch.Tensor,
     edge_index: torch.Tensor,
-    num_rounds: int,
+    num_rounds: Union[int, tuple],
     standardize_embeds: bool = True,
     batch: Optional[torch.Tensor] = None,
     label_batch: Optional[torch.Tensor] = None,
@@ -530,7 +541,8 @@ def zerog_logits(
         prompt_embeds (torch.Tensor): `[G, H]`, the description of each graph.
         label_embeds (torch.Tensor): `[L, H]`, the label texts of all graphs.
         edge_index (torch.Tensor): `[2, E]`, edges among the `N` nodes.
-        num_rounds (int): propagation rounds R.
+        num_rounds (int or tuple): propagation rounds R; a tuple (ascending) gives a list of logits, one per R,
+            from one propagation and one standardisation.
         standardize_embeds (bool): standardise nodes and labels per graph first (ZeroG's `if_norm`).
         batch (torch.Tensor, optional): `[N]` graph of each node (default: all in graph 0).
         label_batch (torch.Tensor, optional): `[L]` graph of each label (default: all in graph 0).
@@ -557,17 +569,20 @@ def zerog_logits(
     if standardize_embeds:
         mean, scale = statistics if statistics is not None else graph_statistics(x, x_batch)
         mean, scale = mean.to(x), scale.to(x)
+    rounds = (num_rounds,) if isinstance(num_rounds, int) else tuple(num_rounds)
     if cosine:
         x = (x - mean[x_batch]) * scale[x_batch] if standardize_embeds else x
-        logits = F.normalize(propagate(x, adj, num_rounds)[:num_nodes], dim=-1) @ labels.T
+        logits = [F.normalize(p[:num_nodes], dim=-1) @ labels.T for p in propagate_each(x, adj, rounds)]
     else:
         weights, offset = labels, 0.0
         if standardize_embeds:
             # Standardising is affine, so it moves onto the labels: ((x - m) * s) @ l = x @ (s * l) - (m * s) @ l.
             weights = labels * scale[label_batch]
             offset = (mean[label_batch] * weights).sum(-1)
-        logits = propagate(x @ weights.T - offset, adj, num_rounds)[:num_nodes]
-    return logits.masked_fill(batch.unsqueeze(1) != label_batch.unsqueeze(0), float("-inf"))
+        logits = [p[:num_nodes] for p in propagate_each(x @ weights.T - offset, adj, rounds)]
+    other_graph = batch.unsqueeze(1) != label_batch.unsqueeze(0)
+    logits = [scores.masked_fill(other_graph, float("-inf")) for scores in logits]
+    return logits[0] if isinstance(num_rounds, int) else logits
 
 
 def choose_rounds(
@@ -590,10 +605,10 @@ def choose_rounds(
     :rtype: `(R, changed)`, `changed[i]` the fraction of predictions that round `candidates[i + 1]` changes.
     """
     predictions = [
-        zerog_logits(
-            node_embeds, prompt_embeds, label_embeds, edge_index, rounds, standardize_embeds, cosine=False
-        ).argmax(-1)
-        for rounds in candidates
+        logits.argmax(-1)
+        for logits in zerog_logits(
+            node_embeds, prompt_embeds, label_embeds, edge_index, tuple(candidates), standardize_embeds, cosine=False
+        )
     ]
     changed = [(after != before).float().mean().item() for before, after in zip(predictions, predictions[1:])]
     chosen = next((rounds for rounds, change in zip(candidates[1:], changed) if change < tolerance), candidates[-1])

@@ -66,3 +66,13 @@ def test_auto_rounds_reads_no_labels(minilm, data_dir):
     assert result.settings["num_rounds"] in AUTO_ROUNDS
     fixed = evaluate_graph(minilm, graph, num_rounds=result.settings["num_rounds"], cache=False)
     assert torch.equal(fixed.logits, result.logits)
+
+
+def test_logits_for_several_rounds_equal_one_call_per_round():
+    nodes, prompt, labels, edges = clustered_graph()
+    for cosine in (True, False):
+        several = zerog_logits(nodes, prompt, labels, edges, (0, 1, 4, 10), cosine=cosine)
+        for rounds, logits in zip((0, 1, 4, 10), several):
+            assert torch.equal(logits, zerog_logits(nodes, prompt, labels, edges, rounds, cosine=cosine))
+    with pytest.raises(ValueError, match="ascending"):
+        zerog_logits(nodes, prompt, labels, edges, (3, 1))
