@@ -252,6 +252,11 @@ def special_ids_around(tokenizer) -> tuple[list, list]:
     return full[:start], full[start + len(bare) :]
 
 
+# The version of `tokenize_texts`' ids: raise it whenever a change gives any text different ids, so that
+# embedding caches keyed on it (zerog_graph.cache) are not reused. 2: long texts cut as ids (templates kept).
+TOKENIZE_VERSION = 2
+
+
 def tokenize_texts(tokenizer, texts: list, template: Optional[str] = None, max_length: int = 512, padding=True):
     """Tokenize texts, each wrapped in `template`; truncation cuts the text, never the template.
 
@@ -476,9 +481,11 @@ def normalized_adjacency(edge_index: torch.Tensor, num_nodes: int) -> torch.Tens
 
 
 def propagate(x: torch.Tensor, adj: torch.Tensor, num_rounds: int) -> torch.Tensor:
-    """Applies `adj` to `x` `num_rounds` times, with no parameters."""
-    for _ in range(num_rounds):
-        x = adj @ x
+    """Applies `adj` to `x` `num_rounds` times, with no parameters, in `x`'s dtype: autocast is off here,
+    since sparse products have no bf16 kernel on the CPU (`--bf16` training would fail)."""
+    with torch.autocast(x.device.type, enabled=False):
+        for _ in range(num_rounds):
+            x = adj @ x
     return x
 
 

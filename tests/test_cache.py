@@ -10,6 +10,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
+from zerog_graph import cache as cache_module
 from zerog_graph.cache import EmbeddingCache, model_fingerprint
 from zerog_graph.models import load_model
 
@@ -59,6 +60,13 @@ def test_tokenizer_settings_are_part_of_the_key(minilm, minilm_path, reference, 
     assert len(fingerprints) == 2 and model_fingerprint(minilm) in fingerprints
     monkeypatch.setattr(minilm.tokenizer, "padding_side", "left")
     assert model_fingerprint(minilm) not in fingerprints
+
+
+def test_tokenize_version_is_part_of_the_key(minilm, monkeypatch):
+    """A change to how texts become ids must not reuse embeddings cached before it."""
+    before = model_fingerprint(minilm)
+    monkeypatch.setattr(cache_module, "TOKENIZE_VERSION", cache_module.TOKENIZE_VERSION + 1)
+    assert model_fingerprint(minilm) != before
 
 
 def test_corrupted_payload_fails_its_checksum_and_is_rebuilt(minilm, reference, tmp_path, monkeypatch, caplog):

@@ -51,6 +51,16 @@ def test_propagation_equals_a_dense_reference():
     assert torch.allclose(propagate(torch.cat([x, prompt]), normalized_adjacency(edges, 5), 3), h, atol=1e-5)
 
 
+def test_propagation_runs_under_bf16_autocast_in_fp32():
+    """`--bf16` training on the CPU runs the model under autocast, which has no bf16 sparse product."""
+    torch.manual_seed(0)
+    x, prompt, labels = torch.randn(4, 8), torch.randn(1, 8), torch.randn(3, 8)
+    reference = zerog_logits(x, prompt, labels, EDGE_INDEX, num_rounds=3)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        logits = zerog_logits(x, prompt, labels, EDGE_INDEX, num_rounds=3)
+    assert torch.allclose(logits.float(), reference, atol=2e-2)
+
+
 def test_batched_subgraphs_are_independent():
     torch.manual_seed(0)
     x, prompts, labels = torch.randn(8, 6), torch.randn(2, 6), torch.randn(5, 6)

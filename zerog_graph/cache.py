@@ -20,6 +20,8 @@ from typing import Optional
 
 import torch
 
+from modeling_zerog import TOKENIZE_VERSION
+
 from .distributed import encode_sharded, process_state
 from .paths import cache_dir
 from .precision import INT8_SCHEME, precision_of
@@ -58,8 +60,8 @@ def tokenizer_fingerprint(tokenizer) -> str:
 
 def model_fingerprint(model) -> str:
     """A hash of what decides a model's embeddings: backbone and revision (or the local weights'
-    size and time), tokenizer, pooling, template, max length, precision (dtype, int8 or the
-    bitsandbytes quantisation) and the adapter's weights."""
+    size and time), tokenizer and `tokenize_texts` version, pooling, template, max length, precision
+    (dtype, int8 or the bitsandbytes quantisation) and the adapter's weights."""
     config = model.config
     digest = hashlib.sha256()
     settings = {
@@ -73,6 +75,7 @@ def model_fingerprint(model) -> str:
         "precision": precision_of(model),
         "int8_scheme": INT8_SCHEME if precision_of(model) == "int8" else None,
         "tokenizer": tokenizer_fingerprint(model.tokenizer),
+        "tokenize_version": TOKENIZE_VERSION,
         "lm_path": getattr(model, "lm_path", None),
         # The backbone's config as loaded (layers, sizes, ...), the Hub commit it resolved to, and the
         # adapter's config (alpha, targets, ...): a changed config.json must not reuse entries.
