@@ -2,6 +2,7 @@
 
     python bench/transfer.py --backbone minilm --target cora            # one target, seeds 0 and 1
     python bench/transfer.py --backbone smollm2 --target wordnet --quick  # a smoke run: 5 steps, 1 seed
+    python bench/transfer.py --backbone smollm2 --target cora --train-args="--bf16 --use_cpu"  # bf16 LoRA, CPU
     python bench/transfer.py --table                                     # the table of every cell run
 
 The graphs are cora, citeseer, dblp and wordnet (nouns). For SmolLM2 (and only there) WordNet is the
@@ -212,7 +213,9 @@ def main(argv=None):
     parser.add_argument("--validate", action="store_true", help="train on the four graphs, score WordNet verbs")
     parser.add_argument("--seeds", type=int, nargs="+", default=[0, 1])
     parser.add_argument("--quick", action="store_true", help="5 training steps, one seed: a smoke run")
-    parser.add_argument("--train-args", default="", help="extra train_hf.py options, e.g. '--learning_rate 1e-4'")
+    parser.add_argument(
+        "--train-args", default="", help="extra train_hf.py options, with '=': --train-args='--learning_rate 1e-4'"
+    )
     parser.add_argument("--results", type=Path, default=HERE / "results" / "transfer.jsonl")
     parser.add_argument("--table", action="store_true", help="print the table of --results and stop")
     args = parser.parse_args(argv)
