@@ -204,6 +204,31 @@ def print_table(path: Path):
             f"{statistics.mean(r['eval_seconds'] for r in group):.0f} |"
         )
     print(f"machines: {'; '.join(sorted({r.get('machine', '?') for r in rows}))}")
+    print_gains(cells)
+
+
+def print_gains(cells: dict):
+    """Per backbone and options: trained minus training-free (mean over seeds) for each target, their mean and
+    the worst target, in points, at R auto and R = 2: the figures the goals are stated in."""
+
+    def mean_accuracy(group, rounds):
+        return 100 * statistics.mean(r["by_rounds"][str(rounds)]["accuracy"] for r in group)
+
+    gains = {}
+    for (backbone, target, extra, trained), group in cells.items():
+        free = cells.get((backbone, target, extra, False), [])
+        if trained and free and all("by_rounds" in r for r in group + free):
+            for rounds in ROUNDS_REPORTED:
+                change = mean_accuracy(group, rounds) - mean_accuracy(free, rounds)
+                gains.setdefault((backbone, extra, str(rounds)), {})[target] = change
+    for (backbone, extra, rounds), by_target in sorted(gains.items()):
+        worst = min(by_target, key=by_target.get)
+        print(
+            f"{backbone} {extra or '(defaults)'} R={rounds}: trained - training-free "
+            + ", ".join(f"{target} {gain:+.2f}" for target, gain in sorted(by_target.items()))
+            + f"; mean {statistics.mean(by_target.values()):+.2f} over {len(by_target)}; "
+            f"worst {worst} {by_target[worst]:+.2f}"
+        )
 
 
 def main(argv=None):
