@@ -2,6 +2,7 @@
 only by the final scoring, after every prediction is made."""
 
 import importlib.util
+import json
 import sys
 from pathlib import Path
 
@@ -84,6 +85,34 @@ def test_leave_one_out_refuses_an_unknown_target(transfer):
     with pytest.raises(ValueError, match="unknown target 'pubmed'"):
         transfer.leave_one_out("pubmed")
     assert transfer.leave_one_out("wordnet") == ["cora", "citeseer", "dblp"]
+
+
+def test_table_gains_are_trained_minus_training_free_means(transfer, tmp_path, capsys):
+    """The goal's figures: per target, the seeds' mean trained accuracy minus training-free; then mean and worst."""
+
+    def record(target, kind, seed, auto, fixed):
+        by_rounds = {
+            "auto": {"accuracy": auto, "macro_f1": 0, "num_rounds": 3},
+            "2": {"accuracy": fixed, "macro_f1": 0},
+        }
+        return {"backbone": "minilm", "target": target, "kind": kind, "seed": seed, "extra": [],
+                "by_rounds": by_rounds, "accuracy": auto, "macro_f1": 0, "eval_seconds": 1}  # fmt: skip
+
+    rows = [
+        record("cora", "training-free", None, 0.70, 0.60),
+        record("cora", "trained", 0, 0.73, 0.60),
+        record("cora", "trained", 1, 0.72, 0.62),
+        record("dblp", "training-free", None, 0.80, 0.80),
+        record("dblp", "trained", 0, 0.79, 0.80),
+    ]
+    results = tmp_path / "transfer.jsonl"
+    results.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    transfer.print_table(results)
+    lines = capsys.readouterr().out.splitlines()
+    assert "minilm (defaults) R=auto: trained - training-free cora +2.50, dblp -1.00; mean +0.75 over 2; " \
+        "worst dblp -1.00" in lines  # fmt: skip
+    assert "minilm (defaults) R=2: trained - training-free cora +1.00, dblp +0.00; mean +0.50 over 2; " \
+        "worst dblp +0.00" in lines  # fmt: skip
 
 
 def test_unlabelled_copy_leaves_the_graph_untouched(transfer):
