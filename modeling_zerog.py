@@ -481,9 +481,10 @@ def normalized_adjacency(edge_index: torch.Tensor, num_nodes: int) -> torch.Tens
 
 
 def propagate(x: torch.Tensor, adj: torch.Tensor, num_rounds: int) -> torch.Tensor:
-    """Applies `adj` to `x` `num_rounds` times, with no parameters, in `x`'s dtype: autocast is off here,
-    since sparse products have no bf16 kernel on the CPU (`--bf16` training would fail)."""
+    """Applies `adj` to `x` `num_rounds` times, with no parameters, in the adjacency's float32: autocast is
+    off here, since sparse products have no bf16 kernel on the CPU (`--bf16` training would fail)."""
     with torch.autocast(x.device.type, enabled=False):
+        x = x.to(adj.dtype)
         for _ in range(num_rounds):
             x = adj @ x
     return x

@@ -208,8 +208,8 @@ def print_table(path: Path):
 
 
 def print_gains(cells: dict):
-    """Per backbone and options: trained minus training-free (mean over seeds) for each target, their mean and
-    the worst target, in points, at R auto and R = 2: the figures the goals are stated in."""
+    """Per backbone and options: trained minus training-free per target (each the mean over its rows, one per
+    seed run), their mean and the worst target, in points, at R auto and R = 2: the goals' figures."""
 
     def mean_accuracy(group, rounds):
         return 100 * statistics.mean(r["by_rounds"][str(rounds)]["accuracy"] for r in group)

@@ -55,10 +55,15 @@ def test_propagation_runs_under_bf16_autocast_in_fp32():
     """`--bf16` training on the CPU runs the model under autocast, which has no bf16 sparse product."""
     torch.manual_seed(0)
     x, prompt, labels = torch.randn(4, 8), torch.randn(1, 8), torch.randn(3, 8)
-    reference = zerog_logits(x, prompt, labels, EDGE_INDEX, num_rounds=3)
+    adj = normalized_adjacency(add_prompt_nodes(EDGE_INDEX, torch.zeros(4, dtype=torch.long)), 5)
+    nodes = torch.cat([x, prompt])
     with torch.autocast("cpu", dtype=torch.bfloat16):
+        propagated = propagate(nodes, adj, 3)
+        projected = propagate(nodes.bfloat16(), adj, 3)  # zerog_logits(cosine=False) propagates a bf16 product
         logits = zerog_logits(x, prompt, labels, EDGE_INDEX, num_rounds=3)
-    assert torch.allclose(logits.float(), reference, atol=2e-2)
+    assert propagated.dtype == projected.dtype == torch.float32
+    assert torch.allclose(propagated, propagate(nodes, adj, 3), atol=1e-6)
+    assert torch.allclose(logits.float(), zerog_logits(x, prompt, labels, EDGE_INDEX, num_rounds=3), atol=2e-2)
 
 
 def test_batched_subgraphs_are_independent():

@@ -14,13 +14,12 @@ import json
 import logging
 import os
 import shutil
+import sys
 import uuid
 from pathlib import Path
 from typing import Optional
 
 import torch
-
-from modeling_zerog import TOKENIZE_VERSION
 
 from .distributed import encode_sharded, process_state
 from .paths import cache_dir
@@ -58,6 +57,12 @@ def tokenizer_fingerprint(tokenizer) -> str:
     return digest.hexdigest()[:20]
 
 
+def tokenize_version(model):
+    """`TOKENIZE_VERSION` of the code that tokenizes for `model`: a remote-code folder runs its own copy of
+    `modeling_zerog.py` (None where that copy predates the constant)."""
+    return getattr(sys.modules.get(type(model).__module__), "TOKENIZE_VERSION", None)
+
+
 def model_fingerprint(model) -> str:
     """A hash of what decides a model's embeddings: backbone and revision (or the local weights'
     size and time), tokenizer and `tokenize_texts` version, pooling, template, max length, precision
@@ -75,7 +80,7 @@ def model_fingerprint(model) -> str:
         "precision": precision_of(model),
         "int8_scheme": INT8_SCHEME if precision_of(model) == "int8" else None,
         "tokenizer": tokenizer_fingerprint(model.tokenizer),
-        "tokenize_version": TOKENIZE_VERSION,
+        "tokenize_version": tokenize_version(model),
         "lm_path": getattr(model, "lm_path", None),
         # The backbone's config as loaded (layers, sizes, ...), the Hub commit it resolved to, and the
         # adapter's config (alpha, targets, ...): a changed config.json must not reuse entries.
