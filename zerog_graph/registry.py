@@ -1,8 +1,8 @@
 """The graphs ZeroG knows by name: their descriptions, label texts and where their files come from.
 
-Kept as data: one entry per graph, no branches on names. Each entry's `loader` builds the bare graph from
-its name (`load_registered_file` finds one of the entry's `files`); `load_graph` then adds the entry's
-description and label texts. `load_graph` also accepts a file (`.json`, `.pt`, or a folder holding
+Kept as data: one entry per graph, no branches on names. An entry's `loader` builds the bare graph from
+its name (by default `load_registered_file`, which finds one of the entry's `files`); `load_graph` then adds
+the entry's description and label texts. `load_graph` also accepts a file (`.json`, `.pt`, or a folder holding
 `nodes.csv` and `edges.csv`).
 """
 
@@ -48,7 +48,6 @@ def load_registered_file(name: str) -> TextGraph:
 
 GRAPHS = {
     "cora": {
-        "loader": load_registered_file,
         "files": ["cora.json", "cora.pt"],
         "url": ZEROG_DRIVE,
         "description": "A citation network of machine learning papers. Each node is a paper with its "
@@ -65,7 +64,6 @@ GRAPHS = {
         },
     },
     "citeseer": {
-        "loader": load_registered_file,
         "files": ["citeseer.json", "citeseer.pt"],
         "url": ZEROG_DRIVE,
         "description": "A citation network of computer science papers from CiteSeer. Each node is a paper "
@@ -87,7 +85,6 @@ GRAPHS = {
         },
     },
     "dblp": {
-        "loader": load_registered_file,
         "files": ["dblp4area.json", "dblp.json", "dblp.pt"],
         "url": None,
         "description": "A network of computer science papers from DBLP. Each node is a paper title, and "
@@ -101,14 +98,12 @@ GRAPHS = {
         },
     },
     "pubmed": {
-        "loader": load_registered_file,
         "files": ["pubmed.pt"],
         "url": ZEROG_DRIVE,
         "description": "A citation network of biomedical papers about diabetes from PubMed. Each node is "
         "a paper with its title and abstract, each edge a citation.",
     },
     "arxiv": {
-        "loader": load_registered_file,
         "files": ["arxiv.pt"],
         "url": ZEROG_DRIVE,
         "description": "A citation network of computer science papers from arXiv (ogbn-arxiv). Each node "
@@ -116,35 +111,30 @@ GRAPHS = {
         "belongs to one arXiv computer science category.",
     },
     "wikics": {
-        "loader": load_registered_file,
         "files": ["wikics.pt"],
         "url": ZEROG_DRIVE,
         "description": "A network of Wikipedia articles about computer science. Each node is an article, "
         "each edge a hyperlink, and each article belongs to one branch of computer science.",
     },
     "home": {
-        "loader": load_registered_file,
         "files": ["home.pt"],
         "url": ZEROG_DRIVE_AMAZON,
         "description": "A network of Amazon home products. Each node is a product description, and "
         "products are linked when they are often bought or viewed together.",
     },
     "tech": {
-        "loader": load_registered_file,
         "files": ["tech.pt"],
         "url": ZEROG_DRIVE_AMAZON,
         "description": "A network of Amazon electronics products. Each node is a product description, and "
         "products are linked when they are often bought or viewed together.",
     },
     "reddit": {
-        "loader": load_registered_file,
         "files": ["reddit.pt"],
         "url": ZEROG_DRIVE,
         "description": "A social network of Reddit users. Each node is a user with the text of their "
         "posts, and users are linked when they reply to each other.",
     },
     "instagram": {
-        "loader": load_registered_file,
         "files": ["instagram.pt"],
         "url": ZEROG_DRIVE,
         "description": "A social network of Instagram users. Each node is a user with their profile text, "
@@ -198,4 +188,5 @@ def load_graph(name_or_path: str, label_texts: bool = True, label_names: Optiona
         raise GraphError(f"{name_or_path!r} is neither a file nor a known graph ({', '.join(GRAPHS)})")
     if label_names is not None:
         raise GraphError(f"{name_or_path!r}: class names can be given only for a CSV folder; this graph has its own")
-    return with_registry_texts(GRAPHS[name]["loader"](name), name, label_texts)
+    loader = GRAPHS[name].get("loader", load_registered_file)
+    return with_registry_texts(loader(name), name, label_texts)
