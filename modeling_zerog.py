@@ -7,6 +7,7 @@ and peft.
 
 import importlib.util
 import json
+import logging as std_logging
 import os
 import warnings
 from dataclasses import dataclass
@@ -14,8 +15,6 @@ from typing import Optional, Union
 
 import torch
 import torch.nn.functional as F
-from peft import LoraConfig, PeftModel, TaskType, get_peft_model, prepare_model_for_kbit_training
-from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
 from torch import nn
 from transformers import (
     AutoConfig,
@@ -77,6 +76,8 @@ SKIPPED_MODULE_NOTES = {
     "(as in ZeroG).",
     "Dense": "embeddings are the pooled backbone states, not the checkpoint's projected ones.",
 }
+# Skipped modules that change no prediction: said at info level (TRANSFORMERS_VERBOSITY=info), not as a warning.
+HARMLESS_SKIPPED_MODULES = ("Normalize",)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -124,6 +125,15 @@ def check_backbone_in_scope(lm_config, name: str) -> None:
         )
 
 
+def import_peft():
+    """peft, imported where LoRA or quantisation is used: it imports bitsandbytes when installed, whose CPU
+    backend logs a warning about an optional kernel package that only quantised layers could use."""
+    std_logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(std_logging.ERROR)
+    import peft
+
+    return peft
+
+
 def resolve_lora_targets(lm_config, user_targets=None) -> Union[list, str]:
     """LoRA targets: the user's choice, else the project's table, else peft's, else all-linear."""
     if user_targets:
@@ -131,7 +141,8 @@ def resolve_lora_targets(lm_config, user_targets=None) -> Union[list, str]:
     name = architecture_name(lm_config)
     if name in LORA_TARGET_MODULES:
         return list(LORA_TARGET_MODULES[name])
-    if peft_targets := TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING.get(lm_config.model_type):
+    peft_mapping = import_peft().utils.TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
+    if peft_targets := peft_mapping.get(lm_config.model_type):
         return list(peft_targets)
     logger.warning(f"No LoRA targets known for architecture {name!r}; using 'all-linear'.")
     return "all-linear"
@@ -205,7 +216,8 @@ def declared_pooling(lm_name_or_path: str, **hub_kwargs) -> Optional[str]:
             f"pass pooling_mode, one of {ZeroGPooling.MODES}"
         )
     for entry, kind in zip(modules[position + 1 :], kinds[position + 1 :]):
-        logger.warning(
+        log = logger.info if kind in HARMLESS_SKIPPED_MODULES else logger.warning
+        log(
             f"{modules_file}: module {entry.get('path')!r} ({kind}) after pooling is not applied; "
             + SKIPPED_MODULE_NOTES.get(kind, "embeddings are the pooled backbone states.")
         )
@@ -353,7 +365,7 @@ def load_backbone(
     text_encoding = lm_config.model_type in MODEL_FOR_TEXT_ENCODING_MAPPING_NAMES  # T5 -> T5EncoderModel
     lm = (AutoModelForTextEncoding if text_encoding else AutoModel).from_pretrained(path, **kwargs)
     if config.quantization is not None:
-        lm = prepare_model_for_kbit_training(
+        lm = import_peft().prepare_model_for_kbit_training(
             lm, use_gradient_checkpointing=True, gradient_checkpointing_kwargs={"use_reentrant": False}
         )
     elif config.gradient_checkpointing:
@@ -375,16 +387,17 @@ def load_backbone(
                 f"{adapter_path}: no {ADAPTER_SUBFOLDER}/adapter_model.safetensors with its adapter_config.json. "
                 f"A LoRA adapter loads from safetensors only, never from a pickle such as adapter_model.bin."
             )
-        return PeftModel.from_pretrained(lm, os.path.dirname(weights), is_trainable=True)
+        return import_peft().PeftModel.from_pretrained(lm, os.path.dirname(weights), is_trainable=True)
     is_decoder = config.lm_is_decoder if config.lm_is_decoder is not None else is_decoder_architecture(lm.config)
-    lora_config = LoraConfig(
-        task_type=TaskType.FEATURE_EXTRACTION,
+    peft = import_peft()
+    lora_config = peft.LoraConfig(
+        task_type=peft.TaskType.FEATURE_EXTRACTION,
         r=config.lora_r or (8 if is_decoder else 4),
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
         target_modules=resolve_lora_targets(lm.config, config.lora_target_modules),
     )
-    return get_peft_model(lm, lora_config)
+    return peft.get_peft_model(lm, lora_config)
 
 
 # ---------------------------------------------------------------------------------------------

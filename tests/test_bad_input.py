@@ -279,6 +279,7 @@ def test_cli_rejects_missing_backbone_and_existing_output(capsys, tmp_path):
     assert (tmp_path / "results.json").read_text() == "{}"
 
 
+@pytest.mark.slow
 def test_lora_target_that_matches_nothing(tiny_backbones, data_dir, tmp_path):
     with pytest.raises(ValueError, match="nope"):
         ZeroGModel(ZeroGConfig(lm_name_or_path=tiny_backbones["llama"], lora_target_modules=["nope"]))
@@ -300,6 +301,7 @@ def test_lora_target_that_matches_nothing(tiny_backbones, data_dir, tmp_path):
         )
 
 
+@pytest.mark.slow
 def test_architecture_missing_from_the_table_falls_back(tmp_path, caplog, smollm2_path):
     from transformers import AutoTokenizer, Phi3Model
 
@@ -335,6 +337,7 @@ def test_odd_but_valid_input_is_accepted(minilm_path, tmp_path):
     assert evaluate_graph(model, no_edges, cache=EmbeddingCache(tmp_path)).num_scored == 2
 
 
+@pytest.mark.slow
 def test_empty_text_on_a_decoder_without_bos_still_has_a_token(smollm2_path):
     model = load_model(smollm2_path, template="")
     batch = model.tokenize(["", "hello"])
@@ -342,6 +345,7 @@ def test_empty_text_on_a_decoder_without_bos_still_has_a_token(smollm2_path):
     assert batch["input_ids"][0, -1] == model.tokenizer.eos_token_id
 
 
+@pytest.mark.slow
 def test_same_seed_same_accuracy_and_adapter(minilm_path, data_dir, tmp_path):
     args = [
         "--model_name_or_path",
@@ -382,6 +386,7 @@ def test_same_seed_same_accuracy_and_adapter(minilm_path, data_dir, tmp_path):
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
 
 
+@pytest.mark.slow
 def test_train_hf_names_the_bad_file_before_anything_is_written(tmp_path):
     """train_hf.py maps the error to exit 2 without a traceback (tests/test_training.py: the exit codes)."""
     bad = write(tmp_path / "bad_source.json", {**GOOD, "labels": [0, 7, 0]})

@@ -43,6 +43,7 @@ def partials(root: Path) -> list:
     return list(root.rglob("*.partial-*"))
 
 
+@pytest.mark.slow
 def test_tokenizer_settings_are_part_of_the_key(minilm, minilm_path, reference, tmp_path, monkeypatch):
     """Same backbone, a tokenizer that keeps case: its own embeddings, not the lowercasing one's entry."""
     cache = EmbeddingCache(tmp_path / "cache")
@@ -62,6 +63,7 @@ def test_tokenizer_settings_are_part_of_the_key(minilm, minilm_path, reference, 
     assert model_fingerprint(minilm) not in fingerprints
 
 
+@pytest.mark.slow
 def test_tokenize_version_is_part_of_the_key(minilm, monkeypatch):
     """A change to how texts become ids must not reuse embeddings cached before it."""
     before = model_fingerprint(minilm)
@@ -70,6 +72,7 @@ def test_tokenize_version_is_part_of_the_key(minilm, monkeypatch):
     assert model_fingerprint(minilm) != before
 
 
+@pytest.mark.slow
 def test_corrupted_payload_fails_its_checksum_and_is_rebuilt(minilm, reference, tmp_path, monkeypatch, caplog):
     cache = EmbeddingCache(tmp_path)
     cache.encode(minilm, TEXTS)
@@ -85,6 +88,7 @@ def test_corrupted_payload_fails_its_checksum_and_is_rebuilt(minilm, reference, 
     assert torch.allclose(rebuilt, reference)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bad", [torch.zeros(5, 7), torch.zeros(5), torch.full((5, 384), float("nan"))])
 def test_entry_of_the_wrong_shape_or_values_is_rebuilt(minilm, reference, tmp_path, monkeypatch, caplog, bad):
     """An entry with a valid checksum but the wrong hidden size, one dimension or NaNs: rebuilt."""
@@ -98,6 +102,7 @@ def test_entry_of_the_wrong_shape_or_values_is_rebuilt(minilm, reference, tmp_pa
     assert torch.allclose(cache.load(entry(cache, minilm), 5, 384), reference)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", ["file", "symlink to a folder", "dangling symlink"])
 def test_entry_path_that_is_not_a_folder_is_replaced(minilm, reference, tmp_path, kind):
     cache = EmbeddingCache(tmp_path / "cache")
@@ -141,6 +146,7 @@ def test_concurrent_saves_of_one_key_all_succeed(tmp_path):
     assert partials(tmp_path) == []
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("how", ["root under a file", "save raises PermissionError"])
 def test_unwritable_cache_evaluates_without_caching(minilm, reference, tmp_path, monkeypatch, caplog, how):
     if how == "root under a file":
@@ -160,6 +166,7 @@ def test_unwritable_cache_evaluates_without_caching(minilm, reference, tmp_path,
     assert partials(tmp_path) == []
 
 
+@pytest.mark.slow
 def test_backbone_and_adapter_configs_are_part_of_the_key(minilm, minilm_path, tmp_path):
     """A backbone folder whose config.json changed (here: fewer layers, same weights file) and an adapter
     with another lora_alpha embed differently, so neither may reuse the other's entries."""

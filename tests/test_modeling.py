@@ -74,6 +74,7 @@ def test_short_name_builds_from_the_packaged_copy(minilm_path):
 # --- backbone detection, pooling and LoRA targets ------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", DECODERS + ENCODERS)
 def test_detection_pooling_and_targets_for_every_architecture(tiny_backbones, name):
     model = ZeroGModel(ZeroGConfig(lm_name_or_path=tiny_backbones[name]))
@@ -89,6 +90,7 @@ def test_detection_pooling_and_targets_for_every_architecture(tiny_backbones, na
     assert embeds.shape == (3, 64) and torch.isfinite(embeds).all()
 
 
+@pytest.mark.slow
 def test_llama_config_is_not_trusted_for_is_decoder(tiny_backbones):
     lm_config = AutoConfig.from_pretrained(tiny_backbones["llama"])
     assert not getattr(lm_config, "is_decoder", False)  # the flag HF leaves False on Llama
@@ -105,6 +107,7 @@ def test_lora_targets_table_fallbacks_and_user_choice(caplog):
     assert resolve_lora_targets(SimpleNamespace(model_type="llama"), ["gate_proj"]) == ["gate_proj"]
 
 
+@pytest.mark.slow
 def test_tokenizer_without_pad_or_eos_is_refused(tiny_backbones, tmp_path):
     from transformers import AutoTokenizer
 
@@ -177,6 +180,7 @@ def smollm2(smollm2_path):
     return ZeroGModel(ZeroGConfig(lm_name_or_path=smollm2_path, use_lora=False), lm_path=smollm2_path)
 
 
+@pytest.mark.slow
 def test_smollm2_last_token_is_padding_independent(smollm2, monkeypatch):
     text = "Graph neural networks."
     alone = smollm2.encode([text])
@@ -189,6 +193,7 @@ def test_smollm2_last_token_is_padding_independent(smollm2, monkeypatch):
     assert (batched[0] - batched[2]).abs().max() > 1e-2
 
 
+@pytest.mark.slow
 def test_first_token_pooling_of_a_decoder_collapses(smollm2, monkeypatch):
     """The original ZeroG's `[:, 0, :]` on a causal model: the first token sees only itself, so
     under a template every text gets the same vector. Last-token pooling does not."""
@@ -224,6 +229,7 @@ def test_minilm_auto_pooling_is_the_declared_mean(minilm_path):
     assert ZeroGModel(ZeroGConfig(lm_name_or_path=minilm_path, use_lora=False)).pooling_mode == "mean"
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("bits", ["4bit", "8bit"])
 def test_qlora_step_changes_only_lora_weights(smollm2_path, bits):
     pytest.importorskip("bitsandbytes")
@@ -286,6 +292,7 @@ def test_save_and_reload_with_trust_remote_code(minilm_path, tmp_path):
     assert (untrained.encode(TEXTS) - model.encode(TEXTS)).abs().max() > 1e-3
 
 
+@pytest.mark.slow
 def test_top_level_config_is_the_flagship_and_builds_on_a_tiny_qwen2(tiny_backbones):
     config = AutoConfig.from_pretrained(str(REPO), trust_remote_code=True)
     assert config.lm_name_or_path == "Qwen/Qwen2-7B"
@@ -306,6 +313,7 @@ def test_missing_backbone_offline_is_a_clear_error(tmp_path):
         ZeroGModel(ZeroGConfig(lm_name_or_path="org/not-downloaded-model"))
 
 
+@pytest.mark.slow
 def test_quantization_without_bitsandbytes_is_a_clear_error(tiny_backbones, monkeypatch):
     import importlib.util
 
@@ -347,24 +355,30 @@ def test_new_style_pooling_in_the_folder_modules_json_names(minilm_path, tmp_pat
     assert model.pooling_mode == {"lasttoken": "last"}.get(mode, mode)
 
 
-def test_old_style_pooling_and_skipped_normalize_warn(minilm_path, caplog):
-    """The packaged MiniLM: `pooling_mode_mean_tokens` and a Normalize module after pooling. Our
-    embeddings, once normalised, are sentence-transformers' own."""
+def test_old_style_pooling_and_skipped_normalize_noted_at_info(minilm_path, caplog):
+    """The packaged MiniLM: `pooling_mode_mean_tokens` and a Normalize module after pooling, which changes
+    no cosine and so is noted at info level, never as a warning. Our embeddings, once normalised, are
+    sentence-transformers' own."""
     from sentence_transformers import SentenceTransformer
 
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         model = ZeroGModel(ZeroGConfig(lm_name_or_path=minilm_path, use_lora=False))
     assert model.pooling_mode == "mean"
-    assert "'2_Normalize' (Normalize) after pooling is not applied; harmless for a cosine score" in caplog.text
+    notes = [r for r in caplog.records if "'2_Normalize' (Normalize) after pooling is not applied" in r.message]
+    assert [r.levelno for r in notes] == [logging.INFO]
+    assert "harmless for a cosine score" in notes[0].message
     reference = SentenceTransformer(minilm_path, device="cpu").encode(TEXTS, convert_to_tensor=True)
     assert torch.allclose(torch.nn.functional.normalize(model.encode(TEXTS), dim=-1), reference, atol=1e-5)
 
 
 def test_dense_after_pooling_warns(minilm_path, tmp_path, caplog):
     folder = st_checkpoint(tmp_path / "st", minilm_path, {"pooling_mode": "mean"}, after=("Dense", "Normalize"))
-    with caplog.at_level(logging.WARNING):
+    with caplog.at_level(logging.INFO):
         ZeroGModel(ZeroGConfig(lm_name_or_path=folder, use_lora=False))
-    assert "(Dense) after pooling is not applied; embeddings are the pooled backbone states" in caplog.text
+    warnings = [r.message for r in caplog.records if r.levelno == logging.WARNING]
+    assert any(
+        "(Dense) after pooling is not applied; embeddings are the pooled backbone states" in m for m in warnings
+    )
     assert "(Normalize) after pooling is not applied" in caplog.text
 
 
@@ -408,6 +422,7 @@ def test_pooling_module_validates_its_mode(mode):
 # --- what the model refuses ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 def test_decoder_without_lora_is_frozen_and_refuses_full_fine_tuning(tiny_backbones):
     model = ZeroGModel(ZeroGConfig(lm_name_or_path=tiny_backbones["llama"], use_lora=False))
     assert not any(param.requires_grad for param in model.parameters())
@@ -423,6 +438,7 @@ def test_decoder_without_lora_is_frozen_and_refuses_full_fine_tuning(tiny_backbo
     assert model(**batch).node_embeds.shape == (3, 64)
 
 
+@pytest.mark.slow
 def test_lora_decoder_refuses_unfrozen_base_weights(tiny_backbones):
     model = ZeroGModel(ZeroGConfig(lm_name_or_path=tiny_backbones["qwen2"]))
     model.train()
@@ -431,6 +447,7 @@ def test_lora_decoder_refuses_unfrozen_base_weights(tiny_backbones):
         model.train()
 
 
+@pytest.mark.slow
 def test_encoder_without_lora_is_frozen_but_may_be_fully_fine_tuned(tiny_backbones):
     model = ZeroGModel(ZeroGConfig(lm_name_or_path=tiny_backbones["bert"], use_lora=False))
     assert not any(param.requires_grad for param in model.parameters())

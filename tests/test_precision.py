@@ -35,6 +35,7 @@ def machine(monkeypatch, cuda=False, amx=False, vnni=False, bf16_dot=False, bf16
     monkeypatch.setattr(precision, "cpu_bf16_speedup", probe)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "flags, encoder, decoder",
     [
@@ -79,6 +80,7 @@ def test_real_probe_on_this_cpu_decides_auto():
     assert default_dtype("auto") == expected
 
 
+@pytest.mark.slow
 def test_int8_quantises_every_backbone_linear_and_stays_close(minilm, minilm_int8):
     layers = [m for m in minilm_int8.lm.modules() if isinstance(m, torch.ao.nn.quantized.dynamic.Linear)]
     assert len(layers) == sum(type(m) is nn.Linear for m in minilm.lm.modules()) > 30
@@ -89,6 +91,7 @@ def test_int8_quantises_every_backbone_linear_and_stays_close(minilm, minilm_int
     assert not torch.allclose(minilm.encode(TEXTS), minilm_int8.encode(TEXTS), atol=1e-4)  # ... but is not it
 
 
+@pytest.mark.slow
 def test_int8_is_in_the_cache_key(minilm, minilm_int8):
     assert model_fingerprint(minilm) != model_fingerprint(minilm_int8)
 
@@ -102,6 +105,7 @@ def test_int8_silences_only_torch_quantisation_deprecations(minilm_path):
     assert [str(w.message) for w in caught if "quantiz" in str(w.message)] == []
 
 
+@pytest.mark.slow
 def test_int8_keeps_lora_layers_float_so_the_adapter_keys_the_cache(tiny_backbones):
     model = load_model(tiny_backbones["bert"], use_lora=True)
     with torch.no_grad():

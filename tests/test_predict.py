@@ -81,6 +81,7 @@ def test_eval_on_an_unlabelled_graph_reports_no_metrics(minilm_path, tmp_path, c
     assert len(read_rows(tmp_path / "pred" / "u.csv")) == 4
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("standardize", [True, False])
 def test_prediction_cosines_are_the_cosine_path(minilm, tmp_path, standardize):
     graph = TextGraph(

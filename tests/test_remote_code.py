@@ -247,6 +247,7 @@ def test_automodel_from_the_hub_is_a_zerog_model(hub_cache, minilm_path):
         assert (model.encode(TEXTS) - outputs[revision or "b" * 40]).abs().max() < 1e-5, revision
 
 
+@pytest.mark.slow
 def test_python_m_from_inside_a_model_folder_never_imports_its_code(tmp_path):
     """`python -m zerog_graph` puts the current folder first on sys.path, and every saved model holds
     `configuration_zerog.py` and `modeling_zerog.py`: the installed ones must be imported, not those."""

@@ -48,6 +48,7 @@ def test_auto_is_a_config_value_and_a_cli_value():
     assert args.rounds == "auto"
 
 
+@pytest.mark.slow
 def test_auto_rounds_reads_no_labels(minilm, data_dir):
     """The chosen R and every score are the same with the labels shuffled or removed."""
     cora = load_graph("cora")

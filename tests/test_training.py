@@ -230,6 +230,7 @@ def adapter(folder) -> dict:
     return load_file(Path(folder) / "adapter" / "adapter_model.safetensors")
 
 
+@pytest.mark.slow
 def test_one_trainer_step_with_minilm_lora(data_dir, minilm_path, tmp_path):
     train_hf.main(train_args("minilm", tmp_path / "run", "--max_steps", "1", "--lora_dropout", "0"))
     trained = adapter(tmp_path / "run")
@@ -241,6 +242,7 @@ def test_one_trainer_step_with_minilm_lora(data_dir, minilm_path, tmp_path):
     )
 
 
+@pytest.mark.slow
 def test_one_bf16_trainer_step_on_the_cpu(data_dir, minilm_path, tmp_path, monkeypatch):
     """`--bf16 --use_cpu` trains under CPU autocast, where sparse propagation has no bf16 kernel."""
     autocast_on = []
@@ -255,6 +257,7 @@ def test_one_bf16_trainer_step_on_the_cpu(data_dir, minilm_path, tmp_path, monke
     assert any(v.abs().max() > 0 for k, v in adapter(tmp_path / "run").items() if "lora_B" in k)
 
 
+@pytest.mark.slow
 def test_one_trainer_step_with_smollm2_qlora(data_dir, smollm2_path, tmp_path):
     pytest.importorskip("bitsandbytes")
     train_hf.main(
@@ -265,6 +268,7 @@ def test_one_trainer_step_with_smollm2_qlora(data_dir, smollm2_path, tmp_path):
     assert any(v.abs().max() > 0 for k, v in adapter(tmp_path / "run").items() if "lora_B" in k)
 
 
+@pytest.mark.slow
 def test_resume_reaches_the_same_adapter_as_an_uninterrupted_run(data_dir, minilm_path, tmp_path):
     steps = ["--max_steps", "4", "--save_strategy", "steps", "--save_steps", "2"]
     train_hf.main(train_args("minilm", tmp_path / "full", *steps))
@@ -283,6 +287,7 @@ def test_resume_reaches_the_same_adapter_as_an_uninterrupted_run(data_dir, minil
     assert max((full[k] - resumed[k]).abs().max().item() for k in full) <= 1e-6
 
 
+@pytest.mark.slow
 def test_saved_model_evaluates_like_the_in_memory_one(data_dir, minilm_path, target_file, tmp_path):
     citeseer = load_graph("citeseer")  # a second target with the same name, other nodes
     namesake = write_graph(
@@ -333,6 +338,7 @@ def test_saved_model_evaluates_like_the_in_memory_one(data_dir, minilm_path, tar
     }
 
 
+@pytest.mark.slow
 def test_refusals(data_dir, tmp_path):
     with pytest.raises(ValueError, match="Full fine-tuning of a decoder"):
         train_hf.main(train_args("smollm2", tmp_path / "a", "--full_finetune", "--max_steps", "1"))
@@ -360,6 +366,7 @@ def copy_of_cora(tmp_path) -> list:
     return ["--target_graphs", write_graph(tmp_path / "copy" / "mine.json", load_graph("cora", label_texts=False))]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize(
     "extra, message",
     [
@@ -406,6 +413,7 @@ def test_train_hf_refuses_before_training(data_dir, tmp_path, extra, message):
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.slow
 def test_train_hf_exit_codes(tmp_path, capsys):
     run = [sys.executable, str(REPO / "train_hf.py")]
     result = subprocess.run(
@@ -418,6 +426,7 @@ def test_train_hf_exit_codes(tmp_path, capsys):
     assert exit_.value.code == 2 and "invalid choice: 'max'" in capsys.readouterr().err
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("flag, trusted", [([], False), (["--trust_remote_code"], True)])
 def test_trust_remote_code_reaches_load_model(data_dir, tmp_path, monkeypatch, flag, trusted):
     import zerog_graph.models
@@ -447,6 +456,7 @@ def test_defaults_and_choices_come_from_the_config():
     assert tuple(pooling.choices) == POOLING_MODES
 
 
+@pytest.mark.slow
 def test_accelerate_launch_two_processes(data_dir, minilm_path, tmp_path):
     held_aside = ["--num_source_eval_subgraphs", "3"]  # split unevenly: the Trainer's gather drops the padding
     result = launch_two_processes(
@@ -461,6 +471,7 @@ def test_accelerate_launch_two_processes(data_dir, minilm_path, tmp_path):
     assert all(0 < loss < 10 for loss in source_loss.values()) and "'before_source_loss'" in output
 
 
+@pytest.mark.slow
 def test_training_a_saved_model_keeps_its_settings(data_dir, minilm_path, tmp_path):
     """Continuing from a saved ZeroG folder keeps its pooling and rounds; only options given a value
     other than train_hf's default (here --max_seq_length 48) change them."""

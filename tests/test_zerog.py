@@ -128,6 +128,7 @@ def count_forwards(model, monkeypatch) -> list:
     return calls
 
 
+@pytest.mark.slow
 def test_second_evaluation_runs_no_forward_pass(minilm, toy_graph, tmp_path, monkeypatch):
     cache = EmbeddingCache(tmp_path)
     calls = count_forwards(minilm, monkeypatch)
@@ -141,6 +142,7 @@ def test_second_evaluation_runs_no_forward_pass(minilm, toy_graph, tmp_path, mon
     assert sum(calls) == 8
 
 
+@pytest.mark.slow
 def test_interrupted_or_truncated_cache_entry_is_never_read(minilm, toy_graph, tmp_path, monkeypatch):
     from datasets import Dataset
 
@@ -171,6 +173,7 @@ def _key(model, graph):
     return model_fingerprint(model), graph.texts
 
 
+@pytest.mark.slow
 def test_sharded_encoding_equals_unsharded(minilm, minilm_path, tmp_path):
     texts = [f"text number {i} about {'graphs' if i % 2 else 'databases'}" + " more" * i for i in range(37)]
     script = Path(__file__).with_name("shard_encode.py")
@@ -181,6 +184,7 @@ def test_sharded_encoding_equals_unsharded(minilm, minilm_path, tmp_path):
     assert torch.allclose(sharded["embeds"], encode_sharded(minilm, texts), atol=1e-5)
 
 
+@pytest.mark.slow
 def test_predictions_file(minilm, toy_graph, tmp_path):
     result = evaluate_graph(minilm, toy_graph, cache=EmbeddingCache(tmp_path), with_cosines=True)
     write_predictions(tmp_path / "toy.csv", toy_graph, result)
@@ -194,6 +198,7 @@ def test_predictions_file(minilm, toy_graph, tmp_path):
 # --- accuracy on the real graphs ------------------------------------------------------------------------
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name, floor", [("cora", 0.64), ("citeseer", 0.67), ("dblp", 0.73)])
 def test_minilm_training_free_accuracy(minilm, data_dir, tmp_path_factory, name, floor):
     result = evaluate_graph(minilm, load_graph(name), cache=EmbeddingCache(tmp_path_factory.mktemp("cache")))
@@ -201,6 +206,7 @@ def test_minilm_training_free_accuracy(minilm, data_dir, tmp_path_factory, name,
     assert result.accuracy >= floor, f"{name}: {result.accuracy:.3f} < {floor}"
 
 
+@pytest.mark.slow
 def test_decoder_path_uses_last_token_end_to_end(smollm2_path, data_dir, tmp_path):
     cora = load_graph("cora")
     nodes = torch.arange(0, cora.num_nodes, 9)  # 301 nodes, every class present
@@ -241,6 +247,7 @@ def test_cli_prints_a_table_and_writes_results(minilm_path, tmp_path, capsys, mo
     assert [row["predicted"] for row in rows] == [row["label"] for row in rows] == graph["label_names"] * 2
 
 
+@pytest.mark.slow
 def test_cli_module_entry_exits_2_without_a_traceback(tmp_path):
     missing = str(tmp_path / "missing.json")
     command = [sys.executable, "-m", "zerog_graph", "eval", "--model", "minilm", "--graph", missing]

@@ -27,7 +27,7 @@ def _drop_shadowing_copies():
 
 _drop_shadowing_copies()
 
-from .evaluate import GraphResult  # noqa: E402, embed_graph, evaluate_graph, write_predictions
+from .evaluate import GraphResult, embed_graph, evaluate_graph, write_predictions  # noqa: E402
 from .graph import GraphError, TextGraph  # noqa: E402
 from .models import load_model  # noqa: E402
 from .registry import GRAPHS, load_graph  # noqa: E402

@@ -21,6 +21,7 @@ from typing import Optional
 
 import torch
 
+from .console import quiet_progress_bars
 from .distributed import encode_sharded, process_state
 from .paths import cache_dir
 from .precision import INT8_SCHEME, precision_of
@@ -176,7 +177,8 @@ class EmbeddingCache:
         remove_stale_partials(path)
         partial = path.with_name(f"{path.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}")
         try:
-            Dataset.from_dict({"embedding": embeds.float().numpy()}).save_to_disk(str(partial))
+            with quiet_progress_bars():
+                Dataset.from_dict({"embedding": embeds.float().numpy()}).save_to_disk(str(partial))
             metadata = {"sha256": checksum(embeds), "shape": list(embeds.shape), "dtype": "float32"}
             (partial / METADATA).write_text(json.dumps(metadata) + "\n", encoding="utf-8")
             if path.is_symlink() or path.is_file():

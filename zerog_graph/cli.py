@@ -3,12 +3,14 @@
 
 import argparse
 import json
+import logging
 import sys
 import tempfile
 from pathlib import Path
 
 from configuration_zerog import POOLING_HELP, POOLING_MODES
 
+from .console import percent, quiet_progress_bars
 from .graph import GraphError
 from .precision import PRECISIONS, apply_precision, default_dtype
 
@@ -77,6 +79,7 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--dtype", choices=PRECISIONS, default="auto")
     ev.add_argument("--batch-size", type=positive_int, default=32)
     ev.add_argument("--overwrite", action="store_true", help="replace existing result and prediction files")
+    ev.add_argument("-v", "--verbose", action="store_true", help="also print ZeroG's notes (Python logging at INFO)")
     ev.add_argument(
         "--trust-remote-code",
         action="store_true",
@@ -137,13 +140,14 @@ def run_eval(args) -> dict:
     graphs = [load_graph(g, label_names=args.labels) for g in args.graph]  # fail on a bad graph before the model
     keys = result_names(graphs)
     check_outputs(args, keys)
-    model = load_model(
-        args.model,
-        pooling_mode=args.pooling,
-        template=args.template,
-        dtype=default_dtype(args.dtype),
-        trust_remote_code=args.trust_remote_code,
-    )
+    with quiet_progress_bars():
+        model = load_model(
+            args.model,
+            pooling_mode=args.pooling,
+            template=args.template,
+            dtype=default_dtype(args.dtype),
+            trust_remote_code=args.trust_remote_code,
+        )
     state = process_state()
     apply_precision(model, args.dtype, state.device)
     if model.config.quantization is None:
@@ -178,10 +182,6 @@ def run_eval(args) -> dict:
     return results
 
 
-def percent(value) -> str:
-    return "-" if value is None else f"{100 * value:.1f}%"
-
-
 def format_table(results: dict) -> str:
     """One row per graph; `-` where a graph has no labelled node to score."""
     lines = [f"{'graph':<12} {'nodes':>7} {'accuracy':>9} {'macro-F1':>9} {'majority':>9}"]
@@ -198,6 +198,8 @@ def main(argv=None) -> int:
         args = build_parser().parse_args(argv)
     except SystemExit as exit_:  # argparse's own errors (exit 2) and --help (exit 0), as a return value
         return exit_.code
+    if args.verbose:
+        logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     try:
         run_eval(args)
     except (GraphError, OSError, ValueError, ImportError) as error:

@@ -13,6 +13,7 @@ from transformers import Trainer, TrainerCallback
 
 from modeling_zerog import ADAPTER_SUBFOLDER, graph_statistics
 
+from .console import percent
 from .evaluate import evaluate_graph
 from .graph import result_names
 
@@ -146,10 +147,6 @@ def eval_results(results: dict) -> list:
         for metric in METRICS
         if scores["after"][metric] is not None
     ]
-
-
-def percent(value) -> str:
-    return "-" if value is None else f"{100 * value:.1f}"
 
 
 def model_card(model, model_name: str, sources: list, targets: dict, training_args, results: dict) -> ModelCard:

@@ -1,0 +1,28 @@
+"""What ZeroG prints: percentages, and no library progress bars for steps that take a second."""
+
+import contextlib
+
+from transformers.utils import logging as hf_logging
+
+
+def percent(value) -> str:
+    """A fraction as a percentage with one decimal, or `-` for None (nothing to score)."""
+    return "-" if value is None else f"{100 * value:.1f}%"
+
+
+@contextlib.contextmanager
+def quiet_progress_bars():
+    """Hides the progress bars of transformers (loading weights) and datasets (saving a cache entry) for
+    the steps inside, and restores them after; ZeroG's own encoding bar is shown outside such steps."""
+    import datasets  # imported where a cache entry is written, not with the CLI
+
+    hf_enabled, ds_enabled = hf_logging.is_progress_bar_enabled(), not datasets.are_progress_bars_disabled()
+    hf_logging.disable_progress_bar()
+    datasets.disable_progress_bars()
+    try:
+        yield
+    finally:
+        if hf_enabled:
+            hf_logging.enable_progress_bar()
+        if ds_enabled:
+            datasets.enable_progress_bars()
