@@ -18,6 +18,8 @@ QUANTIZATIONS = (None, "4bit", "8bit")
 # num_rounds="auto": the candidates for R, and the R of training subgraphs (2-hop subgraphs of a few dozen nodes).
 AUTO_ROUNDS = tuple(range(11))
 SUBGRAPH_ROUNDS = 2
+# The LoRA rank when `lora_r` is None, by kind of backbone.
+DEFAULT_LORA_RANK = {"decoder": 8, "encoder": 4}
 AUTO_ROUNDS_TOLERANCE = 0.03  # see modeling_zerog.choose_rounds; README "Choosing R" says how it was chosen
 
 # The JSON types each field accepts (a bool is no number here).
@@ -101,7 +103,7 @@ class ZeroGConfig(PretrainedConfig):
             grad raises a `ValueError`, so a decoder is fine-tuned only through LoRA. An encoder may
             be unfrozen by hand (`model.lm.requires_grad_(True)`) and fully fine-tuned.
         lora_r (`int`, *optional*):
-            LoRA rank. `None` gives 8 for decoders and 4 for encoders; the model writes the rank it
+            LoRA rank. `None` gives `DEFAULT_LORA_RANK`: 8 for decoders, 4 for encoders; the model writes the rank it
             used back here, so a saved config holds it.
         lora_alpha (`int`, *optional*, defaults to 16):
             LoRA scaling numerator.

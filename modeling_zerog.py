@@ -33,9 +33,23 @@ from transformers.models.auto.modeling_auto import (
 from transformers.utils import ModelOutput, cached_file, logging
 
 try:
-    from .configuration_zerog import AUTO_ROUNDS, AUTO_ROUNDS_TOLERANCE, POOLING, SUBGRAPH_ROUNDS, ZeroGConfig
+    from .configuration_zerog import (
+        AUTO_ROUNDS,
+        AUTO_ROUNDS_TOLERANCE,
+        DEFAULT_LORA_RANK,
+        POOLING,
+        SUBGRAPH_ROUNDS,
+        ZeroGConfig,
+    )
 except ImportError:  # imported as a top-level module rather than as Hub remote code
-    from configuration_zerog import AUTO_ROUNDS, AUTO_ROUNDS_TOLERANCE, POOLING, SUBGRAPH_ROUNDS, ZeroGConfig
+    from configuration_zerog import (
+        AUTO_ROUNDS,
+        AUTO_ROUNDS_TOLERANCE,
+        DEFAULT_LORA_RANK,
+        POOLING,
+        SUBGRAPH_ROUNDS,
+        ZeroGConfig,
+    )
 
 logger = logging.get_logger(__name__)
 
@@ -392,7 +406,7 @@ def load_backbone(
     peft = import_peft()
     lora_config = peft.LoraConfig(
         task_type=peft.TaskType.FEATURE_EXTRACTION,
-        r=config.lora_r or (8 if is_decoder else 4),
+        r=config.lora_r or DEFAULT_LORA_RANK["decoder" if is_decoder else "encoder"],
         lora_alpha=config.lora_alpha,
         lora_dropout=config.lora_dropout,
         target_modules=resolve_lora_targets(lm.config, config.lora_target_modules),

@@ -18,7 +18,8 @@ from typing import Literal, Optional
 
 from transformers import HfArgumentParser, TrainingArguments, set_seed
 
-from configuration_zerog import POOLING_HELP, POOLING_MODES, ZeroGConfig
+from configuration_zerog import DEFAULT_LORA_RANK, POOLING_HELP, POOLING_MODES, ZeroGConfig
+from zerog_graph.sampling import K_HOPS, MAX_NODES, NUM_SUBGRAPHS
 
 
 def config_default(name: str):
@@ -47,7 +48,11 @@ class ModelArguments:
         },
     )
     lora_r: Optional[int] = field(
-        default=None, metadata={"help": "LoRA rank (default: 8 for decoders, 4 for encoders)."}
+        default=None,
+        metadata={
+            "help": f"LoRA rank (default: {DEFAULT_LORA_RANK['decoder']} for decoders, "
+            f"{DEFAULT_LORA_RANK['encoder']} for encoders)."
+        },
     )
     lora_alpha: int = field(default=config_default("lora_alpha"), metadata={"help": "LoRA alpha."})
     lora_dropout: float = field(default=config_default("lora_dropout"), metadata={"help": "LoRA dropout."})
@@ -74,9 +79,9 @@ class DataArguments:
     target_graphs: list[str] = field(
         default_factory=list, metadata={"help": "Graphs to evaluate zero-shot on; never trained on."}
     )
-    num_subgraphs: int = field(default=500, metadata={"help": "Subgraphs sampled per source graph."})
-    k_hops: int = field(default=2, metadata={"help": "Subgraph radius."})
-    max_nodes: int = field(default=15, metadata={"help": "Most nodes per subgraph."})
+    num_subgraphs: int = field(default=NUM_SUBGRAPHS, metadata={"help": "Subgraphs sampled per source graph."})
+    k_hops: int = field(default=K_HOPS, metadata={"help": "Subgraph radius."})
+    max_nodes: int = field(default=MAX_NODES, metadata={"help": "Most nodes per subgraph."})
     min_classes: Optional[list[int]] = field(
         default=None,
         metadata={
@@ -211,7 +216,7 @@ def check_graphs(data_args: DataArguments, sources: list, targets: list):
                 )
 
 
-def build_model(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments):
+def build_training_model(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments):
     from zerog_graph.models import backbone_config, is_zerog_folder, load_model
 
     if model_args.full_finetune:
@@ -354,7 +359,7 @@ def main(argv: Optional[list] = None) -> dict:
     training_args.remove_unused_columns = False  # the collator needs every field of a subgraph
     set_seed(training_args.seed)
     sources, targets, train_dataset, held_aside = load_data(data_args, training_args.seed)
-    model = build_model(model_args, data_args, training_args)
+    model = build_training_model(model_args, data_args, training_args)
     trainer = build_trainer(model, data_args, training_args, sources, targets, (train_dataset, held_aside))
     evaluates = bool(targets or trainer.source_eval_dataset is not None)
     before = trainer.evaluate(metric_key_prefix="before") if evaluates else {}

@@ -9,6 +9,9 @@ from torch_geometric.utils import k_hop_subgraph, subgraph
 
 from .graph import TextGraph
 
+# The training recipe's subgraphs (train_hf.py's defaults, chosen on WordNet verbs: docs/training.md).
+NUM_SUBGRAPHS, K_HOPS, MAX_NODES = 500, 2, 15
+
 
 class SubgraphDataset(Dataset):
     """`num_subgraphs` subgraphs per source graph, each the `k_hops` neighbourhood of a labelled
@@ -22,9 +25,9 @@ class SubgraphDataset(Dataset):
 
     Args:
         graphs (list[TextGraph]): the source graphs.
-        num_subgraphs (int): subgraphs per graph (default: 100).
-        k_hops (int): neighbourhood radius (default: 2).
-        max_nodes (int): node budget per subgraph (default: 30).
+        num_subgraphs (int): subgraphs per graph (default: `NUM_SUBGRAPHS`, 500).
+        k_hops (int): neighbourhood radius (default: `K_HOPS`, 2).
+        max_nodes (int): node budget per subgraph (default: `MAX_NODES`, 15).
         min_classes (int or list[int], optional): classes a subgraph must contain, for every graph or one
             value per graph (default: ⌈C/2⌉ of each graph).
         seed (int): the sampling seed (default: 0).
@@ -34,9 +37,9 @@ class SubgraphDataset(Dataset):
     def __init__(
         self,
         graphs: list,
-        num_subgraphs: int = 100,
-        k_hops: int = 2,
-        max_nodes: int = 30,
+        num_subgraphs: int = NUM_SUBGRAPHS,
+        k_hops: int = K_HOPS,
+        max_nodes: int = MAX_NODES,
         min_classes: Optional[Union[int, list]] = None,
         seed: int = 0,
         max_tries: int = 100,
