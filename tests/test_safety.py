@@ -400,6 +400,12 @@ def test_model_folder_symlinks_that_leave_the_folder_are_refused(saved, tiny_ber
     inside = copy_of(saved[0], tmp_path, "inside")  # a link that stays inside is fine
     (inside / "notes.txt").symlink_to(inside / "config.json")
     assert load_model(str(inside)).encode(TEXTS).shape == (3, 64)
+    snapshot = tmp_path / "models--org--x" / "snapshots" / ("a" * 40)  # as the Hub cache links: into its blobs
+    shutil.copytree(saved[0], snapshot)
+    (tmp_path / "models--org--x" / "blobs").mkdir()
+    (snapshot / "config.json").rename(tmp_path / "models--org--x" / "blobs" / "0123")
+    (snapshot / "config.json").symlink_to(tmp_path / "models--org--x" / "blobs" / "0123")
+    assert load_model(str(snapshot)).encode(TEXTS).shape == (3, 64)
 
 
 def test_a_backbone_with_too_many_layers_is_refused_before_its_weights_load(tiny_bert, tmp_path, monkeypatch):

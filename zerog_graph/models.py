@@ -47,14 +47,18 @@ def check_auto_map(source: str, hub_kwargs: dict) -> None:
 
 def check_folder_symlinks(folder: str) -> None:
     """Refuses a model folder holding a symlink that leaves it: what it points at would be read as part of the
-    model (a tokenizer's vocabulary, say) and written into every folder saved from it, and pushed to the Hub."""
+    model (a tokenizer's vocabulary, say) and written into every folder saved from it, and pushed to the Hub.
+    A Hub cache snapshot (`.../snapshots/<commit>`) may link into its own repository's `blobs` folder."""
     root = os.path.realpath(folder)
+    allowed = [root]
+    if os.path.basename(os.path.dirname(root)) == "snapshots":
+        allowed.append(os.path.join(os.path.dirname(os.path.dirname(root)), "blobs"))
     for parent, folders, files in os.walk(folder):  # linked folders are listed, not entered
         for name in folders + files:
             path = os.path.join(parent, name)
             if os.path.islink(path):
                 target = os.path.realpath(path)
-                if os.path.commonpath([root, target]) != root:
+                if not any(os.path.commonpath([place, target]) == place for place in allowed):
                     raise ValueError(
                         f"{path} is a symlink to {target}, outside the model folder {folder}; refused (what it "
                         f"points at would be loaded as part of the model and saved with it)"
@@ -74,11 +78,6 @@ def zerog_source(name_or_path: str) -> Optional[tuple]:
         hub_kwargs = {"revision": revision} if revision else {}
     config = read_hub_json(source, "config.json", dict, **hub_kwargs)
     return (source, hub_kwargs) if config is not None and config.get("model_type") == "zerog" else None
-
-
-def is_zerog_folder(path: str) -> bool:
-    """Whether `path` is a local folder holding a saved ZeroG model."""
-    return os.path.isdir(path) and zerog_source(path) is not None
 
 
 def load_zerog_config(source: str, hub_kwargs: dict, **overrides) -> ZeroGConfig:
