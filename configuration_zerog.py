@@ -1,5 +1,6 @@
 """ZeroG model configuration."""
 
+import math
 from typing import Optional, Union
 
 from transformers import AutoConfig, PretrainedConfig
@@ -21,6 +22,11 @@ SUBGRAPH_ROUNDS = 2
 # The LoRA rank when `lora_r` is None, by kind of backbone.
 DEFAULT_LORA_RANK = {"decoder": 8, "encoder": 4}
 AUTO_ROUNDS_TOLERANCE = 0.03  # see modeling_zerog.choose_rounds; README "Choosing R" says how it was chosen
+# Upper bounds on what a config (a downloaded one included) can make a run cost; docs/safety.md lists them.
+MAX_ROUNDS = 100  # propagation rounds: each is one sparse product over the graph
+MAX_SEQ_LENGTH = 32768  # tokens per text
+MAX_LORA_R = 1024
+LOGIT_SCALE_RANGE = (0.01, 100.0)  # CLIP clamps its learned scale at 100; beyond, confidences saturate to 0/1
 
 # The JSON types each field accepts (a bool is no number here).
 FIELD_TYPES = {
@@ -56,6 +62,18 @@ def check_field_types(values: dict) -> None:
         raise ValueError(f"field 'lora_target_modules' must list module names (strings), got {targets!r}")
 
 
+def check_num_rounds(num_rounds, name: str = "field 'num_rounds'", text: bool = False):
+    """`num_rounds` as the config takes it, "auto" or an integer in [0, MAX_ROUNDS], else a ValueError naming
+    `name`. With `text=True` (a command line's value) a string of digits is converted first. The config, the
+    CLI's --rounds and train_hf.py's --num_rounds all check it here."""
+    value = num_rounds
+    if text and value != "auto" and value.strip().lstrip("+-").isdigit():
+        value = int(value)
+    if value != "auto" and (type(value) is not int or not 0 <= value <= MAX_ROUNDS):
+        raise ValueError(f"{name} must be an integer in [0, {MAX_ROUNDS}] or 'auto', got {num_rounds!r}")
+    return value
+
+
 # PromptEOL (Jiang et al., 2023): makes an untrained decoder's last token summarise the text.
 PROMPTEOL_TEMPLATE = 'This passage : "{text}" means in one word:"'
 
@@ -83,19 +101,21 @@ class ZeroGConfig(PretrainedConfig):
             module that `modules.json` names), otherwise `"cls"`, as the original ZeroG. The model
             writes the resolved mode back here, so a saved config never says `"auto"`.
         max_seq_length (`int`, *optional*, defaults to 512):
-            Tokens per text, template included. Truncation cuts the text, never the template.
+            Tokens per text, template included, at most `MAX_SEQ_LENGTH` (32768). Truncation cuts the
+            text, never the template.
         template (`str`, *optional*):
             A format string with one `{text}` field that wraps every node, label and description
             text before encoding, e.g. PromptEOL's `'This passage : "{text}" means in one word:"'`.
         num_rounds (`int` or `"auto"`, *optional*, defaults to `"auto"`):
             Propagation rounds R over the symmetric-normalised A+I with the prompt node. `"auto"` chooses R
             for each graph from `AUTO_ROUNDS`, from the unlabelled graph and the label texts alone
-            (`modeling_zerog.choose_rounds`); training subgraphs then use `SUBGRAPH_ROUNDS`.
+            (`modeling_zerog.choose_rounds`); training subgraphs then use `SUBGRAPH_ROUNDS`. At most
+            `MAX_ROUNDS` (100).
         standardize (`bool`, *optional*, defaults to `True`):
             Standardise node and label embeddings (zero mean, unit variance per dimension), as
             ZeroG's `if_norm`.
         logit_scale (`float`, *optional*, defaults to 10.0):
-            Multiplies the cosine similarities before the cross-entropy loss.
+            Multiplies the cosine similarities before the cross-entropy loss; in `LOGIT_SCALE_RANGE`, [0.01, 100].
         use_lora (`bool`, *optional*, defaults to `True`):
             Wrap the backbone in a LoRA adapter. Without it the backbone is built frozen, for
             training-free inference. The model holds the rule on training: in training mode
@@ -103,8 +123,8 @@ class ZeroGConfig(PretrainedConfig):
             grad raises a `ValueError`, so a decoder is fine-tuned only through LoRA. An encoder may
             be unfrozen by hand (`model.lm.requires_grad_(True)`) and fully fine-tuned.
         lora_r (`int`, *optional*):
-            LoRA rank. `None` gives `DEFAULT_LORA_RANK`: 8 for decoders, 4 for encoders; the model writes the rank it
-            used back here, so a saved config holds it.
+            LoRA rank, at most `MAX_LORA_R` (1024). `None` gives `DEFAULT_LORA_RANK`: 8 for decoders and 4
+            for encoders; the model writes the rank it used back here, so a saved config holds it.
         lora_alpha (`int`, *optional*, defaults to 16):
             LoRA scaling numerator.
         lora_dropout (`float`, *optional*, defaults to 0.05):
@@ -159,16 +179,18 @@ class ZeroGConfig(PretrainedConfig):
             raise ValueError(f"quantization={quantization!r} is not one of {QUANTIZATIONS}")
         if template is not None and template.count("{text}") != 1:
             raise ValueError(f"template must contain '{{text}}' exactly once, got {template!r}")
-        if num_rounds != "auto" and (isinstance(num_rounds, str) or num_rounds < 0):
-            raise ValueError(f"field 'num_rounds' must be an integer >= 0 or 'auto', got {num_rounds!r}")
-        if max_seq_length < 1:
-            raise ValueError(f"max_seq_length must be >= 1, got {max_seq_length}")
-        if lora_r is not None and lora_r < 1:
-            raise ValueError(f"lora_r must be >= 1, got {lora_r}")
+        check_num_rounds(num_rounds)
+        if not 1 <= max_seq_length <= MAX_SEQ_LENGTH:
+            raise ValueError(f"max_seq_length must be in [1, {MAX_SEQ_LENGTH}], got {max_seq_length}")
+        if lora_r is not None and not 1 <= lora_r <= MAX_LORA_R:
+            raise ValueError(f"lora_r must be in [1, {MAX_LORA_R}], got {lora_r}")
+        if not math.isfinite(lora_alpha):
+            raise ValueError(f"lora_alpha must be a finite number, got {lora_alpha}")
         if not 0 <= lora_dropout < 1:
             raise ValueError(f"lora_dropout must be in [0, 1), got {lora_dropout}")
-        if not 0 < logit_scale < float("inf"):
-            raise ValueError(f"logit_scale must be positive and finite, got {logit_scale}")
+        low, high = LOGIT_SCALE_RANGE
+        if not low <= logit_scale <= high:
+            raise ValueError(f"logit_scale must be in [{low}, {high}], got {logit_scale}")
         self.lm_name_or_path = lm_name_or_path
         self.lm_revision = lm_revision
         self.lm_config = lm_config
@@ -193,7 +215,7 @@ class ZeroGConfig(PretrainedConfig):
         if self.lm_config is not None:
             lm_config = dict(self.lm_config)
             return AutoConfig.for_model(lm_config.pop("model_type"), **lm_config)
-        return AutoConfig.from_pretrained(self.lm_name_or_path, revision=self.lm_revision)
+        return AutoConfig.from_pretrained(self.lm_name_or_path, revision=self.lm_revision, trust_remote_code=False)
 
 
-__all__ = ["ZeroGConfig", "POOLING", "POOLING_MODES", "PROMPTEOL_TEMPLATE"]
+__all__ = ["ZeroGConfig", "POOLING", "POOLING_MODES", "PROMPTEOL_TEMPLATE", "check_num_rounds"]

@@ -72,6 +72,13 @@ EXPERT_COUNT_FIELDS = ("num_experts", "num_local_experts", "n_routed_experts", "
 MULTIMODAL_CONFIG_FIELDS = ("vision_config", "audio_config", "speech_config")
 # Options of the Hub download that a ZeroG repository's files (config, adapter, tokenizer) load with.
 HUB_KWARGS = ("revision", "token", "cache_dir", "local_files_only")
+# Upper bound on a backbone's layers (the largest dense LLMs have about 130): a config asking for more is
+# refused before any weight is allocated. Fields by architecture.
+MAX_LAYERS = 256
+LAYER_COUNT_FIELDS = ("num_hidden_layers", "num_layers", "n_layer", "num_decoder_layers")
+# Texts are cut to this many characters per token of `max_length` before tokenising, so that a long text costs
+# memory in proportion to what is kept. Tokens average 3 to 5 characters: the cut never reaches kept tokens.
+CHARS_PER_TOKEN = 64
 # The LoRA adapter's folder inside a ZeroG repository. Not the root: `AutoModel.from_pretrained` on a Hub
 # repository whose root holds `adapter_config.json` loads the adapter's base model instead of this code.
 ADAPTER_SUBFOLDER = "adapter"
@@ -162,6 +169,12 @@ def resolve_lora_targets(lm_config, user_targets=None) -> Union[list, str]:
     return "all-linear"
 
 
+def one_line(error: Exception, limit: int = 400) -> str:
+    """An exception as one line for an error message: its type and text, whitespace collapsed, cut at `limit`."""
+    text = " ".join(f"{type(error).__name__}: {error}".split())
+    return text if len(text) <= limit else text[: limit - 3] + "..."
+
+
 def hub_file(name_or_path: str, filename: str, **hub_kwargs) -> Optional[str]:
     """The local path of a file of a folder or Hub repository, or None when it has none."""
     return cached_file(
@@ -173,16 +186,23 @@ def hub_file(name_or_path: str, filename: str, **hub_kwargs) -> Optional[str]:
     )
 
 
-def read_hub_json(name_or_path: str, filename: str, **hub_kwargs):
-    """A JSON file of a folder or Hub repository, or None when it has none."""
+def read_hub_json(name_or_path: str, filename: str, expected_type: Optional[type] = None, **hub_kwargs):
+    """A JSON file of a folder or Hub repository, or None when it has none; with `expected_type` (e.g. dict),
+    a value of another type is a ValueError naming the file."""
     path = hub_file(name_or_path, filename, **hub_kwargs)
     if path is None:
         return None
     try:
         with open(path, encoding="utf-8") as f:
-            return json.load(f)
+            value = json.load(f)
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
         raise ValueError(f"{path}: not valid JSON ({error})") from None
+    except OSError as error:
+        raise OSError(f"{path}: cannot be read ({error.strerror or error})") from None
+    if expected_type is not None and not isinstance(value, expected_type):
+        kind = "a JSON object" if expected_type is dict else f"JSON {expected_type.__name__}"
+        raise ValueError(f"{path}: expected {kind}, got {type(value).__name__}")
+    return value
 
 
 def module_folder(modules_file: str, entry: dict) -> str:
@@ -220,9 +240,9 @@ def declared_pooling(lm_name_or_path: str, **hub_kwargs) -> Optional[str]:
         return None
     position = kinds.index("Pooling")
     pooling_file = f"{module_folder(modules_file, modules[position])}/config.json"
-    pooling = read_hub_json(lm_name_or_path, pooling_file, **hub_kwargs)
-    if not isinstance(pooling, dict):
-        raise ValueError(f"{lm_name_or_path}/{pooling_file}: expected a JSON object, got {type(pooling).__name__}")
+    pooling = read_hub_json(lm_name_or_path, pooling_file, dict, **hub_kwargs)
+    if pooling is None:
+        raise ValueError(f"{lm_name_or_path}/{pooling_file}: missing; {modules_file} names it")
     modes = declared_modes(pooling)
     if len(modes) != 1 or modes[0] not in ST_POOLING_MODES:
         raise ValueError(
@@ -253,13 +273,27 @@ def backbone_hub_kwargs(config: ZeroGConfig, lm_path: Optional[str], hub_kwargs:
     return {**hub_kwargs, "revision": None if lm_path else config.lm_revision}
 
 
+# The JSON files of a tokenizer folder, checked before loading.
+TOKENIZER_JSON_FILES = ("tokenizer.json", "tokenizer_config.json", "special_tokens_map.json", "added_tokens.json")
+
+
 def load_tokenizer(name_or_path: str, is_decoder: bool, lm_config=None, **hub_kwargs):
     """A tokenizer that pads with eos when it has no pad token, on the left for decoders.
 
     Never runs code from the folder or repository: no `trust_remote_code`, and with `lm_config` (the
     backbone's config) the folder's own config.json is not read, so a ZeroG folder's tokenizer is
     the backbone's tokenizer class."""
-    tokenizer = AutoTokenizer.from_pretrained(name_or_path, config=lm_config, trust_remote_code=False, **hub_kwargs)
+    if os.path.isdir(name_or_path):  # a damaged file is named, not met as a bare parse error inside tokenizers
+        for filename in TOKENIZER_JSON_FILES:
+            read_hub_json(name_or_path, filename)
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(
+            name_or_path, config=lm_config, trust_remote_code=False, **hub_kwargs
+        )
+    except (OSError, ValueError, ImportError):
+        raise
+    except Exception as error:  # tokenizers' own Exception for a tokenizer.json it cannot parse
+        raise ValueError(f"{name_or_path}: the tokenizer cannot be loaded ({one_line(error)})") from None
     if tokenizer.pad_token is None:
         if tokenizer.eos_token is None:
             raise ValueError(f"The tokenizer of {name_or_path!r} has neither a pad nor an eos token.")
@@ -280,7 +314,8 @@ def special_ids_around(tokenizer) -> tuple[list, list]:
 
 # The version of `tokenize_texts`' ids: raise it whenever a change gives any text different ids, so that
 # embedding caches keyed on it (zerog_graph.cache) are not reused. 2: long texts cut as ids (templates kept).
-TOKENIZE_VERSION = 2
+# 3: texts first cut to `CHARS_PER_TOKEN * max_length` characters.
+TOKENIZE_VERSION = 3
 
 
 def tokenize_texts(tokenizer, texts: list, template: Optional[str] = None, max_length: int = 512, padding=True):
@@ -292,8 +327,13 @@ def tokenize_texts(tokenizer, texts: list, template: Optional[str] = None, max_l
     can split a boundary differently from the whole string, so texts that fit keep the one-string path.)
 
     A text that yields no token at all (an empty text, with a tokenizer that adds no special
-    tokens) is encoded as the eos token, so that it still has a position to pool."""
-    texts, long, limit = list(texts), set(), max_length
+    tokens) is encoded as the eos token, so that it still has a position to pool.
+
+    Texts are first cut to `CHARS_PER_TOKEN * max_length` characters (from the end kept by the tokenizer's
+    `truncation_side`), so that memory follows what is kept rather than the text's length."""
+    chars, left = CHARS_PER_TOKEN * max_length, tokenizer.truncation_side == "left"
+    texts = [text if len(text) <= chars else text[-chars:] if left else text[:chars] for text in texts]
+    long, limit = set(), max_length
     if template is not None:
         prefix, suffix = template.split("{text}")
         budget = max_length - len(tokenizer(prefix + suffix)["input_ids"])
@@ -339,6 +379,10 @@ def load_backbone_config(path: str, **hub_kwargs):
             f"Backbone {path!r} cannot be loaded without running code from it, which never happens: {error}"
         ) from None
     check_backbone_in_scope(lm_config, path)
+    for field in LAYER_COUNT_FIELDS:
+        layers = getattr(lm_config, field, None)
+        if isinstance(layers, int) and layers > MAX_LAYERS:
+            raise ValueError(f"Backbone {path!r}: {field}={layers} is over the limit of {MAX_LAYERS} layers; refused")
     return lm_config
 
 
@@ -401,7 +445,12 @@ def load_backbone(
                 f"{adapter_path}: no {ADAPTER_SUBFOLDER}/adapter_model.safetensors with its adapter_config.json. "
                 f"A LoRA adapter loads from safetensors only, never from a pickle such as adapter_model.bin."
             )
-        return import_peft().PeftModel.from_pretrained(lm, os.path.dirname(weights), is_trainable=True)
+        try:
+            model = import_peft().PeftModel.from_pretrained(lm, os.path.dirname(weights), is_trainable=True)
+        except Exception as error:  # e.g. a tensor of another shape than its adapter_config.json gives
+            raise ValueError(f"{weights}: the adapter cannot be loaded ({one_line(error)})") from None
+        check_adapter_fits(model, os.path.dirname(weights))
+        return model
     is_decoder = config.lm_is_decoder if config.lm_is_decoder is not None else is_decoder_architecture(lm.config)
     peft = import_peft()
     lora_config = peft.LoraConfig(
@@ -412,6 +461,37 @@ def load_backbone(
         target_modules=resolve_lora_targets(lm.config, config.lora_target_modules),
     )
     return peft.get_peft_model(lm, lora_config)
+
+
+def check_adapter_fits(model, folder: str, adapter_name: str = "default") -> None:
+    """Refuses an adapter file that does not fit the LoRA layers its config builds: every expected tensor present,
+    none unexpected, shapes equal (peft only warns, and the missing layers keep their initial weights: the
+    untrained backbone). A ValueError names the file and the first key at fault."""
+    weights_file = os.path.join(folder, "adapter_model.safetensors")
+    try:
+        loaded = import_peft().utils.load_peft_weights(folder, device="cpu")
+    except Exception as error:  # a truncated or damaged safetensors file
+        raise ValueError(f"{weights_file}: cannot be read ({one_line(error)})") from None
+    expected = import_peft().utils.get_peft_model_state_dict(model, adapter_name=adapter_name)
+    missing = [key for key in expected if key not in loaded]
+    unexpected = [key for key in loaded if key not in expected]
+    shapes = [key for key in expected if key in loaded and loaded[key].shape != expected[key].shape]
+    faults = [f"missing {key!r}" for key in missing] + [f"unexpected {key!r}" for key in unexpected]
+    faults += [f"{key!r} of shape {tuple(loaded[key].shape)}, not {tuple(expected[key].shape)}" for key in shapes]
+    if faults:
+        raise ValueError(
+            f"{weights_file}: the adapter does not fit its adapter_config.json and the backbone ({len(missing)} "
+            f"missing, {len(unexpected)} unexpected, {len(shapes)} of another shape; first: {faults[0]}); refused"
+        )
+
+
+def saved_folder_backbone(folder: str, lm_name_or_path: str) -> Optional[str]:
+    """The backbone folder of a saved ZeroG folder whose `lm_name_or_path` is relative to it (`.`, `..`, `./x`,
+    `../x`: what a Hub id never is), or None; such a path is read against the folder, never the working one."""
+    parts = lm_name_or_path.replace("\\", "/").split("/")
+    if parts[0] not in (".", ".."):
+        return None
+    return os.path.normpath(os.path.join(folder, lm_name_or_path))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -749,6 +829,13 @@ class ZeroGModel(ZeroGPreTrainedModel):
             lm_config,
             **(hub_kwargs if tokenizer_path else lm_kwargs),
         )
+        rows = self.lm.get_input_embeddings().num_embeddings
+        if len(self.tokenizer) > rows:
+            raise ValueError(
+                f"The tokenizer of {tokenizer_path or lm_path or config.lm_name_or_path!r} has {len(self.tokenizer)} "
+                f"tokens, more than the backbone's {rows} embedding rows: ids past {rows - 1} have no embedding "
+                f"(tokens added without resizing the embeddings); refused"
+            )
         self.post_init()
 
     def check_trainable(self):
@@ -823,6 +910,14 @@ class ZeroGModel(ZeroGPreTrainedModel):
             chunks.append(self.embed(batch["input_ids"].to(device), batch["attention_mask"].to(device)).float().cpu())
         self.train(was_training)
         embeds = torch.cat(chunks) if chunks else torch.empty(0, self.lm.config.hidden_size)
+        if not torch.isfinite(embeds).all():
+            bad = int((~torch.isfinite(embeds)).any(-1).sum())
+            name = self.name_or_path or self.config.lm_name_or_path
+            raise ValueError(
+                f"Model {name!r} (backbone {self.config.lm_name_or_path!r})"
+                f" gives NaN or infinite embeddings for {bad} of {len(texts)} texts: its weights or config (e.g. "
+                f"lora_alpha) are broken, or the dtype overflows; refused"
+            )
         return embeds[torch.argsort(torch.tensor(order))] if order else embeds
 
     def forward(
@@ -902,6 +997,8 @@ class ZeroGModel(ZeroGPreTrainedModel):
         if config is None:
             config = ZeroGConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
         adapter_path = pretrained_model_name_or_path if config.use_lora else None
+        if lm_path is None and os.path.isdir(pretrained_model_name_or_path):
+            lm_path = saved_folder_backbone(pretrained_model_name_or_path, config.lm_name_or_path)
         model = cls(
             config,
             lm_path=lm_path,

@@ -12,13 +12,13 @@ import inspect
 import json
 import os
 import sys
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
 
 from transformers import HfArgumentParser, TrainingArguments, set_seed
 
-from configuration_zerog import DEFAULT_LORA_RANK, POOLING_HELP, POOLING_MODES, ZeroGConfig
+from configuration_zerog import DEFAULT_LORA_RANK, POOLING_HELP, POOLING_MODES, ZeroGConfig, check_num_rounds
 from zerog_graph.sampling import K_HOPS, MAX_NODES, NUM_SUBGRAPHS
 
 
@@ -32,19 +32,20 @@ class ModelArguments:
     model_name_or_path: str = field(
         default="minilm", metadata={"help": "Backbone: short name, Hub id or local folder."}
     )
-    pooling_mode: Literal[POOLING_MODES] = field(
-        default=config_default("pooling_mode"),
-        metadata={"help": POOLING_HELP},
+    pooling_mode: Optional[Literal[POOLING_MODES]] = field(
+        default=None,
+        metadata={"help": f"{POOLING_HELP} (default: a saved model's own, else {config_default('pooling_mode')!r})"},
     )
     template: Optional[str] = field(
         default=None, metadata={"help": "Format string with {text}; decoders default to PromptEOL, '' for none."}
     )
-    max_seq_length: int = field(
-        default=config_default("max_seq_length"),
+    max_seq_length: Optional[int] = field(
+        default=None,
         metadata={
-            "help": "Tokens per text, template included (default: ZeroGConfig's, as `zerog eval` uses). It is saved "
-            "in the model's config, so the trained model is evaluated at the length it was trained at; lower it "
-            "(e.g. 128) to train faster on long texts."
+            "help": "Tokens per text, template included (default: a saved model's own, else ZeroGConfig's "
+            f"{config_default('max_seq_length')}, as `zerog eval` uses). It is saved in the model's config, so the "
+            "trained model is evaluated at the length it was trained at; lower it (e.g. 128) to train faster on "
+            "long texts."
         },
     )
     lora_r: Optional[int] = field(
@@ -54,8 +55,12 @@ class ModelArguments:
             f"{DEFAULT_LORA_RANK['encoder']} for encoders)."
         },
     )
-    lora_alpha: int = field(default=config_default("lora_alpha"), metadata={"help": "LoRA alpha."})
-    lora_dropout: float = field(default=config_default("lora_dropout"), metadata={"help": "LoRA dropout."})
+    lora_alpha: Optional[float] = field(
+        default=None, metadata={"help": f"LoRA alpha (default: {config_default('lora_alpha')})."}
+    )
+    lora_dropout: Optional[float] = field(
+        default=None, metadata={"help": f"LoRA dropout (default: {config_default('lora_dropout')})."}
+    )
     lora_target_modules: Optional[list[str]] = field(
         default=None, metadata={"help": "Modules for LoRA (default: the architecture's row of the table)."}
     )
@@ -64,8 +69,9 @@ class ModelArguments:
     full_finetune: bool = field(
         default=False, metadata={"help": "Train every backbone weight (refused: ZeroG publishes adapters)."}
     )
-    logit_scale: float = field(
-        default=config_default("logit_scale"), metadata={"help": "Scale of the cosine similarities in the loss."}
+    logit_scale: Optional[float] = field(
+        default=None,
+        metadata={"help": f"Scale of the cosine similarities in the loss (default: {config_default('logit_scale')})."},
     )
     trust_remote_code: bool = field(
         default=False,
@@ -89,12 +95,18 @@ class DataArguments:
             "(default: ceil(C/2) of each)."
         },
     )
-    num_rounds: str = field(
-        default=config_default("num_rounds"),
-        metadata={"help": "Propagation rounds R, or auto (chosen per target graph without labels; 2 on subgraphs)."},
+    num_rounds: Optional[str] = field(
+        default=None,
+        metadata={
+            "help": "Propagation rounds R, or auto (chosen per target graph without labels; 2 on subgraphs) "
+            f"(default: {config_default('num_rounds')!r})."
+        },
     )
-    standardize: bool = field(
-        default=config_default("standardize"), metadata={"help": "ZeroG's if_norm standardisation."}
+    standardize: Optional[bool] = field(
+        default=None,
+        metadata={
+            "help": f"ZeroG's if_norm standardisation: true or false (default: {config_default('standardize')})."
+        },
     )
     standardize_with: Literal["graph", "subgraph"] = field(
         default="graph",
@@ -148,13 +160,8 @@ def check_arguments(model_args: ModelArguments, data_args: DataArguments, traini
             f"--num_train_epochs {training_args.num_train_epochs} gives zero training steps: give a positive "
             f"--num_train_epochs or --max_steps"
         )
-    if data_args.num_rounds != "auto":
-        try:
-            data_args.num_rounds = int(data_args.num_rounds)
-        except ValueError:
-            raise ValueError(f"--num_rounds must be an integer >= 0 or auto, got {data_args.num_rounds!r}") from None
-        if data_args.num_rounds < 0:
-            raise ValueError(f"--num_rounds must be an integer >= 0 or auto, got {data_args.num_rounds}")
+    if data_args.num_rounds is not None:
+        data_args.num_rounds = check_num_rounds(data_args.num_rounds, "--num_rounds", text=True)
     for name in ("num_subgraphs", "k_hops", "max_nodes", "statistics_nodes", "train_max_length"):
         if getattr(data_args, name) < 1:
             raise ValueError(f"--{name} must be at least 1, got {getattr(data_args, name)}")
@@ -174,6 +181,10 @@ def check_arguments(model_args: ModelArguments, data_args: DataArguments, traini
             )
         if len(data_args.min_classes) == 1:
             data_args.min_classes = data_args.min_classes[0]
+    if training_args.resume_from_checkpoint:
+        from zerog_graph.trainer import check_checkpoint
+
+        check_checkpoint(training_args.resume_from_checkpoint)
     output = Path(training_args.output_dir)
     if (output / "config.json").exists() and not (data_args.overwrite_output or training_args.resume_from_checkpoint):
         raise ValueError(
@@ -217,7 +228,7 @@ def check_graphs(data_args: DataArguments, sources: list, targets: list):
 
 
 def build_training_model(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments):
-    from zerog_graph.models import backbone_config, is_zerog_folder, load_model
+    from zerog_graph.models import backbone_config, load_model
 
     if model_args.full_finetune:
         _, _, lm_config, is_decoder = backbone_config(model_args.model_name_or_path)
@@ -239,10 +250,8 @@ def build_training_model(model_args: ModelArguments, data_args: DataArguments, t
         num_rounds=data_args.num_rounds,
         standardize=data_args.standardize,
     )
-    if is_zerog_folder(model_args.model_name_or_path):
-        # A saved model keeps its own settings: only options given a value other than the default change them.
-        defaults = {f.name: f.default for arguments in (ModelArguments, DataArguments) for f in fields(arguments)}
-        settings = {name: value for name, value in settings.items() if value != defaults[name]}
+    # Options not given are None: a saved model keeps its own settings, a new one gets ZeroGConfig's defaults.
+    settings = {name: value for name, value in settings.items() if value is not None}
     return load_model(
         model_args.model_name_or_path,
         use_lora=True,
@@ -335,6 +344,7 @@ def zero_shot_results(names: list, before: dict, after: dict) -> dict:
 
 def save_run(trainer, data_args: DataArguments, training_args: TrainingArguments, results: dict, before, after):
     """Writes the model, `zero_shot_results.json` and the model card (README.md) into the output folder."""
+    from zerog_graph.io import write_atomically
     from zerog_graph.trainer import model_card
 
     output = Path(training_args.output_dir)
@@ -344,10 +354,11 @@ def save_run(trainer, data_args: DataArguments, training_args: TrainingArguments
     record["results"] = results
     if trainer.source_eval_dataset is not None:
         record["source_loss"] = {"before": before["before_source_loss"], "after": after["after_source_loss"]}
-    (output / "zero_shot_results.json").write_text(json.dumps(record, indent=2) + "\n")
+    text = json.dumps(record, indent=2) + "\n"
+    write_atomically(output / "zero_shot_results.json", lambda f: f.write(text))
     model_name = training_args.hub_model_id or output.name
     card = model_card(trainer.model, model_name, data_args.source_graphs, given, training_args, results)
-    card.save(output / "README.md")
+    write_atomically(output / "README.md", lambda f: f.write(str(card)))
 
 
 def main(argv: Optional[list] = None) -> dict:
@@ -378,9 +389,18 @@ def main(argv: Optional[list] = None) -> dict:
     return results
 
 
-if __name__ == "__main__":
+def run(argv: Optional[list] = None) -> int:
+    """`main` as a command: exit 2 with one line for bad input, 130 for Ctrl-C, no traceback."""
     try:
-        main()
+        main(argv)
     except (ValueError, OSError, ImportError) as error:
         print(f"train_hf.py: error: {error}", file=sys.stderr)
-        sys.exit(2)
+        return 2
+    except KeyboardInterrupt:
+        print("train_hf.py: interrupted", file=sys.stderr)
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(run())

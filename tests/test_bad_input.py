@@ -182,13 +182,15 @@ def test_odd_but_valid_files_are_accepted(tmp_path):
 
 
 OPTION_CASES = [
-    (["--rounds", "-1"], r"argument --rounds: -1 is negative"),
-    (["--rounds", "two"], r"argument --rounds: invalid rounds value: 'two'"),
+    (["--rounds", "-1"], r"argument --rounds: rounds must be an integer in \[0, 100\] or 'auto', got '-1'"),
+    (["--rounds", "two"], r"argument --rounds: rounds must be an integer in \[0, 100\] or 'auto', got 'two'"),
+    (["--rounds", "1000000000"], r"argument --rounds: rounds must be an integer in \[0, 100\]"),
     (["--batch-size", "0"], r"argument --batch-size: 0 is not positive"),
     (["--batch-size", "-1"], r"argument --batch-size: -1 is not positive"),
     (["--pooling", "max"], r"argument --pooling: invalid choice: 'max'"),
     (["--labels", "a,,b"], r"argument --labels: 'a,,b': empty class name"),
-    (["--labels", "a,b,a"], r"argument --labels: 'a,b,a': class 'a' is named twice"),
+    (["--labels", "a,b,a"], r"argument --labels: 'a,b,a': names class 'a' twice"),
+    (["--labels", "Cat,cat"], r"argument --labels: 'Cat,cat': names classes 'Cat' and 'cat', the same name once"),
     (["--labels", "missing.txt"], r"argument --labels: cannot read class names from missing.txt"),
 ]
 

@@ -130,8 +130,14 @@ def test_backbone_folders_never_run_their_code(minilm_path, tmp_path):
         ('[{"model_type": "zerog"}]', "config.json: expected a JSON object, got list"),
         (
             '{"model_type": "zerog", "num_rounds": "2"}',
-            "config.json: field 'num_rounds' must be an integer >= 0 or 'auto', got '2'",
+            "config.json: field 'num_rounds' must be an integer in [0, 100] or 'auto', got '2'",
         ),
+        ('{"model_type": "zerog", "num_rounds": 1000000000}', "config.json: field 'num_rounds' must be an integer in"),
+        ('{"model_type": "zerog", "max_seq_length": 10000000}', "config.json: max_seq_length must be in [1, 32768]"),
+        ('{"model_type": "zerog", "lora_r": 1000000000}', "config.json: lora_r must be in [1, 1024]"),
+        ('{"model_type": "zerog", "lora_alpha": NaN}', "config.json: lora_alpha must be a finite number, got nan"),
+        ('{"model_type": "zerog", "logit_scale": 1e39}', "config.json: logit_scale must be in [0.01, 100.0]"),
+        ('{"model_type": "zerog", "logit_scale": 5e-324}', "config.json: logit_scale must be in [0.01, 100.0]"),
         ('{"model_type": "zerog", "use_lora": "no"}', "config.json: field 'use_lora' must be bool"),
         ('{"model_type": "zerog", "lora_target_modules": [1]}', "config.json: field 'lora_target_modules'"),
         ('{"model_type": "zerog", "pooling_mode": "max"}', "config.json: pooling_mode='max' is not one of"),
@@ -287,8 +293,8 @@ def test_model_folder_faults_exit_2_naming_the_model(saved_minilm, tmp_path, cap
     truncated = copy_of(saved_minilm[0], tmp_path / "truncated")
     weights = truncated / "adapter" / "adapter_model.safetensors"
     weights.write_bytes(weights.read_bytes()[:100])
-    cases = [(rank, "cannot load this model"), (old, "the adapter is at the root"), (scale, "logit_scale")]
-    cases += [(truncated, "cannot load this model")]
+    cases = [(rank, "the adapter cannot be loaded"), (old, "the adapter is at the root"), (scale, "logit_scale")]
+    cases += [(truncated, "adapter_model.safetensors: the adapter cannot be loaded")]
     for folder, words in cases:
         assert cli.main(["eval", "--model", str(folder), "--graph", str(graph)]) == 2, folder
         error = capsys.readouterr().err

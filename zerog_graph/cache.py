@@ -33,6 +33,14 @@ _PER_CALL = ("padding", "truncation")
 _TOKENIZER_LOAD_KWARGS = ("name_or_path", "is_local", "local_files_only", "cache_dir", "token", "_commit_hash")
 
 
+def stable_json(value) -> str:
+    """JSON of `value` that is the same in every process: keys sorted, and sets (peft keeps `target_modules` as
+    one, whose order follows `PYTHONHASHSEED`) as sorted lists; anything else JSON lacks as its `str`."""
+    return json.dumps(
+        value, sort_keys=True, default=lambda v: sorted(map(str, v)) if isinstance(v, (set, frozenset)) else str(v)
+    )
+
+
 def tokenizer_fingerprint(tokenizer) -> str:
     """A hash of everything that decides a tokenizer's ids: a fast tokenizer's serialised state (or a
     slow one's vocabulary files), its init arguments, special tokens, padding side and max length."""
@@ -54,7 +62,7 @@ def tokenizer_fingerprint(tokenizer) -> str:
         "truncation_side": tokenizer.truncation_side,
         "model_max_length": tokenizer.model_max_length,
     }
-    digest.update(json.dumps(state, sort_keys=True, default=str).encode())
+    digest.update(stable_json(state).encode())
     return digest.hexdigest()[:20]
 
 
@@ -89,7 +97,7 @@ def model_fingerprint(model) -> str:
         "lm_commit": getattr(model.lm.config, "_commit_hash", None),
         "adapter": {name: c.to_dict() for name, c in getattr(model.lm, "peft_config", {}).items()},
     }
-    digest.update(json.dumps(settings, sort_keys=True, default=str).encode())
+    digest.update(stable_json(settings).encode())
     local = Path(settings["lm_path"] or config.lm_name_or_path)
     if local.is_dir():
         for weights in sorted(local.glob("*.safetensors")):

@@ -4,28 +4,24 @@
 import argparse
 import json
 import logging
+import os
 import sys
 import tempfile
 from pathlib import Path
 
-from configuration_zerog import POOLING_HELP, POOLING_MODES
+from configuration_zerog import POOLING_HELP, POOLING_MODES, check_num_rounds
 
 from .console import percent, quiet_progress_bars
-from .graph import GraphError
+from .graph import GraphError, class_pair, same_names
 from .precision import PRECISIONS, apply_precision, default_dtype
 
 
-def non_negative_int(value: str) -> int:
-    """An argparse type: an integer >= 0."""
-    number = int(value)
-    if number < 0:
-        raise argparse.ArgumentTypeError(f"{value} is negative; give 0 or more")
-    return number
-
-
 def rounds(value: str):
-    """An argparse type: `auto` or an integer >= 0."""
-    return value if value == "auto" else non_negative_int(value)
+    """An argparse type: `auto` or an integer in [0, MAX_ROUNDS], checked by the config's own rule."""
+    try:
+        return check_num_rounds(value, "rounds", text=True)
+    except ValueError as error:
+        raise argparse.ArgumentTypeError(str(error)) from None
 
 
 def positive_int(value: str) -> int:
@@ -36,23 +32,36 @@ def positive_int(value: str) -> int:
     return number
 
 
+def argv_text(value: str) -> str:
+    """A command-line value as text. Under a locale that is not UTF-8 (`LC_ALL=C PYTHONUTF8=0`) Python hands
+    over UTF-8 bytes as surrogate escapes (`caf\\udcc3\\udca9`); they are decoded back here."""
+    if not any("\udc80" <= char <= "\udcff" for char in value):
+        return value
+    try:
+        return os.fsencode(value).decode("utf-8")
+    except UnicodeError:
+        raise argparse.ArgumentTypeError(f"{ascii(value)} is not UTF-8 text") from None
+
+
 def class_names(value: str) -> list:
     """An argparse type: class names as "a,b,c", or a text file (`.txt`, or any existing file) with one
     name per line; blank lines are skipped, and empty or repeated names refused."""
     path = Path(value)
+    if path.exists() and not path.is_file() and not path.is_dir():
+        raise argparse.ArgumentTypeError(f"{value}: not a regular file (a device, pipe or socket is never read)")
     if path.is_file() or path.suffix == ".txt":
         try:
             names = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
         except (OSError, UnicodeDecodeError) as error:
             raise argparse.ArgumentTypeError(f"cannot read class names from {value}: {error}") from None
     else:
-        names = [name.strip() for name in value.split(",")]
-    where = f"{value}" if path.is_file() else f"{value!r}"
+        names = [name.strip() for name in argv_text(value).split(",")]
+    where = f"{value}" if path.is_file() else repr(argv_text(value))
     if not names or "" in names:
         raise argparse.ArgumentTypeError(f"{where}: empty class name; give names as a,b,c or a file, one per line")
-    repeated = next((n for i, n in enumerate(names) if n in names[:i]), None)
-    if repeated is not None:
-        raise argparse.ArgumentTypeError(f"{where}: class {repeated!r} is named twice")
+    pair = same_names(names)
+    if pair is not None:
+        raise argparse.ArgumentTypeError(f"{where}: {class_pair(*(names[i] for i in pair))}")
     return names
 
 
@@ -101,7 +110,8 @@ def build_parser() -> argparse.ArgumentParser:
 
 def check_outputs(args, keys: list):
     """Refuses, before any work, outputs that cannot be written: a results file in a missing or
-    unwritable folder, a predictions folder that is a file, and existing files without --overwrite."""
+    unwritable folder, a predictions folder that is a file, a symlink where a file would go (even with
+    --overwrite), and existing files without --overwrite. (`write_atomically` checks again as it writes.)"""
     output = getattr(args, "output", None)
     if output:
         if output.is_dir():
@@ -116,7 +126,12 @@ def check_outputs(args, keys: list):
         args.predictions.mkdir(parents=True, exist_ok=True)
         check_writable(args.predictions, "--predictions")
         paths += [args.predictions / f"{key}.csv" for key in keys]
-    existing = [str(p) for p in paths if p.exists()]
+    links = [p for p in paths if p.is_symlink()]
+    if links:
+        raise ValueError(
+            f"{links[0]} is a symlink; an output is never written through one (remove it, or choose another path)"
+        )
+    existing = [str(p) for p in paths if os.path.lexists(p)]
     if existing and not args.overwrite:
         raise ValueError(f"{', '.join(existing)} already exist(s); pass --overwrite to replace")
 
@@ -134,6 +149,7 @@ def run_eval(args) -> dict:
     from .distributed import process_state
     from .evaluate import evaluate_graph, write_predictions
     from .graph import result_names
+    from .io import write_atomically
     from .models import load_model
     from .registry import load_graph
 
@@ -165,7 +181,7 @@ def run_eval(args) -> dict:
         )
         results[key] = {"graph": graph.name, "source": graph.source, **result.to_dict()}
         if args.predictions and state.is_main_process:
-            write_predictions(args.predictions / f"{key}.csv", graph, result)
+            write_predictions(args.predictions / f"{key}.csv", graph, result, overwrite=args.overwrite)
     if state.is_main_process:
         print(format_table(results))
         unlabelled = [key for key, r in results.items() if r["accuracy"] is None]
@@ -178,7 +194,8 @@ def run_eval(args) -> dict:
         if args.predictions:
             print(f"predictions: {', '.join(str(args.predictions / f'{key}.csv') for key in results)}")
         if getattr(args, "output", None):
-            args.output.write_text(json.dumps(results, indent=2) + "\n", encoding="utf-8")
+            text = json.dumps(results, indent=2, allow_nan=False) + "\n"
+            write_atomically(args.output, lambda f: f.write(text), overwrite=args.overwrite)
     return results
 
 
@@ -205,4 +222,7 @@ def main(argv=None) -> int:
     except (GraphError, OSError, ValueError, ImportError) as error:
         print(f"zerog: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:  # Ctrl-C: outputs are written whole or not at all (write_atomically)
+        print("zerog: interrupted", file=sys.stderr)
+        return 130
     return 0

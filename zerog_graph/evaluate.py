@@ -1,10 +1,12 @@
 """Zero-shot evaluation: embed (cached) -> prompt node + propagation -> cosine argmax -> metrics."""
 
 import csv
+import re
 from dataclasses import dataclass, field
 from typing import Optional
 
 import torch
+import torch.nn.functional as F
 from sklearn.metrics import f1_score
 
 from modeling_zerog import (
@@ -15,10 +17,12 @@ from modeling_zerog import (
     propagate,
     zerog_logits,
 )
+from modeling_zerog import standardize as standardize_rows  # evaluate_graph's argument takes the name
 
 from .cache import EmbeddingCache, model_fingerprint
 from .distributed import encode_sharded
 from .graph import TextGraph
+from .io import write_atomically
 from .precision import precision_of
 
 
@@ -88,21 +92,30 @@ def classify(embeds: GraphEmbeddings, graph: TextGraph, num_rounds: int, standar
     )
 
 
-def propagated_norms(
+def propagated_cosines(
     embeds: GraphEmbeddings, graph: TextGraph, num_rounds: int, standardize: bool, chunk_size: int = 64
 ) -> torch.Tensor:
-    """`[N]` norm of each node's propagated embedding: `classify`'s scores divided by it are the
-    cosines. Propagation is linear and standardisation per dimension, so the squared norm is summed
-    over `chunk_size` dimensions at a time, and no `[N, H]` propagated tensor is held."""
+    """`[N, C]` cosine of each node's propagated embedding with each class's label embedding. Numerator and norm
+    are summed over the same `chunk_size` dimensions of the same propagated vectors (propagation is linear and
+    standardisation per dimension), so no `[N, H]` propagated tensor is held and the cosine stays in [-1, 1]:
+    `classify`'s scores over a separately computed norm do not, where the standardised vectors are all but
+    zero (nodes of identical texts), and gave cosines of 49."""
     x = torch.cat([embeds.nodes, embeds.description]).float()
     num_nodes = graph.num_nodes
     prompt_edges = add_prompt_nodes(graph.edge_index.to(x.device), torch.zeros(num_nodes, dtype=torch.long))
     adj = normalized_adjacency(prompt_edges, num_nodes + 1)
     mean, scale = graph_statistics(x) if standardize else (torch.zeros_like(x[:1]), torch.ones_like(x[:1]))
+    labels = F.normalize(standardize_rows(embeds.labels.float()) if standardize else embeds.labels.float(), dim=-1)
     squares = torch.zeros(num_nodes, device=x.device)
-    for part, part_mean, part_scale in zip(*(t.split(chunk_size, dim=1) for t in (x, mean, scale))):
-        squares += propagate((part - part_mean) * part_scale, adj, num_rounds)[:num_nodes].square().sum(-1)
-    return squares.sqrt()
+    dots = torch.zeros(num_nodes, labels.size(0), device=x.device)
+    for part, part_mean, part_scale, part_labels in zip(
+        *(t.split(chunk_size, dim=1) for t in (x, mean, scale, labels))
+    ):
+        propagated = propagate((part - part_mean) * part_scale, adj, num_rounds)[:num_nodes]
+        squares += propagated.square().sum(-1)
+        dots += propagated @ part_labels.T
+    norms = squares.sqrt().clamp(min=torch.finfo(squares.dtype).tiny).unsqueeze(1)
+    return (dots / norms).clamp(-1, 1)  # the clamp only absorbs rounding
 
 
 def score(logits: torch.Tensor, graph: TextGraph) -> tuple:
@@ -161,28 +174,48 @@ def evaluate_graph(
     }
     result = GraphResult(graph.name, accuracy, macro_f1, num_scored, majority_accuracy(graph), settings, logits)
     if with_cosines:
-        norms = propagated_norms(embeds, graph, num_rounds, standardize)
-        result.cosines = logits / norms.clamp(min=torch.finfo(norms.dtype).tiny).unsqueeze(1)
+        result.cosines = propagated_cosines(embeds, graph, num_rounds, standardize)
     return result
 
 
-def write_predictions(path, graph: TextGraph, result: GraphResult):
+# OWASP's CSV injection rule: a cell starting with one of these is a formula to a spreadsheet.
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
+
+
+def spreadsheet_safe(cell: str) -> str:
+    """A text cell that a spreadsheet shows as text: one that starts with `=`, `+`, `-`, `@`, a tab or a carriage
+    return gets a leading `'` (OWASP, "CSV Injection"); a plain number such as `-3` is left as it is."""
+    return "'" + cell if cell.startswith(FORMULA_START) and not PLAIN_NUMBER.fullmatch(cell) else cell
+
+
+def write_predictions(path, graph: TextGraph, result: GraphResult, overwrite: bool = True):
     """A CSV row per node: its id, the predicted class, the confidence, the true class (empty where
     unlabelled), then the cosine with each class. The confidence is the softmax of the cosines divided
     by `result.settings["confidence_temperature"]`, the model's `1 / logit_scale`: the scale that its
-    training loss puts on the cosines (10 by default, so cosines 0.1 apart weigh e to 1)."""
+    training loss puts on the cosines (10 by default, so cosines 0.1 apart weigh e to 1).
+
+    Ids and class names are escaped for spreadsheets (`spreadsheet_safe`). The file is written whole or not
+    at all, never through a symlink, and without `overwrite` never over an existing file (`write_atomically`)."""
     if result.cosines is None:
         raise ValueError("write_predictions needs the cosines: evaluate_graph(..., with_cosines=True)")
     cosines = result.cosines.float()
     confidence = torch.softmax(cosines / result.settings["confidence_temperature"], dim=-1)
     predicted = result.logits.argmax(-1)
     node_ids = graph.node_ids or range(graph.num_nodes)
-    names = graph.label_names
-    with open(path, "w", newline="", encoding="utf-8") as f:
+    names = [spreadsheet_safe(name) for name in graph.label_names]
+
+    def write(f):
         writer = csv.writer(f)
-        writer.writerow(["node", "predicted", "confidence", "label"] + [f"cosine_{name}" for name in names])
+        writer.writerow(
+            ["node", "predicted", "confidence", "label"] + [f"cosine_{name}" for name in graph.label_names]
+        )
         for node, best, label, probs, row in zip(
             node_ids, predicted.tolist(), graph.labels.tolist(), confidence.tolist(), cosines.tolist()
         ):
             truth = names[label] if label >= 0 else ""
-            writer.writerow([node, names[best], f"{probs[best]:.4f}", truth] + [f"{c:.5f}" for c in row])
+            writer.writerow(
+                [spreadsheet_safe(str(node)), names[best], f"{probs[best]:.4f}", truth] + [f"{c:.5f}" for c in row]
+            )
+
+    write_atomically(path, write, overwrite)

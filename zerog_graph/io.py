@@ -2,7 +2,10 @@
 
 import csv
 import json
+import os
+import stat
 import sys
+import uuid
 from pathlib import Path
 from typing import Optional
 
@@ -15,7 +18,60 @@ JSON_REQUIRED_KEYS = ("texts", "edges", "labels", "label_names")
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # a node text may be long (the JSON loader takes any length)
 
 
+def write_atomically(path, write, overwrite: bool = True) -> None:
+    """Writes the text file `path` through `write(file)` all at once: into a new temporary file in the same
+    folder, then renamed into place, so that neither a failure nor a second run writing the same path leaves
+    part of a file there. A symlink at `path`, dangling or not, is refused: an output is never written through
+    one. Without `overwrite`, an existing file is refused at the rename too (a hard link, which fails when the
+    name exists), so of two runs at once one publishes and the other fails. Errors name `path`."""
+    path = Path(path)
+    if path.is_symlink():
+        raise OSError(f"{path} is a symlink; refused (an output is never written through a symlink)")
+    temp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial")
+    try:
+        handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # O_EXCL: never through a link
+        with os.fdopen(handle, "w", encoding="utf-8", newline="") as f:
+            write(f)
+            f.flush()
+            os.fsync(f.fileno())
+        publish(temp, path, overwrite)
+    except FileExistsError:  # from `publish`: the temporary name is new
+        raise FileExistsError(f"{path} already exists; pass --overwrite to replace it") from None
+    except OSError as error:
+        raise OSError(f"{path}: cannot be written ({error.strerror or error})") from None
+    finally:
+        if os.path.lexists(temp):
+            os.unlink(temp)
+
+
+def publish(temp: Path, path: Path, overwrite: bool) -> None:
+    """Renames the finished `temp` to `path`; without `overwrite`, only where nothing has that name."""
+    if overwrite:
+        os.replace(temp, path)  # over a symlink this replaces the link, never what it points at
+        return
+    try:
+        os.link(temp, path)
+    except FileExistsError:
+        raise
+    except OSError:  # a file system without hard links
+        if os.path.lexists(path):
+            raise FileExistsError(path) from None
+        os.replace(temp, path)
+
+
+def check_regular_file(path) -> None:
+    """Refuses a path (or what its symlink points at) that is not a regular file: a device such as /dev/zero,
+    a pipe or a socket may never end, and would be read until memory runs out."""
+    try:
+        mode = os.stat(path).st_mode
+    except OSError as error:
+        raise GraphError(f"{path}: cannot be read ({error.strerror})") from None
+    if not stat.S_ISREG(mode):
+        raise GraphError(f"{path}: not a regular file (a device, pipe or socket is never read)")
+
+
 def read_text(path: Path) -> str:
+    check_regular_file(path)
     try:
         return Path(path).read_text(encoding="utf-8-sig")  # a byte-order mark, as spreadsheets write, is skipped
     except UnicodeDecodeError as error:
@@ -105,6 +161,7 @@ def load_pt(path, **overrides) -> TextGraph:
     from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
     from torch_geometric.data.storage import GlobalStorage
 
+    check_regular_file(path)
     with torch.serialization.safe_globals([Data, DataEdgeAttr, DataTensorAttr, GlobalStorage]):
         try:
             data = torch.load(path, weights_only=True)
@@ -165,6 +222,7 @@ def load_csv(nodes_path, edges_path, label_names: Optional[list] = None, **overr
 def read_csv(path, columns) -> list:
     """(line number, row) pairs of a UTF-8 CSV file (a byte-order mark is skipped) that has `columns`;
     a row with too few or too many fields, or an unterminated quote, is refused naming its line."""
+    check_regular_file(path)
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f, strict=True)

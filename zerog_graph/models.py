@@ -1,15 +1,22 @@
 """Builds a ZeroGModel from whatever names a model: a saved ZeroG folder, a Hub id, a local
 backbone folder or a short name, using packaged local copies of backbones when they exist."""
 
-import json
-from pathlib import Path
+import os
+import re
 from typing import Optional
 
 import torch
 from transformers import AutoConfig, AutoModel
 
 from configuration_zerog import PROMPTEOL_TEMPLATE, ZeroGConfig
-from modeling_zerog import ZeroGModel, is_decoder_architecture, load_backbone_config
+from modeling_zerog import (
+    ZeroGModel,
+    is_decoder_architecture,
+    load_backbone_config,
+    one_line,
+    read_hub_json,
+    saved_folder_backbone,
+)
 
 from .backbones import hub_id, local_backbone
 
@@ -21,45 +28,64 @@ DECODER_DEFAULT_TEMPLATE = PROMPTEOL_TEMPLATE
 ALLOWED_AUTO_MAP = {"AutoConfig": "configuration_zerog.ZeroGConfig", "AutoModel": "modeling_zerog.ZeroGModel"}
 
 
-def read_json_object(path: Path):
-    """A JSON object from a model folder's file, or None when the file is absent."""
-    if not path.is_file():
-        return None
-    try:
-        value = json.loads(path.read_text(encoding="utf-8"))
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
-        raise ValueError(f"{path}: not valid JSON ({error})") from None
-    if not isinstance(value, dict):
-        raise ValueError(f"{path}: expected a JSON object, got {type(value).__name__}")
-    return value
+# A Hub id, `org/repo`, optionally pinned as `org/repo@revision` (a branch, tag or commit).
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
 
 
-def check_auto_map(folder: Path) -> None:
-    """Refuses a folder whose config.json or tokenizer_config.json names code other than this project's."""
+def check_auto_map(source: str, hub_kwargs: dict) -> None:
+    """Refuses a ZeroG model whose config.json or tokenizer_config.json names code other than this project's."""
     for name in ("config.json", "tokenizer_config.json"):
-        auto_map = (read_json_object(folder / name) or {}).get("auto_map") or {}
+        auto_map = (read_hub_json(source, name, dict, **hub_kwargs) or {}).get("auto_map") or {}
         entries = auto_map.items() if isinstance(auto_map, dict) else [("auto_map", auto_map)]
         for key, value in entries:
             if ALLOWED_AUTO_MAP.get(key) != value:
                 raise ValueError(
-                    f"{folder / name}: auto_map entry {key!r}: {value!r} names code that is not this project's "
+                    f"{source}/{name}: auto_map entry {key!r}: {value!r} names code that is not this project's "
                     f"{ALLOWED_AUTO_MAP}; refused (nothing from the folder ran)"
                 )
 
 
-def is_zerog_folder(path: str) -> bool:
-    """Whether `path` is a folder holding a saved ZeroG model (config.json with model_type "zerog")."""
-    config = read_json_object(Path(path) / "config.json") if Path(path).is_dir() else None
-    return config is not None and config.get("model_type") == "zerog"
+def check_folder_symlinks(folder: str) -> None:
+    """Refuses a model folder holding a symlink that leaves it: what it points at would be read as part of the
+    model (a tokenizer's vocabulary, say) and written into every folder saved from it, and pushed to the Hub.
+    A Hub cache snapshot (`.../snapshots/<commit>`) may link into its own repository's `blobs` folder."""
+    root = os.path.realpath(folder)
+    allowed = [root]
+    if os.path.basename(os.path.dirname(root)) == "snapshots":
+        allowed.append(os.path.join(os.path.dirname(os.path.dirname(root)), "blobs"))
+    for parent, folders, files in os.walk(folder):  # linked folders are listed, not entered
+        for name in folders + files:
+            path = os.path.join(parent, name)
+            if os.path.islink(path):
+                target = os.path.realpath(path)
+                if not any(os.path.commonpath([place, target]) == place for place in allowed):
+                    raise ValueError(
+                        f"{path} is a symlink to {target}, outside the model folder {folder}; refused (what it "
+                        f"points at would be loaded as part of the model and saved with it)"
+                    )
 
 
-def load_zerog_config(folder: Path, **overrides) -> ZeroGConfig:
-    """The config of a ZeroG folder with `overrides` applied, every field checked; errors name the file."""
-    config_file = folder / "config.json"
+def zerog_source(name_or_path: str) -> Optional[tuple]:
+    """`(folder or Hub repository, Hub options)` when `name_or_path` is a saved ZeroG model (config.json with
+    model_type "zerog"): a local folder, or a Hub id `org/repo[@revision]`, found in the local Hub cache or
+    downloaded; else None."""
+    if os.path.isdir(name_or_path):
+        source, hub_kwargs = name_or_path, {}
+    elif os.path.exists(name_or_path) or not HUB_ID.match(name_or_path):
+        return None
+    else:
+        source, _, revision = name_or_path.partition("@")
+        hub_kwargs = {"revision": revision} if revision else {}
+    config = read_hub_json(source, "config.json", dict, **hub_kwargs)
+    return (source, hub_kwargs) if config is not None and config.get("model_type") == "zerog" else None
+
+
+def load_zerog_config(source: str, hub_kwargs: dict, **overrides) -> ZeroGConfig:
+    """The config of a saved ZeroG model with `overrides` applied, every field checked; errors name the file."""
     try:
-        return ZeroGConfig.from_dict({**read_json_object(config_file), **overrides})
+        return ZeroGConfig.from_dict({**read_hub_json(source, "config.json", dict, **hub_kwargs), **overrides})
     except (TypeError, ValueError) as error:
-        raise ValueError(f"{config_file}: {error}") from None
+        raise ValueError(f"{source}/config.json: {error}") from None
 
 
 def backbone_config(name_or_path: str) -> tuple:
@@ -78,7 +104,7 @@ def load_model(name_or_path: str, *args, **kwargs) -> ZeroGModel:
     except (ValueError, OSError, ImportError):
         raise
     except Exception as error:
-        raise ValueError(f"{name_or_path}: cannot load this model: {type(error).__name__}: {error}") from None
+        raise ValueError(f"{name_or_path}: cannot load this model: {one_line(error)}") from None
 
 
 def build_model(
@@ -89,7 +115,8 @@ def build_model(
     trust_remote_code: bool = False,
     **config_kwargs,
 ) -> ZeroGModel:
-    """A ZeroG model: a saved one as it was saved, or a fresh one around a backbone.
+    """A ZeroG model: a saved one (a folder, or a Hub id `org/repo[@revision]`) as it was saved, or a fresh
+    one around a backbone.
 
     A fresh model gets no LoRA (it is evaluated training-free) unless `use_lora=True` is passed;
     decoders get `DECODER_DEFAULT_TEMPLATE` unless a template is given ("" for none).
@@ -97,22 +124,35 @@ def build_model(
     Nothing in a folder runs: a ZeroG folder loads with this installed project's code, and its
     `auto_map` (config.json, tokenizer_config.json) may name only `ALLOWED_AUTO_MAP`, else it is
     refused. `trust_remote_code=True` loads a ZeroG folder with its own copy of those two files
-    instead. Backbones never run code from their folder or repository.
+    instead. Backbones never run code from their folder or repository. A local model or backbone
+    folder holding a symlink that leaves it is refused (`check_folder_symlinks`).
     """
-    if is_zerog_folder(name_or_path):
-        folder = Path(name_or_path)
-        check_auto_map(folder)
+    zerog = zerog_source(name_or_path)
+    if zerog is not None:
+        source, hub_kwargs = zerog
+        local = os.path.isdir(source)
+        if local:
+            check_folder_symlinks(source)
+        check_auto_map(source, hub_kwargs)
         overrides = {"pooling_mode": pooling_mode} if pooling_mode is not None else {}
         if template is not None:
             overrides["template"] = template or None  # "" asks for no template
-        config = load_zerog_config(folder, **overrides, **config_kwargs)
-        lm_path = local_backbone(config.lm_name_or_path)
+        config = load_zerog_config(source, hub_kwargs, **overrides, **config_kwargs)
+        lm_path = local_backbone(config.lm_name_or_path) or (
+            saved_folder_backbone(source, config.lm_name_or_path) if local else None
+        )
+        if os.path.isdir(lm_path or config.lm_name_or_path):
+            check_folder_symlinks(lm_path or config.lm_name_or_path)
         if trust_remote_code:  # the folder's own copy of this project's code (auto_map checked above)
-            config = AutoConfig.from_pretrained(folder, trust_remote_code=True, **overrides, **config_kwargs)
-            return AutoModel.from_pretrained(
-                folder, config=config, trust_remote_code=True, lm_path=lm_path, dtype=dtype
+            config = AutoConfig.from_pretrained(
+                source, trust_remote_code=True, **hub_kwargs, **overrides, **config_kwargs
             )
-        return ZeroGModel.from_pretrained(folder, config=config, lm_path=lm_path, dtype=dtype)
+            return AutoModel.from_pretrained(
+                source, config=config, trust_remote_code=True, lm_path=lm_path, dtype=dtype, **hub_kwargs
+            )
+        return ZeroGModel.from_pretrained(source, config=config, lm_path=lm_path, dtype=dtype, **hub_kwargs)
+    if os.path.isdir(name_or_path):
+        check_folder_symlinks(name_or_path)
     lm_name, lm_path, _, is_decoder = backbone_config(name_or_path)
     if template is None:
         template = DECODER_DEFAULT_TEMPLATE if is_decoder else None

@@ -180,8 +180,17 @@ def with_registry_texts(graph: TextGraph, name: str, label_texts: bool = True) -
 
 def load_graph(name_or_path: str, label_texts: bool = True, label_names: Optional[list] = None) -> TextGraph:
     """A graph by registry name (`cora`, `wordnet`, ...) or by file path; `label_names` gives the
-    classes of a CSV folder (registry graphs and JSON or `.pt` files carry their own)."""
-    if Path(name_or_path).exists():
+    classes of a CSV folder (registry graphs and JSON or `.pt` files carry their own). A graph whose node
+    texts are all empty is refused: there is nothing to classify by."""
+    graph = find_graph(name_or_path, label_texts, label_names)
+    if not any(text.strip() for text in graph.texts):
+        raise GraphError(f"{graph.source}: every node text is empty or blank; there is nothing to classify by")
+    return graph
+
+
+def find_graph(name_or_path: str, label_texts: bool = True, label_names: Optional[list] = None) -> TextGraph:
+    """`load_graph` without its checks across the nodes."""
+    if os.path.lexists(name_or_path):
         return load_file(name_or_path, label_names)
     name = name_or_path.lower()
     if name not in GRAPHS:

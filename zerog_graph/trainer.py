@@ -1,8 +1,10 @@
 """The HF Trainer for ZeroG: zero-shot evaluation on target graphs, adapter resume, model card."""
 
 import json
+import math
 import os
 import time
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
 
@@ -11,7 +13,7 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from torch.utils.data import Dataset
 from transformers import Trainer, TrainerCallback
 
-from modeling_zerog import ADAPTER_SUBFOLDER, graph_statistics
+from modeling_zerog import ADAPTER_SUBFOLDER, check_adapter_fits, graph_statistics, one_line, read_hub_json
 
 from .console import percent
 from .evaluate import evaluate_graph
@@ -64,12 +66,70 @@ class ZeroGTrainer(Trainer):
         self.control = self.callback_handler.on_evaluate(self.args, self.state, self.control, metrics)
         return metrics
 
+    def log(self, logs: dict, *args, **kwargs):
+        """Logs, after refusing a training loss or LoRA weight that is NaN or infinite: training has diverged
+        (a learning rate or logit_scale too large), and what it would save is no model."""
+        loss = logs.get("loss")
+        if isinstance(loss, float) and not math.isfinite(loss):
+            raise ValueError(
+                f"the training loss is {loss} at step {self.state.global_step}: training diverged; stopped"
+            )
+        if "loss" in logs:
+            broken = next(
+                (n for n, p in self.model.named_parameters() if p.requires_grad and not p.isfinite().all()), None
+            )
+            if broken is not None:
+                raise ValueError(
+                    f"{broken} holds NaN or infinite values at step {self.state.global_step}: training diverged; "
+                    f"stopped"
+                )
+        super().log(logs, *args, **kwargs)
+
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
-        """Checkpoints hold the LoRA adapter only (the backbone reloads from its source)."""
+        """Checkpoints hold the LoRA adapter only (the backbone reloads from its source); one that does not fit
+        the model is refused (`check_adapter_fits`), never trained on from fresh weights."""
         model = model or self.model
-        model.lm.load_adapter(
-            os.path.join(resume_from_checkpoint, ADAPTER_SUBFOLDER), adapter_name="default", is_trainable=True
-        )
+        folder = os.path.join(resume_from_checkpoint, ADAPTER_SUBFOLDER)
+        check_checkpoint(resume_from_checkpoint)
+        with named_errors(f"{folder}: the adapter cannot be loaded"):
+            model.lm.load_adapter(folder, adapter_name="default", is_trainable=True)
+        check_adapter_fits(model.lm, folder)
+
+    def _load_rng_state(self, checkpoint):
+        """As the Trainer's (`torch.load(weights_only=True)`: a pickle never runs), with errors naming the file."""
+        with named_errors(f"{checkpoint}: its RNG state (rng_state*.pth) cannot be loaded"):
+            super()._load_rng_state(checkpoint)
+
+    def _load_optimizer_and_scheduler(self, checkpoint):
+        """As the Trainer's, with errors naming the files."""
+        with named_errors(f"{checkpoint}: optimizer.pt or scheduler.pt cannot be loaded"):
+            super()._load_optimizer_and_scheduler(checkpoint)
+
+
+@contextmanager
+def named_errors(what: str):
+    """Any failure inside as one ValueError, `what` (naming the file) then the error on one line."""
+    try:
+        yield
+    except Exception as error:
+        raise ValueError(f"{what} ({one_line(error)})") from None
+
+
+# What `--resume_from_checkpoint` needs in a checkpoint folder, checked before anything loads.
+CHECKPOINT_FILES = (f"{ADAPTER_SUBFOLDER}/adapter_model.safetensors", f"{ADAPTER_SUBFOLDER}/adapter_config.json")
+
+
+def check_checkpoint(folder) -> None:
+    """Refuses a checkpoint folder that cannot be resumed from, naming the file: missing, no adapter, an adapter
+    config or trainer_state.json that is not a JSON object. (Weights are checked as they load.)"""
+    folder = Path(folder)
+    if not folder.is_dir():
+        raise ValueError(f"--resume_from_checkpoint {folder}: not a folder")
+    for name in CHECKPOINT_FILES:
+        if not (folder / name).is_file():
+            raise ValueError(f"{folder / name}: missing; a ZeroG checkpoint holds its LoRA adapter there")
+    for name in (f"{ADAPTER_SUBFOLDER}/adapter_config.json", "trainer_state.json"):
+        read_hub_json(str(folder), name, dict)  # a ValueError naming the file if it is not a JSON object
 
 
 class SourceStatistics(TrainerCallback):
@@ -157,7 +217,7 @@ def model_card(model, model_name: str, sources: list, targets: dict, training_ar
     data = ModelCardData(
         model_name=model_name,
         library_name="transformers",
-        base_model=model.config.lm_name_or_path,
+        base_model=hub_base_model(model.config.lm_name_or_path),
         tags=["zerog", "graph", "zero-shot", "node-classification", "lora"],
         eval_results=eval_results(results) or None,
     )
@@ -165,6 +225,12 @@ def model_card(model, model_name: str, sources: list, targets: dict, training_ar
         model.config, sources, targets, results_rows(targets, results), hyperparameters(model, training_args)
     )
     return ModelCard(f"---\n{data.to_yaml()}\n---\n{body}")
+
+
+def hub_base_model(lm_name_or_path: str):
+    """The card's `base_model`: the backbone's Hub id, or None for a local folder (a path says nothing on the Hub,
+    and names the trainer's machine)."""
+    return None if os.path.exists(lm_name_or_path) or os.path.isabs(lm_name_or_path) else lm_name_or_path
 
 
 def results_rows(targets: dict, results: dict) -> str:
@@ -200,11 +266,12 @@ def hyperparameters(model, training_args) -> dict:
 def card_body(config, sources: list, targets: dict, rows: str, hyper: dict) -> str:
     """The card's text below the metadata: how to load the model, the graphs, the results and the settings."""
     revision = f" at revision `{config.lm_revision}`" if config.lm_revision else ""
+    backbone = hub_base_model(config.lm_name_or_path) or f"a local folder, {Path(config.lm_name_or_path).name}"
     return f"""
-# ZeroG on {config.lm_name_or_path}
+# ZeroG on {backbone}
 
 A LoRA adapter for zero-shot node classification on text-attributed graphs (ZeroG). The backbone's
-weights load from `{config.lm_name_or_path}`{revision}; this repository holds the config, the code
+weights load from `{backbone}`{revision}; this repository holds the config, the code
 (`configuration_zerog.py`, `modeling_zerog.py`), the tokenizer and the adapter.
 
 ```python
