@@ -6,7 +6,8 @@
 Each graph is embedded once (cached). `auto` (`modeling_zerog.choose_rounds`) sees the embeddings and
 the edges only; the labels are read afterwards, to score every R. `wordnet10k` is the fixed
 10,000-node sample of WordNet nouns that the transfer benchmark uses for SmolLM2, `wordnet-verbs` the
-verb graph that was not looked at when the rule was set (`transfer_graphs.py`). Prints, per graph,
+verb graph that was not looked at when the rule was set (`transfer_graphs.py`); `gcide` and `jargon`
+the dictionary graphs of `dict_graphs.py` (Debian's dict-gcide and dict-jargon). Prints, per graph,
 the accuracy (%) at R = 0..10, the fraction of predictions each round changed, auto's R and accuracy,
 and the gap to the best fixed R; then the mean over the graphs of auto, R=2 and the best fixed R.
 """
@@ -18,6 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from dict_graphs import BUILDERS, dictionary_graph  # noqa: E402
 from transfer_graphs import machine, wordnet_sample, wordnet_verbs  # noqa: E402
 
 from configuration_zerog import AUTO_ROUNDS  # noqa: E402
@@ -41,7 +43,10 @@ def main():
     totals = {"auto": [], "R=2": [], "best": []}
     for name in args.graph or ["cora", "citeseer", "dblp"]:
         bench_graphs = {"wordnet10k": wordnet_sample, "wordnet-verbs": wordnet_verbs}
-        graph = bench_graphs[name]() if name in bench_graphs else load_graph(name)
+        if name in bench_graphs:
+            graph = bench_graphs[name]()
+        else:
+            graph = dictionary_graph(name) if name in BUILDERS else load_graph(name)
         embeds = embed_graph(model, graph)
         chosen, changed = choose_rounds(embeds.nodes, embeds.description, embeds.labels, graph.edge_index)
         accuracy = {r: 100 * score(classify(embeds, graph, r, True), graph)[0] for r in AUTO_ROUNDS}

@@ -269,6 +269,7 @@ print(model_fingerprint(load_model(sys.argv[1])))
 """
 
 
+@pytest.mark.slow
 def test_the_cache_key_of_a_lora_model_is_the_same_in_every_process(tiny_bert, tmp_path):
     """peft keeps target_modules as a set, whose order follows PYTHONHASHSEED."""
     folder = tmp_path / "four-targets"
@@ -523,6 +524,7 @@ def test_an_empty_zerog_cache_means_the_default(monkeypatch):
     assert cache_dir() == Path.home() / ".cache" / "zerog"
 
 
+@pytest.mark.slow
 def test_labels_under_a_c_locale_are_read_as_utf8(tmp_path):
     assert class_names("caf\udcc3\udca9,th\udcc3\udca9") == ["café", "thé"]
     (tmp_path / "nodes.csv").write_text("id,text,label\na,x,café\nb,y,\n", encoding="utf-8")

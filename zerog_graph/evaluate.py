@@ -151,15 +151,19 @@ def evaluate_graph(
 ) -> GraphResult:
     """Zero-shot accuracy and macro-F1 of `model` on `graph`; settings default to the model's config.
 
-    `with_cosines=True` also fills `result.cosines`, for `write_predictions`: one more propagation
-    of the node embeddings, in chunks of dimensions."""
+    `with_cosines=True` fills `result.cosines`, for `write_predictions`: the node embeddings are then
+    propagated in chunks of dimensions (`propagated_cosines`) instead of as their `[N, C]` projection
+    (`classify`), and the cosines are the logits, so the graph is propagated once either way."""
     num_rounds = model.config.num_rounds if num_rounds is None else num_rounds
     standardize = model.config.standardize if standardize is None else standardize
     embeds = embed_graph(model, graph, cache, batch_size, show_progress_bar)
     rounds_setting = num_rounds
     if num_rounds == "auto":  # from the embeddings and the edges: the labels are not passed
         num_rounds, _ = choose_rounds(embeds.nodes, embeds.description, embeds.labels, graph.edge_index, standardize)
-    logits = classify(embeds, graph, num_rounds, standardize)
+    if with_cosines:
+        logits = propagated_cosines(embeds, graph, num_rounds, standardize)
+    else:
+        logits = classify(embeds, graph, num_rounds, standardize)
     accuracy, macro_f1, num_scored = score(logits, graph)
     settings = {
         "model": model.config.lm_name_or_path,
@@ -173,8 +177,7 @@ def evaluate_graph(
         "confidence_temperature": 1 / model.config.logit_scale,
     }
     result = GraphResult(graph.name, accuracy, macro_f1, num_scored, majority_accuracy(graph), settings, logits)
-    if with_cosines:
-        result.cosines = propagated_cosines(embeds, graph, num_rounds, standardize)
+    result.cosines = logits if with_cosines else None
     return result
 
 
