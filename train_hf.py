@@ -139,7 +139,7 @@ class DataArguments:
 
 @dataclass
 class ZeroGTrainingArguments(TrainingArguments):
-    """The Trainer's arguments, with the ZeroG recipe's defaults (README, Fine-tuning, says how each was chosen)."""
+    """The Trainer's arguments, with the ZeroG recipe's defaults (docs/training.md says how each was chosen)."""
 
     learning_rate: float = field(default=1e-3, metadata={"help": "AdamW learning rate (ZeroG used 1e-4)."})
     weight_decay: float = field(default=0.1, metadata={"help": "AdamW weight decay (ZeroG's 0.1)."})

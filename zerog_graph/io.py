@@ -79,7 +79,7 @@ def read_text(path: Path) -> str:
 
 
 def load_json(path, **overrides) -> TextGraph:
-    """A graph in the JSON format of README.md ("Graphs")."""
+    """A graph in the JSON format of docs/formats.md."""
     try:
         data = json.loads(read_text(path))
     except ValueError as error:  # JSONDecodeError, or an integer of over 4,300 digits

@@ -20,7 +20,7 @@ from modeling_zerog import (
 
 from .backbones import hub_id, local_backbone
 
-# Template used for decoder backbones when none is given (measured in README "Choosing defaults").
+# Template used for decoder backbones when none is given (how it was chosen: docs/evaluation.md).
 DECODER_DEFAULT_TEMPLATE = PROMPTEOL_TEMPLATE
 
 

@@ -1,7 +1,7 @@
 """The precision a backbone runs in (`--dtype auto|bf16|fp16|fp32|int8`) and the int8 inference path.
 
-`auto` picks what is fastest on the machine without changing the results (measured in README
-"Benchmarks", `bench/precision.py`):
+`auto` picks what is fastest on the machine without changing the results (measured in
+docs/benchmarks.md, `bench/precision.py`):
   - CUDA: bf16 where the GPU supports it, else fp32;
   - a CPU with AMX tiles: bf16 (about 2.7x fp32);
   - a CPU with AVX512-BF16 but no AMX: bf16 only where a short timed probe finds a bf16 matrix product
