@@ -164,7 +164,7 @@ def test_gradient_accumulation_averages_micro_batches(tiny_bert, tmp_path):
 
 
 def write_graph(path: Path, graph: TextGraph, **fields) -> str:
-    """`graph` as a JSON graph file (README "Graph files"), with `fields` replacing its keys."""
+    """`graph` as a JSON graph file (docs/formats.md), with `fields` replacing its keys."""
     edges = graph.edge_index[:, graph.edge_index[0] < graph.edge_index[1]].T.tolist()
     record = {
         "texts": graph.texts,
