@@ -1,7 +1,8 @@
 """ZeroG model configuration."""
 
 import math
-from typing import Optional, Union
+import re
+from typing import NamedTuple, Optional, Union
 
 from transformers import AutoConfig, PretrainedConfig
 
@@ -16,6 +17,7 @@ POOLING = {
 POOLING_MODES = tuple(POOLING)
 POOLING_HELP = "; ".join(f"{mode}: {meaning}" for mode, (meaning, _) in POOLING.items())
 QUANTIZATIONS = (None, "4bit", "8bit")
+LABEL_STATISTICS = ("labels", "nodes")
 # num_rounds="auto": the candidates for R, and the R of training subgraphs (2-hop subgraphs of a few dozen nodes).
 AUTO_ROUNDS = tuple(range(11))
 SUBGRAPH_ROUNDS = 2
@@ -26,6 +28,7 @@ AUTO_ROUNDS_TOLERANCE = 0.03  # see modeling_zerog.choose_rounds; docs/rounds.md
 MAX_ROUNDS = 100  # propagation rounds: each is one sparse product over the graph
 MAX_SEQ_LENGTH = 32768  # tokens per text
 MAX_LORA_R = 1024
+MAX_LAYERS = 256  # backbone layers (the largest dense LLMs have about 130)
 LOGIT_SCALE_RANGE = (0.01, 100.0)  # CLIP clamps its learned scale at 100; beyond, confidences saturate to 0/1
 
 # The JSON types each field accepts (a bool is no number here).
@@ -37,8 +40,12 @@ FIELD_TYPES = {
     "pooling_mode": (str,),
     "max_seq_length": (int,),
     "template": (str, type(None)),
+    "label_template": (str, type(None)),
+    "description_template": (str, type(None)),
+    "hidden_layer": (int,),
     "num_rounds": (int, str),
     "standardize": (bool,),
+    "label_statistics": (str,),
     "logit_scale": (int, float),
     "use_lora": (bool,),
     "lora_r": (int, type(None)),
@@ -76,6 +83,61 @@ def check_num_rounds(num_rounds, name: str = "field 'num_rounds'", text: bool = 
 
 # PromptEOL (Jiang et al., 2023): makes an untrained decoder's last token summarise the text.
 PROMPTEOL_TEMPLATE = 'This passage : "{text}" means in one word:"'
+# A template wraps each text before encoding: `{text}` is the text (twice for echo embeddings); `{labels}` (the
+# graph's class names, joined by ", ") and `{description}` (the graph's description) are filled per graph.
+GRAPH_FIELDS = re.compile(r"\{(labels|description)\}")
+MAX_TEXT_SLOTS = 2
+
+
+class Templates(NamedTuple):
+    """The templates of a graph's three kinds of text: node texts, label texts and the description."""
+
+    node: Optional[str]
+    label: Optional[str]
+    description: Optional[str]
+
+
+# Named templates (`template="prompteol"`, `--template prompteol`); docs/templates.md says how each was chosen.
+TEMPLATES = {
+    "prompteol": Templates(PROMPTEOL_TEMPLATE, PROMPTEOL_TEMPLATE, PROMPTEOL_TEMPLATE),
+}
+
+# The template of a fresh model around a decoder when none is given (zerog_graph.models.build_model); encoders get
+# none. How it was chosen: docs/templates.md.
+DECODER_DEFAULT_TEMPLATE = "prompteol"
+
+
+def template_settings(template: Optional[str]) -> dict:
+    """The config fields that `template` sets: a name of `TEMPLATES` its three templates, a format string itself
+    for all three kinds of text, and "" or None none."""
+    templates = TEMPLATES.get(template) or Templates(*[template or None] * 3)
+    return {
+        "template": templates.node,
+        "label_template": templates.label,
+        "description_template": templates.description,
+    }
+
+
+def check_template(template: Optional[str], name: str) -> None:
+    if template is not None and not 1 <= template.count("{text}") <= MAX_TEXT_SLOTS:
+        names = ", ".join(TEMPLATES)
+        raise ValueError(
+            f"{name} must contain '{{text}}' once (or twice, for echo), or be a named template ({names}); "
+            f"got {template!r}"
+        )
+
+
+def fill_template(template: Optional[str], labels: Optional[list] = None, description: Optional[str] = None):
+    """`template` for one graph: its pieces around each `{text}`, with `{labels}` and `{description}` filled in
+    (a tuple, so that a class name holding "{text}" stays text); None for no template. A ValueError when the
+    template needs a field that is not given."""
+    if template is None:
+        return None
+    values = {"labels": None if labels is None else ", ".join(labels), "description": description}
+    missing = sorted({field for field in GRAPH_FIELDS.findall(template) if values[field] is None})
+    if missing:
+        raise ValueError(f"template {template!r} uses {{{missing[0]}}}: pass the graph's {missing[0]}")
+    return tuple(GRAPH_FIELDS.sub(lambda m: values[m.group(1)], piece) for piece in template.split("{text}"))
 
 
 class ZeroGConfig(PretrainedConfig):
@@ -104,8 +166,16 @@ class ZeroGConfig(PretrainedConfig):
             Tokens per text, template included, at most `MAX_SEQ_LENGTH` (32768). Truncation cuts the
             text, never the template.
         template (`str`, *optional*):
-            A format string with one `{text}` field that wraps every node, label and description
-            text before encoding, e.g. PromptEOL's `'This passage : "{text}" means in one word:"'`.
+            A format string that wraps every node text before encoding: `{text}` once (twice: echo embeddings),
+            and optionally `{labels}` (the graph's class names, joined by ", ") and `{description}`, filled per
+            graph. A name of `TEMPLATES` (e.g. `"prompteol"`) sets this and the two fields below.
+        label_template (`str`, *optional*):
+            The template of label texts; `None` uses `template`.
+        description_template (`str`, *optional*):
+            The template of the graph description (the prompt node); `None` uses `template`.
+        hidden_layer (`int`, *optional*, defaults to -1):
+            The backbone layer whose states are pooled, indexed as `hidden_states` (0: the token embeddings,
+            -1: the last layer's output).
         num_rounds (`int` or `"auto"`, *optional*, defaults to `"auto"`):
             Propagation rounds R over the symmetric-normalised A+I with the prompt node. `"auto"` chooses R
             for each graph from `AUTO_ROUNDS`, from the unlabelled graph and the label texts alone
@@ -114,6 +184,9 @@ class ZeroGConfig(PretrainedConfig):
         standardize (`bool`, *optional*, defaults to `True`):
             Standardise node and label embeddings (zero mean, unit variance per dimension), as
             ZeroG's `if_norm`.
+        label_statistics (`str`, *optional*, defaults to `"labels"`):
+            What standardises the label vectors: `"labels"`, their own mean and spread (ZeroG), or `"nodes"`, the
+            graph's node statistics (as the prompt node is).
         logit_scale (`float`, *optional*, defaults to 10.0):
             Multiplies the cosine similarities before the cross-entropy loss; in `LOGIT_SCALE_RANGE`, [0.01, 100].
         use_lora (`bool`, *optional*, defaults to `True`):
@@ -160,8 +233,12 @@ class ZeroGConfig(PretrainedConfig):
         pooling_mode: str = "auto",
         max_seq_length: int = 512,
         template: Optional[str] = None,
+        label_template: Optional[str] = None,
+        description_template: Optional[str] = None,
+        hidden_layer: int = -1,
         num_rounds: Union[int, str] = "auto",
         standardize: bool = True,
+        label_statistics: str = "labels",
         logit_scale: float = 10.0,
         use_lora: bool = True,
         lora_r: Optional[int] = None,
@@ -177,8 +254,20 @@ class ZeroGConfig(PretrainedConfig):
             raise ValueError(f"pooling_mode={pooling_mode!r} is not one of {POOLING_MODES}")
         if quantization not in QUANTIZATIONS:
             raise ValueError(f"quantization={quantization!r} is not one of {QUANTIZATIONS}")
-        if template is not None and template.count("{text}") != 1:
-            raise ValueError(f"template must contain '{{text}}' exactly once, got {template!r}")
+        if template in TEMPLATES:  # a name: its templates, where not given apart
+            named = TEMPLATES[template]
+            template, label_template, description_template = (
+                named.node,
+                named.label if label_template is None else label_template,
+                named.description if description_template is None else description_template,
+            )
+        for name, value in [("template", template), ("label_template", label_template)]:
+            check_template(value, name)
+        check_template(description_template, "description_template")
+        if label_statistics not in LABEL_STATISTICS:
+            raise ValueError(f"label_statistics={label_statistics!r} is not one of {LABEL_STATISTICS}")
+        if not -MAX_LAYERS - 1 <= hidden_layer <= MAX_LAYERS:
+            raise ValueError(f"hidden_layer must be in [{-MAX_LAYERS - 1}, {MAX_LAYERS}], got {hidden_layer}")
         check_num_rounds(num_rounds)
         if not 1 <= max_seq_length <= MAX_SEQ_LENGTH:
             raise ValueError(f"max_seq_length must be in [1, {MAX_SEQ_LENGTH}], got {max_seq_length}")
@@ -198,8 +287,12 @@ class ZeroGConfig(PretrainedConfig):
         self.pooling_mode = pooling_mode
         self.max_seq_length = max_seq_length
         self.template = template
+        self.label_template = label_template
+        self.description_template = description_template
+        self.hidden_layer = hidden_layer
         self.num_rounds = num_rounds
         self.standardize = standardize
+        self.label_statistics = label_statistics
         self.logit_scale = logit_scale
         self.use_lora = use_lora
         self.lora_r = lora_r
@@ -210,6 +303,13 @@ class ZeroGConfig(PretrainedConfig):
         self.gradient_checkpointing = gradient_checkpointing
         super().__init__(**kwargs)
 
+    @property
+    def templates(self) -> Templates:
+        """The templates of node, label and description texts, `template` standing in for those not set."""
+        return Templates(
+            self.template, self.label_template or self.template, self.description_template or self.template
+        )
+
     def get_lm_config(self) -> PretrainedConfig:
         """The backbone's config: from `lm_config` when filled in, else loaded from the backbone."""
         if self.lm_config is not None:
@@ -218,4 +318,14 @@ class ZeroGConfig(PretrainedConfig):
         return AutoConfig.from_pretrained(self.lm_name_or_path, revision=self.lm_revision, trust_remote_code=False)
 
 
-__all__ = ["ZeroGConfig", "POOLING", "POOLING_MODES", "PROMPTEOL_TEMPLATE", "check_num_rounds"]
+__all__ = [
+    "ZeroGConfig",
+    "POOLING",
+    "POOLING_MODES",
+    "PROMPTEOL_TEMPLATE",
+    "TEMPLATES",
+    "Templates",
+    "check_num_rounds",
+    "fill_template",
+    "template_settings",
+]

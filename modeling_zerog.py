@@ -37,18 +37,24 @@ try:
         AUTO_ROUNDS,
         AUTO_ROUNDS_TOLERANCE,
         DEFAULT_LORA_RANK,
+        LABEL_STATISTICS,
+        MAX_LAYERS,
         POOLING,
         SUBGRAPH_ROUNDS,
         ZeroGConfig,
+        fill_template,
     )
 except ImportError:  # imported as a top-level module rather than as Hub remote code
     from configuration_zerog import (
         AUTO_ROUNDS,
         AUTO_ROUNDS_TOLERANCE,
         DEFAULT_LORA_RANK,
+        LABEL_STATISTICS,
+        MAX_LAYERS,
         POOLING,
         SUBGRAPH_ROUNDS,
         ZeroGConfig,
+        fill_template,
     )
 
 logger = logging.get_logger(__name__)
@@ -72,9 +78,7 @@ EXPERT_COUNT_FIELDS = ("num_experts", "num_local_experts", "n_routed_experts", "
 MULTIMODAL_CONFIG_FIELDS = ("vision_config", "audio_config", "speech_config")
 # Options of the Hub download that a ZeroG repository's files (config, adapter, tokenizer) load with.
 HUB_KWARGS = ("revision", "token", "cache_dir", "local_files_only")
-# Upper bound on a backbone's layers (the largest dense LLMs have about 130): a config asking for more is
-# refused before any weight is allocated. Fields by architecture.
-MAX_LAYERS = 256
+# A backbone config asking for more than MAX_LAYERS layers is refused before any weight is allocated.
 LAYER_COUNT_FIELDS = ("num_hidden_layers", "num_layers", "n_layer", "num_decoder_layers")
 # Texts are cut to this many characters per token of `max_length` before tokenising, so that a long text costs
 # memory in proportion to what is kept. Tokens average 3 to 5 characters: the cut never reaches kept tokens.
@@ -318,13 +322,15 @@ def special_ids_around(tokenizer) -> tuple[list, list]:
 TOKENIZE_VERSION = 3
 
 
-def tokenize_texts(tokenizer, texts: list, template: Optional[str] = None, max_length: int = 512, padding=True):
+def tokenize_texts(tokenizer, texts: list, template=None, max_length: int = 512, padding=True):
     """Tokenize texts, each wrapped in `template`; truncation cuts the text, never the template.
 
-    A text that fits is tokenized with its template as one string. A longer one is cut as ids, with no
-    decode and re-encode: the template's prefix, the text and the suffix are tokenized apart, the text's ids
-    cut to the room left, and the three joined inside the tokenizer's special tokens. (Apart, a BPE tokenizer
-    can split a boundary differently from the whole string, so texts that fit keep the one-string path.)
+    `template` is a format string with `{text}`, or its pieces around each `{text}` (`fill_template`'s tuple);
+    with two slots (echo) the text fills both, each cut to half the room. A text that fits is tokenized with
+    its template as one string. A longer one is cut as ids, with no decode and re-encode: the template's
+    pieces and the text are tokenized apart, the text's ids cut to the room left, and all joined inside the
+    tokenizer's special tokens. (Apart, a BPE tokenizer can split a boundary differently from the whole
+    string, so texts that fit keep the one-string path.)
 
     A text that yields no token at all (an empty text, with a tokenizer that adds no special
     tokens) is encoded as the eos token, so that it still has a position to pool.
@@ -335,23 +341,24 @@ def tokenize_texts(tokenizer, texts: list, template: Optional[str] = None, max_l
     texts = [text if len(text) <= chars else text[-chars:] if left else text[:chars] for text in texts]
     long, limit = set(), max_length
     if template is not None:
-        prefix, suffix = template.split("{text}")
-        budget = max_length - len(tokenizer(prefix + suffix)["input_ids"])
-        prefix_ids, suffix_ids = (tokenizer(part, add_special_tokens=False)["input_ids"] for part in (prefix, suffix))
+        pieces = template.split("{text}") if isinstance(template, str) else list(template)
+        slots = len(pieces) - 1
+        budget = (max_length - len(tokenizer("".join(pieces))["input_ids"])) // slots
+        piece_ids = [tokenizer(piece, add_special_tokens=False)["input_ids"] for piece in pieces]
         head, tail = special_ids_around(tokenizer)
-        room = max_length - len(head) - len(prefix_ids) - len(suffix_ids) - len(tail)
+        room = (max_length - len(head) - sum(map(len, piece_ids)) - len(tail)) // slots
         if min(budget, room) < 1:
             raise ValueError(f"max_length={max_length} leaves no room for text inside template {template!r}")
         text_ids = tokenizer(texts, add_special_tokens=False, truncation=True, max_length=max(budget, room))
         long = {i for i, ids in enumerate(text_ids["input_ids"]) if len(ids) >= budget}  # cut, or at the limit
-        texts = ["" if i in long else prefix + text + suffix for i, text in enumerate(texts)]
+        texts = ["" if i in long else text.join(pieces) for i, text in enumerate(texts)]
         limit = max_length + 1  # a string longer than max_length would lose the template's end: cut as ids too
     encoded = tokenizer(texts, truncation=True, max_length=limit)
     for i, ids in enumerate(encoded["input_ids"]):
         if i in long or len(ids) > max_length:
             text = text_ids["input_ids"][i]
-            ids = head + prefix_ids + (text[-room:] if tokenizer.truncation_side == "left" else text[:room])
-            ids += suffix_ids + tail
+            text = text[-room:] if tokenizer.truncation_side == "left" else text[:room]
+            ids = head + piece_ids[0] + [token for piece in piece_ids[1:] for token in text + piece] + tail
             row = {"input_ids": ids, "attention_mask": [1] * len(ids), "token_type_ids": [0] * len(ids)}
             for key in encoded:
                 encoded[key][i] = row[key]
@@ -461,6 +468,16 @@ def load_backbone(
         target_modules=resolve_lora_targets(lm.config, config.lora_target_modules),
     )
     return peft.get_peft_model(lm, lora_config)
+
+
+def check_hidden_layer(hidden_layer: int, lm_config, name: str) -> None:
+    """Refuses a `hidden_layer` the backbone does not have (`hidden_states` holds layers + 1 entries)."""
+    layers = next((getattr(lm_config, field) for field in LAYER_COUNT_FIELDS if hasattr(lm_config, field)), None)
+    if isinstance(layers, int) and not -layers - 1 <= hidden_layer <= layers:
+        raise ValueError(
+            f"hidden_layer={hidden_layer}, but backbone {name!r} has {layers} layers: give one in [{-layers - 1}, "
+            f"{layers}] (0: the token embeddings, -1: the last layer)"
+        )
 
 
 def check_adapter_fits(model, folder: str, adapter_name: str = "default") -> None:
@@ -637,6 +654,20 @@ def standardize(x: torch.Tensor, batch: Optional[torch.Tensor] = None, eps: floa
     return (x - mean) * scale
 
 
+def standardize_labels(
+    label_embeds: torch.Tensor, label_batch: Optional[torch.Tensor], node_statistics: tuple, label_statistics: str
+) -> torch.Tensor:
+    """Label vectors standardised with their own statistics per graph ("labels", ZeroG's rule: two classes become
+    exact opposites) or with their graph's `node_statistics` (`[G, H]` mean and inverse std; "nodes")."""
+    if label_statistics == "labels":
+        return standardize(label_embeds, label_batch)
+    if label_statistics != "nodes":
+        raise ValueError(f"label_statistics={label_statistics!r} is not one of {LABEL_STATISTICS}")
+    label_batch = label_batch if label_batch is not None else torch.zeros_like(label_embeds[:, 0], dtype=torch.long)
+    mean, scale = node_statistics
+    return (label_embeds - mean[label_batch]) * scale[label_batch]
+
+
 def zerog_logits(
     node_embeds: torch.Tensor,
     prompt_embeds: torch.Tensor,
@@ -648,6 +679,7 @@ def zerog_logits(
     label_batch: Optional[torch.Tensor] = None,
     cosine: bool = True,
     statistics: Optional[tuple] = None,
+    label_statistics: str = "labels",
 ) -> torch.Tensor:
     r"""Cosine similarity of every propagated node embedding with its graph's label embeddings.
 
@@ -667,6 +699,8 @@ def zerog_logits(
             (propagation is linear), which costs `L / H` as much.
         statistics (tuple, optional): `([G, H] mean, [G, H] inverse std)` to standardise each graph's nodes
             and prompt with, instead of their own (training: the whole source graph's, not the subgraph's).
+        label_statistics (str): what standardises the labels: "labels", their own statistics (ZeroG), or
+            "nodes", their graph's node statistics (`standardize_labels`).
 
     :rtype: :class:`torch.Tensor` `[N, L]`, `-inf` where node and label are in different graphs.
     """
@@ -678,12 +712,13 @@ def zerog_logits(
     )
     x = torch.cat([node_embeds, prompt_embeds]).float()
     x_batch = torch.cat([batch, torch.arange(num_graphs, device=device)])
-    labels = standardize(label_embeds.float(), label_batch) if standardize_embeds else label_embeds.float()
-    labels = F.normalize(labels, dim=-1)
+    labels = label_embeds.float()
     adj = normalized_adjacency(add_prompt_nodes(edge_index.to(device), batch), num_nodes + num_graphs)
     if standardize_embeds:
         mean, scale = statistics if statistics is not None else graph_statistics(x, x_batch)
         mean, scale = mean.to(x), scale.to(x)
+        labels = standardize_labels(labels, label_batch, (mean, scale), label_statistics)
+    labels = F.normalize(labels, dim=-1)
     rounds = (num_rounds,) if isinstance(num_rounds, int) else tuple(num_rounds)
     if cosine:
         x = (x - mean[x_batch]) * scale[x_batch] if standardize_embeds else x
@@ -708,6 +743,7 @@ def choose_rounds(
     standardize_embeds: bool = True,
     candidates: tuple = AUTO_ROUNDS,
     tolerance: float = AUTO_ROUNDS_TOLERANCE,
+    label_statistics: str = "labels",
 ) -> tuple[int, list]:
     r"""`num_rounds="auto"`: the propagation rounds R of one graph, from its unlabelled nodes, its edges and
     its label texts (the same arguments as `zerog_logits`, for one graph; no labels are taken).
@@ -722,7 +758,14 @@ def choose_rounds(
     predictions = [
         logits.argmax(-1)
         for logits in zerog_logits(
-            node_embeds, prompt_embeds, label_embeds, edge_index, tuple(candidates), standardize_embeds, cosine=False
+            node_embeds,
+            prompt_embeds,
+            label_embeds,
+            edge_index,
+            tuple(candidates),
+            standardize_embeds,
+            cosine=False,
+            label_statistics=label_statistics,
         )
     ]
     changed = [(after != before).float().mean().item() for before, after in zip(predictions, predictions[1:])]
@@ -818,6 +861,7 @@ class ZeroGModel(ZeroGPreTrainedModel):
         config.lm_config = {k: v for k, v in lm_config.to_dict().items() if not k.startswith("_") and k not in skipped}
         if config.lm_is_decoder is None:
             config.lm_is_decoder = is_decoder_architecture(lm_config)
+        check_hidden_layer(config.hidden_layer, lm_config, config.lm_name_or_path)
         lm_kwargs = backbone_hub_kwargs(config, lm_path, hub_kwargs)
         self.pooling = ZeroGPooling(resolve_pooling(config, config.lm_is_decoder, lm_path, **lm_kwargs))
         config.pooling_mode = self.pooling.pooling_mode
@@ -869,14 +913,29 @@ class ZeroGModel(ZeroGPreTrainedModel):
         return self.pooling.pooling_mode
 
     def embed(self, input_ids: torch.Tensor, attention_mask: torch.Tensor) -> torch.Tensor:
-        """Pooled backbone states, one row per text."""
-        hidden = self.lm(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        """Pooled backbone states (of `config.hidden_layer`), one row per text."""
+        if self.config.hidden_layer == -1:
+            hidden = self.lm(input_ids=input_ids, attention_mask=attention_mask).last_hidden_state
+        else:
+            outputs = self.lm(input_ids=input_ids, attention_mask=attention_mask, output_hidden_states=True)
+            hidden = outputs.hidden_states[self.config.hidden_layer]
         return self.pooling(hidden, attention_mask)
 
-    def tokenize(self, texts: list, padding=True, max_length: Optional[int] = None):
-        """Tokenize texts with the config's template and max length (or a shorter `max_length`)."""
+    def tokenize(
+        self,
+        texts: list,
+        padding=True,
+        max_length: Optional[int] = None,
+        kind: str = "node",
+        labels: Optional[list] = None,
+        description: Optional[str] = None,
+    ):
+        """Tokenize texts of one `kind` ("node", "label" or "description") with its template, filled with the
+        graph's class names `labels` and `description` where it uses them, at the config's max length (or a
+        shorter `max_length`)."""
         max_length = self.max_length if max_length is None else min(max_length, self.max_length)
-        return tokenize_texts(self.tokenizer, list(texts), self.config.template, max_length, padding)
+        template = fill_template(getattr(self.config.templates, kind), labels, description)
+        return tokenize_texts(self.tokenizer, list(texts), template, max_length, padding)
 
     @property
     def max_length(self) -> int:
@@ -885,13 +944,21 @@ class ZeroGModel(ZeroGPreTrainedModel):
 
     @torch.inference_mode()
     def encode(
-        self, texts: list, batch_size: int = 32, show_progress_bar: bool = False, max_length: Optional[int] = None
+        self,
+        texts: list,
+        batch_size: int = 32,
+        show_progress_bar: bool = False,
+        max_length: Optional[int] = None,
+        kind: str = "node",
+        labels: Optional[list] = None,
+        description: Optional[str] = None,
     ) -> torch.Tensor:
         """Embeds a list of strings into a float32 tensor `[len(texts), hidden_size]`, in batches
-        of similar length; `max_length` cuts the texts shorter than the config's `max_seq_length`."""
+        of similar length; `max_length` cuts the texts shorter than the config's `max_seq_length`. `kind`,
+        `labels` and `description` choose and fill the template (`tokenize`)."""
         was_training = self.training
         self.eval()
-        encoded = self.tokenize(texts, padding=False, max_length=max_length)
+        encoded = self.tokenize(texts, False, max_length, kind, labels, description)
         order = sorted(range(len(texts)), key=lambda i: -len(encoded["input_ids"][i]))
         device = next(self.lm.parameters()).device
         chunks = []
@@ -961,6 +1028,7 @@ class ZeroGModel(ZeroGPreTrainedModel):
             batch,
             label_batch,
             statistics=None if node_mean is None else (node_mean, node_scale),
+            label_statistics=self.config.label_statistics,
         )
         loss = None
         if labels is not None:

@@ -18,7 +18,16 @@ from typing import Literal, Optional
 
 from transformers import HfArgumentParser, TrainingArguments, set_seed
 
-from configuration_zerog import DEFAULT_LORA_RANK, POOLING_HELP, POOLING_MODES, ZeroGConfig, check_num_rounds
+from configuration_zerog import (
+    DECODER_DEFAULT_TEMPLATE,
+    DEFAULT_LORA_RANK,
+    LABEL_STATISTICS,
+    POOLING_HELP,
+    POOLING_MODES,
+    TEMPLATES,
+    ZeroGConfig,
+    check_num_rounds,
+)
 from zerog_graph.sampling import K_HOPS, MAX_NODES, NUM_SUBGRAPHS
 
 
@@ -37,7 +46,26 @@ class ModelArguments:
         metadata={"help": f"{POOLING_HELP} (default: a saved model's own, else {config_default('pooling_mode')!r})"},
     )
     template: Optional[str] = field(
-        default=None, metadata={"help": "Format string with {text}; decoders default to PromptEOL, '' for none."}
+        default=None,
+        metadata={
+            "help": f"A named template ({', '.join(TEMPLATES)}) or a format string with {{text}}, where {{labels}} "
+            "and {description} are filled per graph; '' for none (default: a saved model's own; decoders "
+            f"{DECODER_DEFAULT_TEMPLATE!r}, encoders none)."
+        },
+    )
+    hidden_layer: Optional[int] = field(
+        default=None,
+        metadata={
+            "help": "Backbone layer to pool, as hidden_states counts them (0: embeddings, -1: last) (default: a "
+            f"saved model's own, else {config_default('hidden_layer')})."
+        },
+    )
+    label_statistics: Optional[Literal[LABEL_STATISTICS]] = field(
+        default=None,
+        metadata={
+            "help": "Standardise label vectors with their own statistics (labels, ZeroG) or the nodes' (default: a "
+            f"saved model's own, else {config_default('label_statistics')!r})."
+        },
     )
     max_seq_length: Optional[int] = field(
         default=None,
@@ -241,6 +269,8 @@ def build_training_model(model_args: ModelArguments, data_args: DataArguments, t
     settings = dict(
         pooling_mode=model_args.pooling_mode,
         template=model_args.template,
+        hidden_layer=model_args.hidden_layer,
+        label_statistics=model_args.label_statistics,
         lora_r=model_args.lora_r,
         lora_alpha=model_args.lora_alpha,
         lora_dropout=model_args.lora_dropout,
@@ -308,7 +338,7 @@ def build_trainer(model, data_args: DataArguments, training_args: TrainingArgume
         train_dataset=train_dataset,
         eval_dataset=targets,
         data_collator=ZeroGCollator(
-            model.tokenizer, model.config.template, min(data_args.train_max_length, model.max_length)
+            model.tokenizer, model.config.templates, min(data_args.train_max_length, model.max_length)
         ),
         processing_class=model.tokenizer,
         source_eval_dataset=held_aside,

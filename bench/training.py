@@ -45,7 +45,7 @@ def run_one(name: str, steps: int, device: str) -> dict:
     if quantization is None:
         model.to(device)
     dataset = SubgraphDataset([load_graph("cora")], num_subgraphs=2 * (steps + 1), max_nodes=15)
-    collate = ZeroGCollator(model.tokenizer, model.config.template, model.max_length)
+    collate = ZeroGCollator(model.tokenizer, model.config.templates, model.max_length)
     optimizer = torch.optim.AdamW([p for p in model.parameters() if p.requires_grad], lr=1e-4)
     model.train()
     times = []

@@ -42,7 +42,7 @@ def test_config_rejects_bad_values():
         ZeroGConfig(pooling_mode="max")
     with pytest.raises(ValueError, match="quantization='3bit'"):
         ZeroGConfig(quantization="3bit")
-    with pytest.raises(ValueError, match="exactly once"):
+    with pytest.raises(ValueError, match="must contain .{text}. once"):
         ZeroGConfig(template="no field here")
     # 1 / logit_scale is the confidence temperature; beyond [0.01, 100] training saves NaN or confidences overflow
     for scale in (0, -1.0, float("inf"), float("nan"), 1e39, 1e308, 5e-324, 100.5, 0.009):

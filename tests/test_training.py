@@ -124,7 +124,7 @@ def one_update(model, items: list, batch_size: int, accumulation: int, output_di
         remove_unused_columns=False,
         disable_tqdm=True,
     )
-    collator = ZeroGCollator(model.tokenizer, model.config.template, model.max_length)
+    collator = ZeroGCollator(model.tokenizer, model.config.templates, model.max_length)
     ZeroGTrainer(model=model, args=args, train_dataset=items, data_collator=collator).train()
     update = {name: p.detach() - start[name] for name, p in model.named_parameters() if p.requires_grad}
     with torch.no_grad():
@@ -322,7 +322,7 @@ def test_saved_model_evaluates_like_the_in_memory_one(data_dir, minilm_path, tar
     # the held-aside loss is the model's loss on the two held-aside subgraphs (one eval batch of 8)
     data_args = train_hf.DataArguments(source_graphs=["cora"], max_nodes=6)
     held_aside = train_hf.subgraphs([load_graph("cora")], 2, data_args, seed=7 + 1)
-    collator = ZeroGCollator(reloaded.tokenizer, reloaded.config.template, reloaded.max_length)
+    collator = ZeroGCollator(reloaded.tokenizer, reloaded.config.templates, reloaded.max_length)
     with torch.no_grad():
         loss = reloaded(**collator([held_aside[0], held_aside[1]])).loss.item()
     assert loss == pytest.approx(record["source_loss"]["after"], abs=1e-5)

@@ -21,6 +21,8 @@ from typing import Optional
 
 import torch
 
+from configuration_zerog import fill_template
+
 from .console import quiet_progress_bars
 from .distributed import encode_sharded, process_state
 from .paths import cache_dir
@@ -97,6 +99,8 @@ def model_fingerprint(model) -> str:
         "lm_commit": getattr(model.lm.config, "_commit_hash", None),
         "adapter": {name: c.to_dict() for name, c in getattr(model.lm, "peft_config", {}).items()},
     }
+    if config.hidden_layer != -1:  # absent at its default, so that entries from before the field stay valid
+        settings["hidden_layer"] = config.hidden_layer
     digest.update(stable_json(settings).encode())
     local = Path(settings["lm_path"] or config.lm_name_or_path)
     if local.is_dir():
@@ -110,8 +114,11 @@ def model_fingerprint(model) -> str:
     return digest.hexdigest()[:20]
 
 
-def texts_key(texts: list) -> str:
+def texts_key(texts: list, template=None) -> str:
+    """A hash of the texts, and of `template` (the filled one) where given."""
     digest = hashlib.sha256()
+    if template is not None:
+        digest.update(stable_json({"template": template}).encode())
     for text in texts:
         digest.update(hashlib.sha256(text.encode("utf-8")).digest())
     return f"{len(texts)}-{digest.hexdigest()[:20]}"
@@ -148,8 +155,8 @@ class EmbeddingCache:
     def __init__(self, root: Optional[Path] = None):
         self.root = Path(root) if root else cache_dir() / "embeddings"
 
-    def path(self, fingerprint: str, texts: list) -> Path:
-        return self.root / fingerprint / texts_key(texts)
+    def path(self, fingerprint: str, texts: list, template=None) -> Path:
+        return self.root / fingerprint / texts_key(texts, template)
 
     def load(self, path: Path, num_rows: int, width: Optional[int] = None) -> Optional[torch.Tensor]:
         """The entry's `[num_rows, width]` embeddings, or None (after removing it) when it is missing,
@@ -206,12 +213,21 @@ class EmbeddingCache:
         fingerprint: Optional[str] = None,
         batch_size: int = 32,
         show_progress_bar: bool = False,
+        **template_fields,
     ) -> torch.Tensor:
-        path = self.path(fingerprint or model_fingerprint(model), texts)
+        """The embeddings of `texts` from the cache, else from `model.encode` (then saved). `template_fields`
+        (`kind`, `labels`, `description`: `model.tokenize`) choose and fill the template, which is keyed with the
+        texts unless it is the model's node template with no graph field (the key of entries from before)."""
+        config = model.config
+        kind = template_fields.get("kind", "node")
+        template = getattr(config.templates, kind)
+        filled = fill_template(template, template_fields.get("labels"), template_fields.get("description"))
+        own = template == config.template and filled == fill_template(template, [], "")
+        path = self.path(fingerprint or model_fingerprint(model), texts, None if own else filled)
         embeds = self.load(path, len(texts), model.lm.config.hidden_size)
         if embeds is not None:
             return embeds
-        embeds = encode_sharded(model, texts, batch_size, show_progress_bar)
+        embeds = encode_sharded(model, texts, batch_size, show_progress_bar, **template_fields)
         state = process_state()
         if state.is_main_process:
             try:

@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from configuration_zerog import POOLING_HELP, POOLING_MODES, check_num_rounds
+from configuration_zerog import LABEL_STATISTICS, POOLING_HELP, POOLING_MODES, TEMPLATES, check_num_rounds
 
 from .console import percent, quiet_progress_bars
 from .graph import GraphError, class_pair, same_names
@@ -83,7 +83,24 @@ def build_parser() -> argparse.ArgumentParser:
         help="propagation rounds R, or auto: chosen per graph without labels (default: the model's config)",
     )
     ev.add_argument("--pooling", choices=POOLING_MODES, default=None, help=POOLING_HELP)
-    ev.add_argument("--template", default=None, help="format string with {text}; '' for none")
+    ev.add_argument(
+        "--template",
+        default=None,
+        help=f"a named template ({', '.join(TEMPLATES)}) or a format string with {{text}}, where {{labels}} and "
+        "{description} are filled per graph; '' for none (default: the model's; docs/templates.md)",
+    )
+    ev.add_argument(
+        "--hidden-layer",
+        type=int,
+        default=None,
+        help="backbone layer to pool, as hidden_states counts them (0: embeddings, -1: last; default: the model's)",
+    )
+    ev.add_argument(
+        "--label-statistics",
+        choices=LABEL_STATISTICS,
+        default=None,
+        help="standardise label vectors with their own statistics (ZeroG) or the nodes' (default: the model's)",
+    )
     ev.add_argument("--no-standardize", action="store_true", help="skip ZeroG's if_norm standardisation")
     ev.add_argument("--dtype", choices=PRECISIONS, default="auto")
     ev.add_argument("--batch-size", type=positive_int, default=32)
@@ -163,6 +180,11 @@ def run_eval(args) -> dict:
             template=args.template,
             dtype=default_dtype(args.dtype),
             trust_remote_code=args.trust_remote_code,
+            **{
+                name: value
+                for name, value in [("hidden_layer", args.hidden_layer), ("label_statistics", args.label_statistics)]
+                if value is not None
+            },
         )
     state = process_state()
     apply_precision(model, args.dtype, state.device)

@@ -1,10 +1,11 @@
 """Turns a list of subgraphs into one batch for `ZeroGModel.forward`."""
 
 from dataclasses import dataclass
-from typing import Optional
+from typing import Optional, Union
 
 import torch
 
+from configuration_zerog import Templates, fill_template
 from modeling_zerog import tokenize_texts
 
 
@@ -17,16 +18,30 @@ class ZeroGCollator:
     subgraph's class texts), `label_batch`, and `labels` as rows of the label texts (-1: unlabelled).
     With `statistics` (a list, per source graph, of its `(mean, inverse std)`, as `SourceStatistics`
     keeps them) it adds `node_mean` and `node_scale`, `[G, H]`: each subgraph's whole-graph statistics.
+
+    `templates` are the model's `config.templates` (one string: the same template for all three kinds of text);
+    each subgraph's are filled with its own graph's class names and description.
     """
 
     tokenizer: object
-    template: Optional[str] = None
+    templates: Union[Templates, str, None] = None
     max_length: int = 512
     statistics: Optional[list] = None
 
-    def tokenize(self, texts: list, prefix: str = "") -> dict:
-        encoded = tokenize_texts(self.tokenizer, texts, self.template, self.max_length)
-        return {f"{prefix}input_ids": encoded["input_ids"], f"{prefix}attention_mask": encoded["attention_mask"]}
+    def __post_init__(self):
+        if not isinstance(self.templates, Templates):
+            self.templates = Templates(*[self.templates] * 3)
+
+    def tokenize(self, items: list, kind: str, texts_of, prefix: str = "") -> dict:
+        """The texts `texts_of(item)` of every item, each item's with its graph's filled template of `kind`."""
+        rows = {"input_ids": [], "attention_mask": []}
+        for item in items:
+            template = fill_template(getattr(self.templates, kind), item.get("class_names"), item["description"])
+            encoded = tokenize_texts(self.tokenizer, texts_of(item), template, self.max_length, padding=False)
+            for key in rows:
+                rows[key] += encoded[key]
+        padded = self.tokenizer.pad(rows, return_tensors="pt")
+        return {f"{prefix}input_ids": padded["input_ids"], f"{prefix}attention_mask": padded["attention_mask"]}
 
     def __call__(self, items: list) -> dict:
         node_counts = torch.tensor([len(item["texts"]) for item in items])
@@ -40,9 +55,9 @@ class ZeroGCollator:
             ]
         )
         batch = {
-            **self.tokenize([text for item in items for text in item["texts"]]),
-            **self.tokenize([item["description"] for item in items], "prompt_"),
-            **self.tokenize([text for item in items for text in item["class_texts"]], "label_"),
+            **self.tokenize(items, "node", lambda item: item["texts"]),
+            **self.tokenize(items, "description", lambda item: [item["description"]], "prompt_"),
+            **self.tokenize(items, "label", lambda item: item["class_texts"], "label_"),
             "edge_index": torch.cat([item["edge_index"] + offset for item, offset in zip(items, node_offsets)], dim=1),
             "batch": torch.repeat_interleave(torch.arange(len(items)), node_counts),
             "label_batch": torch.repeat_interleave(torch.arange(len(items)), label_counts),

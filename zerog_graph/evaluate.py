@@ -15,9 +15,9 @@ from modeling_zerog import (
     graph_statistics,
     normalized_adjacency,
     propagate,
+    standardize_labels,
     zerog_logits,
 )
-from modeling_zerog import standardize as standardize_rows  # evaluate_graph's argument takes the name
 
 from .cache import EmbeddingCache, model_fingerprint
 from .distributed import encode_sharded
@@ -64,36 +64,56 @@ class GraphResult:
 def embed_graph(
     model, graph: TextGraph, cache=None, batch_size: int = 32, show_progress_bar: bool = False
 ) -> GraphEmbeddings:
-    """Node texts in one pass; description and label texts together in another, once per graph.
+    """Node texts in one pass; the description and label texts in another, once per graph (two when their
+    templates differ). Templates that use `{labels}` or `{description}` are filled with this graph's.
 
     `cache` is an `EmbeddingCache`, None for the default one, or False to encode without caching
     (as during training, where the adapter changes between evaluations)."""
     if cache is False:
 
-        def encode(texts, progress=False):
-            return encode_sharded(model, texts, batch_size, progress)
+        def encode(texts, progress=False, kind="node"):
+            return encode_sharded(model, texts, batch_size, progress, kind=kind, **fields)
     else:
         cache, fingerprint = cache or EmbeddingCache(), model_fingerprint(model)
 
-        def encode(texts, progress=False):
-            return cache.encode(model, texts, fingerprint, batch_size, progress)
+        def encode(texts, progress=False, kind="node"):
+            return cache.encode(model, texts, fingerprint, batch_size, progress, kind=kind, **fields)
 
+    fields = {"labels": graph.label_names, "description": graph.description}
     nodes = encode(graph.texts, show_progress_bar)
-    extra = encode([graph.description] + graph.class_texts)
-    return GraphEmbeddings(nodes=nodes, description=extra[:1], labels=extra[1:])
+    templates = model.config.templates
+    if templates.description == templates.label:
+        extra = encode([graph.description] + graph.class_texts, kind="label")
+        return GraphEmbeddings(nodes=nodes, description=extra[:1], labels=extra[1:])
+    description, labels = encode([graph.description], kind="description"), encode(graph.class_texts, kind="label")
+    return GraphEmbeddings(nodes=nodes, description=description, labels=labels)
 
 
-def classify(embeds: GraphEmbeddings, graph: TextGraph, num_rounds: int, standardize: bool) -> torch.Tensor:
+def classify(
+    embeds: GraphEmbeddings, graph: TextGraph, num_rounds: int, standardize: bool, label_statistics: str = "labels"
+) -> torch.Tensor:
     """`[N, C]` scores of every node against every class: the propagated node's dot product with the
     unit label embeddings. Their argmax is the cosine argmax; propagating `C` columns instead of the
     hidden size makes a graph the size of ogbn-arxiv take about a second (`bench/propagation.py`)."""
     return zerog_logits(
-        embeds.nodes, embeds.description, embeds.labels, graph.edge_index, num_rounds, standardize, cosine=False
+        embeds.nodes,
+        embeds.description,
+        embeds.labels,
+        graph.edge_index,
+        num_rounds,
+        standardize,
+        cosine=False,
+        label_statistics=label_statistics,
     )
 
 
 def propagated_cosines(
-    embeds: GraphEmbeddings, graph: TextGraph, num_rounds: int, standardize: bool, chunk_size: int = 64
+    embeds: GraphEmbeddings,
+    graph: TextGraph,
+    num_rounds: int,
+    standardize: bool,
+    label_statistics: str = "labels",
+    chunk_size: int = 64,
 ) -> torch.Tensor:
     """`[N, C]` cosine of each node's propagated embedding with each class's label embedding. Numerator and norm
     are summed over the same `chunk_size` dimensions of the same propagated vectors (propagation is linear and
@@ -105,7 +125,10 @@ def propagated_cosines(
     prompt_edges = add_prompt_nodes(graph.edge_index.to(x.device), torch.zeros(num_nodes, dtype=torch.long))
     adj = normalized_adjacency(prompt_edges, num_nodes + 1)
     mean, scale = graph_statistics(x) if standardize else (torch.zeros_like(x[:1]), torch.ones_like(x[:1]))
-    labels = F.normalize(standardize_rows(embeds.labels.float()) if standardize else embeds.labels.float(), dim=-1)
+    labels = embeds.labels.float()
+    if standardize:
+        labels = standardize_labels(labels, None, (mean, scale), label_statistics)
+    labels = F.normalize(labels, dim=-1)
     squares = torch.zeros(num_nodes, device=x.device)
     dots = torch.zeros(num_nodes, labels.size(0), device=x.device)
     for part, part_mean, part_scale, part_labels in zip(
@@ -148,6 +171,7 @@ def evaluate_graph(
     batch_size: int = 32,
     show_progress_bar: bool = False,
     with_cosines: bool = False,
+    label_statistics: Optional[str] = None,
 ) -> GraphResult:
     """Zero-shot accuracy and macro-F1 of `model` on `graph`; settings default to the model's config.
 
@@ -156,22 +180,34 @@ def evaluate_graph(
     (`classify`), and the cosines are the logits, so the graph is propagated once either way."""
     num_rounds = model.config.num_rounds if num_rounds is None else num_rounds
     standardize = model.config.standardize if standardize is None else standardize
+    label_statistics = label_statistics or model.config.label_statistics
     embeds = embed_graph(model, graph, cache, batch_size, show_progress_bar)
     rounds_setting = num_rounds
     if num_rounds == "auto":  # from the embeddings and the edges: the labels are not passed
-        num_rounds, _ = choose_rounds(embeds.nodes, embeds.description, embeds.labels, graph.edge_index, standardize)
+        num_rounds, _ = choose_rounds(
+            embeds.nodes,
+            embeds.description,
+            embeds.labels,
+            graph.edge_index,
+            standardize,
+            label_statistics=label_statistics,
+        )
     if with_cosines:
-        logits = propagated_cosines(embeds, graph, num_rounds, standardize)
+        logits = propagated_cosines(embeds, graph, num_rounds, standardize, label_statistics)
     else:
-        logits = classify(embeds, graph, num_rounds, standardize)
+        logits = classify(embeds, graph, num_rounds, standardize, label_statistics)
     accuracy, macro_f1, num_scored = score(logits, graph)
     settings = {
         "model": model.config.lm_name_or_path,
         "pooling": model.pooling_mode,
         "template": model.config.template,
+        "label_template": model.config.templates.label,
+        "description_template": model.config.templates.description,
+        "hidden_layer": model.config.hidden_layer,
         "num_rounds": num_rounds,
         "rounds": rounds_setting,
         "standardize": standardize,
+        "label_statistics": label_statistics,
         "max_length": model.max_length,
         "dtype": precision_of(model),
         "confidence_temperature": 1 / model.config.logit_scale,

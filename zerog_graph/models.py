@@ -8,7 +8,7 @@ from typing import Optional
 import torch
 from transformers import AutoConfig, AutoModel
 
-from configuration_zerog import PROMPTEOL_TEMPLATE, ZeroGConfig
+from configuration_zerog import DECODER_DEFAULT_TEMPLATE, ZeroGConfig, template_settings
 from modeling_zerog import (
     ZeroGModel,
     is_decoder_architecture,
@@ -19,10 +19,6 @@ from modeling_zerog import (
 )
 
 from .backbones import hub_id, local_backbone
-
-# Template used for decoder backbones when none is given (how it was chosen: docs/evaluation.md).
-DECODER_DEFAULT_TEMPLATE = PROMPTEOL_TEMPLATE
-
 
 # The only code a ZeroG folder may name: this project's two files.
 ALLOWED_AUTO_MAP = {"AutoConfig": "configuration_zerog.ZeroGConfig", "AutoModel": "modeling_zerog.ZeroGModel"}
@@ -135,8 +131,8 @@ def build_model(
             check_folder_symlinks(source)
         check_auto_map(source, hub_kwargs)
         overrides = {"pooling_mode": pooling_mode} if pooling_mode is not None else {}
-        if template is not None:
-            overrides["template"] = template or None  # "" asks for no template
+        if template is not None:  # a name or format string sets all three kinds of text's templates; "" none
+            overrides.update(template_settings(template))
         config = load_zerog_config(source, hub_kwargs, **overrides, **config_kwargs)
         lm_path = local_backbone(config.lm_name_or_path) or (
             saved_folder_backbone(source, config.lm_name_or_path) if local else None
@@ -158,6 +154,6 @@ def build_model(
         template = DECODER_DEFAULT_TEMPLATE if is_decoder else None
     config_kwargs.setdefault("use_lora", False)
     config = ZeroGConfig(
-        lm_name_or_path=lm_name, pooling_mode=pooling_mode or "auto", template=template or None, **config_kwargs
+        lm_name_or_path=lm_name, pooling_mode=pooling_mode or "auto", **template_settings(template), **config_kwargs
     )
     return ZeroGModel(config, lm_path=lm_path, dtype=dtype)

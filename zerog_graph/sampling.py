@@ -104,6 +104,7 @@ class SubgraphDataset(Dataset):
             "edge_index": edge_index,
             "labels": graph.labels[nodes],
             "class_texts": graph.class_texts,
+            "class_names": graph.label_names,
             "description": graph.description,
             "graph": graph.name,
         }
