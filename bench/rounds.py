@@ -30,6 +30,14 @@ from zerog_graph.precision import default_dtype  # noqa: E402
 from zerog_graph.registry import load_graph  # noqa: E402
 
 
+def bench_graph(name: str):
+    """A graph by name: the registry's, `wordnet10k`, `wordnet-verbs` or a dictionary graph (`dict_graphs.py`)."""
+    bench_graphs = {"wordnet10k": wordnet_sample, "wordnet-verbs": wordnet_verbs}
+    if name in bench_graphs:
+        return bench_graphs[name]()
+    return dictionary_graph(name) if name in BUILDERS else load_graph(name)
+
+
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="minilm")
@@ -42,11 +50,7 @@ def main():
     print("|---|" + "---|" * (len(AUTO_ROUNDS) + 3))
     totals = {"auto": [], "R=2": [], "best": []}
     for name in args.graph or ["cora", "citeseer", "dblp"]:
-        bench_graphs = {"wordnet10k": wordnet_sample, "wordnet-verbs": wordnet_verbs}
-        if name in bench_graphs:
-            graph = bench_graphs[name]()
-        else:
-            graph = dictionary_graph(name) if name in BUILDERS else load_graph(name)
+        graph = bench_graph(name)
         embeds = embed_graph(model, graph)
         chosen, changed = choose_rounds(embeds.nodes, embeds.description, embeds.labels, graph.edge_index)
         accuracy = {r: 100 * score(classify(embeds, graph, r, True), graph)[0] for r in AUTO_ROUNDS}

@@ -306,3 +306,21 @@ def test_empty_template_on_a_saved_model_means_no_template(saved_minilm, tmp_pat
     edit_json(folder / "config.json", template='Text: "{text}"')
     assert load_model(str(folder)).config.template == 'Text: "{text}"'
     assert load_model(str(folder), template="").config.template is None
+
+
+def test_a_saved_task_template_and_layer_reload_by_both_routes(minilm_path, tmp_path):
+    """Templates per kind of text, the pooled layer and the label statistics are saved, and both loaders (this
+    project's code, and the folder's own copy under trust_remote_code) embed with them alike."""
+    task = 'Categories: {labels}.\nText: "{text}"\nIts category:"'
+    config = ZeroGConfig(
+        lm_name_or_path=minilm_path, template=task, label_template="{text}", hidden_layer=4, label_statistics="nodes"
+    )
+    folder = tmp_path / "task"
+    ZeroGModel(config).save_pretrained(folder)
+    saved = json.loads((folder / "config.json").read_text())
+    assert (saved["template"], saved["label_template"], saved["hidden_layer"]) == (task, "{text}", 4)
+    names = ["databases", "biology"]
+    for model in (load_model(str(folder)), load_model(str(folder), trust_remote_code=True)):
+        assert (model.config.label_statistics, model.config.templates.description) == ("nodes", task)
+        assert torch.allclose(model.encode(TEXTS, labels=names), load_model(str(folder)).encode(TEXTS, labels=names))
+    assert load_model(str(folder), template="prompteol").config.label_template != "{text}"  # a name sets all three
