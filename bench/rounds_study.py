@@ -36,8 +36,8 @@ torch.set_num_threads(1)
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 import torch.nn.functional as F  # noqa: E402
-from dict_graphs import BUILDERS, dictionary_graph  # noqa: E402
-from transfer_graphs import machine, wordnet_sample, wordnet_verbs  # noqa: E402
+from rounds import bench_graph  # noqa: E402
+from transfer_graphs import machine  # noqa: E402
 
 from configuration_zerog import fill_template  # noqa: E402
 from modeling_zerog import (  # noqa: E402
@@ -49,7 +49,6 @@ from modeling_zerog import (  # noqa: E402
 from zerog_graph.cache import METADATA, EmbeddingCache, model_fingerprint  # noqa: E402
 from zerog_graph.evaluate import GraphEmbeddings, embed_graph, score  # noqa: E402
 from zerog_graph.models import load_model  # noqa: E402
-from zerog_graph.registry import load_graph  # noqa: E402
 
 MAX_ROUNDS = 16
 OUTPUT = Path(__file__).resolve().parent / "results" / "rounds_study.json"
@@ -73,14 +72,6 @@ PAIRS = [
 # entries reproduce docs/rounds.md's SmolLM2 table, so the embeddings are the same as the current code's.
 OLD_FINGERPRINTS = ("93cc7e123c49d2399f67",)
 SPLIT = {"gcide": "validation", "jargon": "validation", "wordnet-verbs": "validation"}
-
-
-def bench_graph(name: str):
-    if name == "wordnet10k":
-        return wordnet_sample()
-    if name == "wordnet-verbs":
-        return wordnet_verbs()
-    return dictionary_graph(name) if name in BUILDERS else load_graph(name)
 
 
 def cached_embeddings(model, graph, fingerprints: list):
