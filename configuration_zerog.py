@@ -24,6 +24,8 @@ SUBGRAPH_ROUNDS = 2
 # The LoRA rank when `lora_r` is None, by kind of backbone.
 DEFAULT_LORA_RANK = {"decoder": 8, "encoder": 4}
 AUTO_ROUNDS_TOLERANCE = 0.03  # see modeling_zerog.choose_rounds; docs/rounds.md says how it was chosen
+AUTO_ROUNDS_COLLAPSE = 0.19  # see modeling_zerog.choose_rounds; docs/rounds.md says how it was chosen
+ZEROG_ROUNDS = 2  # ZeroG's R: auto's choice for a graph that never settles and collapses
 # Upper bounds on what a config (a downloaded one included) can make a run cost; docs/safety.md lists them.
 MAX_ROUNDS = 100  # propagation rounds: each is one sparse product over the graph
 MAX_SEQ_LENGTH = 32768  # tokens per text

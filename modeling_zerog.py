@@ -11,7 +11,7 @@ import logging as std_logging
 import os
 import warnings
 from dataclasses import dataclass
-from typing import Optional, Union
+from typing import NamedTuple, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -35,24 +35,28 @@ from transformers.utils import ModelOutput, cached_file, logging
 try:
     from .configuration_zerog import (
         AUTO_ROUNDS,
+        AUTO_ROUNDS_COLLAPSE,
         AUTO_ROUNDS_TOLERANCE,
         DEFAULT_LORA_RANK,
         LABEL_STATISTICS,
         MAX_LAYERS,
         POOLING,
         SUBGRAPH_ROUNDS,
+        ZEROG_ROUNDS,
         ZeroGConfig,
         fill_template,
     )
 except ImportError:  # imported as a top-level module rather than as Hub remote code
     from configuration_zerog import (
         AUTO_ROUNDS,
+        AUTO_ROUNDS_COLLAPSE,
         AUTO_ROUNDS_TOLERANCE,
         DEFAULT_LORA_RANK,
         LABEL_STATISTICS,
         MAX_LAYERS,
         POOLING,
         SUBGRAPH_ROUNDS,
+        ZEROG_ROUNDS,
         ZeroGConfig,
         fill_template,
     )
@@ -735,6 +739,41 @@ def zerog_logits(
     return logits[0] if isinstance(num_rounds, int) else logits
 
 
+class RoundsDiagnostics(NamedTuple):
+    """What `choose_rounds` read: `changed[i]`, the fraction of predictions that round `candidates[i + 1]` changed;
+    `collapse` at the last candidate (None when a round settled, so it was not computed); and `branch`, the rule
+    that chose R: "settled", "not collapsing" or "collapsing"."""
+
+    changed: list
+    collapse: Optional[float]
+    branch: str
+
+
+def collapse(
+    node_embeds: torch.Tensor,
+    prompt_embeds: torch.Tensor,
+    edge_index: torch.Tensor,
+    num_rounds: int,
+    standardize_embeds: bool = True,
+) -> float:
+    """Mean pairwise cosine similarity of one graph's node vectors after `num_rounds` rounds of ZeroG's propagation
+    (standardised with the graph's statistics and propagated with the prompt node, as in `zerog_logits`; the prompt
+    node is left out of the mean): 1 when every node points the same way. Computed from the sum of the unit
+    vectors, (|sum|^2 - sum of |u|^2) / (N(N - 1)), with no N x N matrix; 1 for a graph of one node."""
+    num_nodes = node_embeds.size(0)
+    if num_nodes < 2:
+        return 1.0
+    x = torch.cat([node_embeds, prompt_embeds]).float()
+    if standardize_embeds:
+        mean, scale = graph_statistics(x)
+        x = (x - mean) * scale
+    batch = torch.zeros(num_nodes, dtype=torch.long, device=x.device)
+    adj = normalized_adjacency(add_prompt_nodes(edge_index.to(x.device), batch), num_nodes + 1)
+    unit = F.normalize(propagate(x, adj, num_rounds)[:num_nodes], dim=-1)
+    total = unit.sum(0, dtype=torch.float64).square().sum() - unit.square().sum(dtype=torch.float64)
+    return (total / (num_nodes * (num_nodes - 1))).item()
+
+
 def choose_rounds(
     node_embeds: torch.Tensor,
     prompt_embeds: torch.Tensor,
@@ -744,16 +783,19 @@ def choose_rounds(
     candidates: tuple = AUTO_ROUNDS,
     tolerance: float = AUTO_ROUNDS_TOLERANCE,
     label_statistics: str = "labels",
-) -> tuple[int, list]:
+    collapse_ceiling: float = AUTO_ROUNDS_COLLAPSE,
+) -> tuple[int, RoundsDiagnostics]:
     r"""`num_rounds="auto"`: the propagation rounds R of one graph, from its unlabelled nodes, its edges and
     its label texts (the same arguments as `zerog_logits`, for one graph; no labels are taken).
 
     Each round first corrects a node's class from its neighbours, and, once most nodes agree with their
     neighbourhood, blurs classes together. R is the first candidate whose own round changed the predicted
-    class of fewer than `tolerance` of the nodes: propagation stops once it has settled (the last
-    candidate if it never does).
+    class of fewer than `tolerance` of the nodes: propagation stops once it has settled. When no round
+    settles, R is the last candidate if the nodes' `collapse` there is below `collapse_ceiling` (still
+    settling, not yet alike), else ZeroG's R=2 (`ZEROG_ROUNDS`: the graph over-smooths). docs/rounds.md says
+    how both thresholds were chosen.
 
-    :rtype: `(R, changed)`, `changed[i]` the fraction of predictions that round `candidates[i + 1]` changes.
+    :rtype: `(R, RoundsDiagnostics)`.
     """
     predictions = [
         logits.argmax(-1)
@@ -769,8 +811,14 @@ def choose_rounds(
         )
     ]
     changed = [(after != before).float().mean().item() for before, after in zip(predictions, predictions[1:])]
-    chosen = next((rounds for rounds, change in zip(candidates[1:], changed) if change < tolerance), candidates[-1])
-    return chosen, changed
+    settled = next((rounds for rounds, change in zip(candidates[1:], changed) if change < tolerance), None)
+    if settled is not None:
+        return settled, RoundsDiagnostics(changed, None, "settled")
+    last = candidates[-1]
+    collapsed = collapse(node_embeds, prompt_embeds, edge_index, last, standardize_embeds)
+    if collapsed < collapse_ceiling:
+        return last, RoundsDiagnostics(changed, collapsed, "not collapsing")
+    return ZEROG_ROUNDS, RoundsDiagnostics(changed, collapsed, "collapsing")
 
 
 # ---------------------------------------------------------------------------------------------
