@@ -99,9 +99,13 @@ class Templates(NamedTuple):
     description: Optional[str]
 
 
-# Named templates (`template="prompteol"`, `--template prompteol`); docs/templates.md says how each was chosen.
+# The classification question with the graph's class names (as LLM-BP asks its encoder the task); a label text
+# wrapped alike is a node that states its own class.
+TASK_TEMPLATE = 'Categories: {labels}.\nText: "{text}"\nThe category of this text in one word:"'
+# Named templates (`template="prompteol"`, `--template task`); docs/templates.md says how they were measured.
 TEMPLATES = {
     "prompteol": Templates(PROMPTEOL_TEMPLATE, PROMPTEOL_TEMPLATE, PROMPTEOL_TEMPLATE),
+    "task": Templates(TASK_TEMPLATE, TASK_TEMPLATE, TASK_TEMPLATE),
 }
 
 # The template of a fresh model around a decoder when none is given (zerog_graph.models.build_model); encoders get

@@ -2,10 +2,18 @@
 pooling x label statistics, each scored at R auto with the registry's label texts and with class names only.
 
     python bench/decoder_sweep.py --model smollm2 --graph jargon --graph verbs3k --graph gcide3k
+    python bench/decoder_sweep.py --model minilm --graph jargon --graph verbs3k --graph gcide3k \
+        --template none --template prompteol --template task --template task-prefix --layers 3,-1
 
 `verbs3k` and `gcide3k` are 3,000-node snowball samples (seed 0) of WordNet verbs and GCIDE; `jargon` is the whole
 Jargon File graph (`dict_graphs.py`). None of them is a target graph of the reported tables (Cora, Citeseer, DBLP,
-WordNet nouns). Each node template is encoded once, keeping the pooled states of every layer in `--layers`
+WordNet nouns). Settings are chosen on these three only; any other `--graph` (a name of `rounds.bench_graph`)
+reports the chosen settings, as in
+
+    python bench/decoder_sweep.py --model smollm2 --template prompteol --layers -1 \
+        --graph cora --graph citeseer --graph dblp --graph wordnet10k
+
+Each node template is encoded once, keeping the pooled states of every layer in `--layers`
 (last token and mean) from one forward pass; label and description texts are encoded with each label template.
 Prints one row per setting and graph, then each setting's mean over the graphs, best first; `--output` writes
 every figure as JSON.
@@ -23,36 +31,41 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from dict_graphs import dictionary_graph  # noqa: E402
+from rounds import bench_graph  # noqa: E402
 from transfer_graphs import machine, wordnet_verbs  # noqa: E402
 
-from configuration_zerog import PROMPTEOL_TEMPLATE  # noqa: E402
+from configuration_zerog import PROMPTEOL_TEMPLATE, TASK_TEMPLATE  # noqa: E402
 from modeling_zerog import ZeroGPooling, choose_rounds  # noqa: E402
 from zerog_graph.evaluate import GraphEmbeddings, classify, score  # noqa: E402
 from zerog_graph.models import load_model  # noqa: E402
 from zerog_graph.precision import default_dtype  # noqa: E402
 from zerog_graph.sampling import snowball_sample  # noqa: E402
 
+VALIDATION = ("jargon", "verbs3k", "gcide3k")
 # Candidate node templates (`{labels}`: the class names; `{description}`: the graph's description).
 NODE_TEMPLATES = {
+    "none": None,
     "prompteol": PROMPTEOL_TEMPLATE,
-    "task": 'Categories: {labels}.\nText: "{text}"\nThe category of this text in one word:"',
+    "task": TASK_TEMPLATE,
     "task-described": '{description}\nCategories: {labels}.\nText: "{text}"\nThe category of this text in one word:"',
     "task-echo": 'Text: "{text}"\nThe same text again: "{text}"\nCategories: {labels}.\n'
     'The category of this text in one word:"',
+    "task-prefix": "Categories: {labels}.\nText: {text}",  # for encoders: no answer slot
 }
 # Candidate label templates: "same" wraps a label text in the node template (the label as a node that states its
 # class), "prompteol" in PromptEOL, "none" in nothing.
 LABEL_TEMPLATES = ("same", "prompteol", "none")
 
 
-def validation_graph(name: str):
+def sweep_graph(name: str):
+    """A validation graph (`VALIDATION`), or any graph of `rounds.bench_graph` to report a chosen setting on."""
     if name == "jargon":
         return dictionary_graph("jargon")
     if name == "verbs3k":
         return snowball_sample(wordnet_verbs(), 3000, seed=0)
     if name == "gcide3k":
         return snowball_sample(dictionary_graph("gcide"), 3000, seed=0)
-    raise ValueError(f"unknown validation graph {name!r}")
+    return bench_graph(name)
 
 
 @torch.inference_mode()
@@ -80,7 +93,7 @@ def pooled_layers(model, texts, layers, template, graph, batch_size=16):
 def main():
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="smollm2")
-    parser.add_argument("--graph", action="append", default=None, choices=["jargon", "verbs3k", "gcide3k"])
+    parser.add_argument("--graph", action="append", default=None, help=f"validation: {', '.join(VALIDATION)}")
     parser.add_argument("--template", action="append", default=None, choices=list(NODE_TEMPLATES))
     parser.add_argument("--layers", default="10,15,20,25,-1", help="hidden layers to pool, comma-separated")
     parser.add_argument("--dtype", default="auto", choices=["auto", "bf16", "fp32"])
@@ -91,7 +104,7 @@ def main():
     print(f"model={args.model} dtype={next(model.lm.parameters()).dtype} layers={layers} machine: {machine()}")
     rows = []
     for graph_name in args.graph or ["jargon", "verbs3k"]:
-        graph = validation_graph(graph_name)
+        graph = sweep_graph(graph_name)
         for node_name in args.template or list(NODE_TEMPLATES):
             node_template = NODE_TEMPLATES[node_name]
             start = time.perf_counter()

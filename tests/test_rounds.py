@@ -129,10 +129,12 @@ def test_auto_rounds_reads_no_labels(minilm, data_dir):
         again = evaluate_graph(minilm, other, num_rounds="auto", cache=False)
         assert again.settings["num_rounds"] == result.settings["num_rounds"]
         assert again.settings["rounds"] == "auto"
+        assert again.settings["auto_rounds"] == result.settings["auto_rounds"]
         assert torch.equal(again.logits, result.logits)
     assert result.settings["num_rounds"] in AUTO_ROUNDS
+    assert len(result.settings["auto_rounds"]["changed"]) == len(AUTO_ROUNDS) - 1
     fixed = evaluate_graph(minilm, graph, num_rounds=result.settings["num_rounds"], cache=False)
-    assert torch.equal(fixed.logits, result.logits)
+    assert torch.equal(fixed.logits, result.logits) and fixed.settings["auto_rounds"] is None
 
 
 def test_logits_for_several_rounds_equal_one_call_per_round():

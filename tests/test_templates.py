@@ -37,6 +37,8 @@ def small_graph(label_names=("databases", "biology"), description="Papers and th
 def test_a_named_template_sets_all_three_kinds_and_a_string_one_applies_to_all():
     config = ZeroGConfig(template="prompteol")
     assert config.templates == TEMPLATES["prompteol"]
+    task = ZeroGConfig(template="task").templates
+    assert task.node == task.label == task.description and "{labels}" in task.node
     assert ZeroGConfig(template=TASK, label_template="{text}").templates == (TASK, "{text}", TASK)
     assert template_settings("") == {"template": None, "label_template": None, "description_template": None}
     assert template_settings(TASK)["label_template"] == TASK

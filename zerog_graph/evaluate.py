@@ -182,9 +182,9 @@ def evaluate_graph(
     standardize = model.config.standardize if standardize is None else standardize
     label_statistics = label_statistics or model.config.label_statistics
     embeds = embed_graph(model, graph, cache, batch_size, show_progress_bar)
-    rounds_setting = num_rounds
+    rounds_setting, diagnostics = num_rounds, None
     if num_rounds == "auto":  # from the embeddings and the edges: the labels are not passed
-        num_rounds, _ = choose_rounds(
+        num_rounds, diagnostics = choose_rounds(
             embeds.nodes,
             embeds.description,
             embeds.labels,
@@ -206,6 +206,8 @@ def evaluate_graph(
         "hidden_layer": model.config.hidden_layer,
         "num_rounds": num_rounds,
         "rounds": rounds_setting,
+        # what auto read (modeling_zerog.RoundsDiagnostics: changed fraction per round, collapse, branch)
+        "auto_rounds": diagnostics._asdict() if diagnostics is not None else None,
         "standardize": standardize,
         "label_statistics": label_statistics,
         "max_length": model.max_length,
