@@ -262,3 +262,23 @@ def test_train_hf_passes_the_new_settings(minilm_path, tmp_path):
     model = build_training_model(model_args, data_args, training_args)
     assert model.config.templates == (TASK, TASK, TASK)
     assert (model.config.hidden_layer, model.config.label_statistics) == (4, "nodes")
+
+
+def test_source_statistics_fill_each_graphs_templates(minilm, monkeypatch):
+    """Training's per-graph standardisation statistics encode the sampled nodes and the description with the
+    templates filled from that graph, as evaluation does."""
+    from modeling_zerog import graph_statistics
+    from zerog_graph.trainer import SourceStatistics
+
+    monkeypatch.setattr(minilm.config, "template", TASK)
+    monkeypatch.setattr(minilm.config, "description_template", "About the graph: {text}")
+    graphs = [small_graph(), small_graph(("history", "music"))]
+    statistics = SourceStatistics(graphs, num_nodes=3)
+    statistics.compute(minilm)
+    for graph, (mean, scale) in zip(graphs, statistics.values):
+        nodes = minilm.encode(graph.texts, labels=graph.label_names)
+        prompt = minilm.encode([graph.description], kind="description")
+        expected_mean, expected_scale = graph_statistics(torch.cat([nodes, prompt]))
+        assert torch.allclose(mean, expected_mean[0], atol=1e-5)
+        assert torch.allclose(scale, expected_scale[0], rtol=1e-3)
+    assert not torch.allclose(statistics.values[0][0], statistics.values[1][0], atol=1e-4)

@@ -154,10 +154,11 @@ class SourceStatistics(TrainerCallback):
         max_length: Optional[int] = None,
     ):
         generator = torch.Generator().manual_seed(seed)
-        self.texts = []
+        self.texts, self.fields = [], []  # fields: what the templates fill in (`{labels}`, `{description}`)
         for graph in graphs:
             nodes = torch.randperm(graph.num_nodes, generator=generator)[:num_nodes].tolist()
-            self.texts.append([graph.texts[i] for i in nodes] + [graph.description])
+            self.texts.append([graph.texts[i] for i in nodes])
+            self.fields.append({"labels": graph.label_names, "description": graph.description})
         self.refresh_steps, self.bf16, self.max_length = refresh_steps, bf16, max_length
         self.values = [None] * len(graphs)
 
@@ -165,8 +166,12 @@ class SourceStatistics(TrainerCallback):
         model = getattr(model, "module", model)  # unwrapped from DDP
         device_type = next(model.parameters()).device.type
         with torch.no_grad(), torch.autocast(device_type, dtype=torch.bfloat16, enabled=self.bf16):
-            for index, texts in enumerate(self.texts):
-                mean, scale = graph_statistics(model.encode(texts, max_length=self.max_length))
+            for index, (texts, fields) in enumerate(zip(self.texts, self.fields)):
+                nodes = model.encode(texts, max_length=self.max_length, **fields)
+                prompt = model.encode(
+                    [fields["description"]], max_length=self.max_length, kind="description", **fields
+                )
+                mean, scale = graph_statistics(torch.cat([nodes, prompt]))
                 self.values[index] = (mean[0], scale[0])
 
     def on_step_end(self, args, state, control, model=None, **kwargs):
@@ -281,7 +286,7 @@ weights load from `{backbone}`{revision}; this repository holds the config, the 
 ```python
 from transformers import AutoModel
 model = AutoModel.from_pretrained("<this repo>", trust_remote_code=True, revision="<pin a commit>")
-embeddings = model.encode(["a node text", "another"])
+embeddings = model.encode(["a node text", "another"], labels=["a class", "another class"])  # the graph's classes
 ```
 
 - Source graphs (trained on): {", ".join(sources)}
