@@ -114,8 +114,8 @@ DECODER_DEFAULT_TEMPLATE = "prompteol"
 
 
 def template_settings(template: Optional[str]) -> dict:
-    """The config fields that `template` sets: a name of `TEMPLATES` its three templates, a format string itself
-    for all three kinds of text, and "" or None none."""
+    """The three template fields that `template` sets: a name of `TEMPLATES` sets its three templates; a format
+    string sets itself for all three kinds of text; "" or None sets none."""
     templates = TEMPLATES.get(template) or Templates(*[template or None] * 3)
     return {
         "template": templates.node,
@@ -125,11 +125,18 @@ def template_settings(template: Optional[str]) -> dict:
 
 
 def check_template(template: Optional[str], name: str) -> None:
-    if template is not None and not 1 <= template.count("{text}") <= MAX_TEXT_SLOTS:
-        names = ", ".join(TEMPLATES)
+    """A ValueError naming the field `name` unless `template` is None or holds `{text}` once or twice and no field
+    but `{text}`, `{labels}` and `{description}`."""
+    if template is None:
+        return
+    if not 1 <= template.count("{text}") <= MAX_TEXT_SLOTS:
+        named = f", or be a named template ({', '.join(TEMPLATES)})" if name == "template" else ""
+        raise ValueError(f"{name} must contain '{{text}}' once (or twice, for echo){named}; got {template!r}")
+    unknown = sorted(set(re.findall(r"\{(\w+)\}", template)) - {"text", "labels", "description"})
+    if unknown:
         raise ValueError(
-            f"{name} must contain '{{text}}' once (or twice, for echo), or be a named template ({names}); "
-            f"got {template!r}"
+            f"{name} has the field {{{unknown[0]}}}; a template may use {{text}}, {{labels}} and {{description}} "
+            f"only; got {template!r}"
         )
 
 
@@ -139,7 +146,8 @@ def fill_template(template: Optional[str], labels: Optional[list] = None, descri
     template needs a field that is not given."""
     if template is None:
         return None
-    values = {"labels": None if labels is None else ", ".join(labels), "description": description}
+    names = None if labels is None else ", ".join(name.replace("_", " ") for name in labels)  # as label texts
+    values = {"labels": names, "description": description}
     missing = sorted({field for field in GRAPH_FIELDS.findall(template) if values[field] is None})
     if missing:
         raise ValueError(f"template {template!r} uses {{{missing[0]}}}: pass the graph's {missing[0]}")
@@ -267,9 +275,12 @@ class ZeroGConfig(PretrainedConfig):
                 named.label if label_template is None else label_template,
                 named.description if description_template is None else description_template,
             )
-        for name, value in [("template", template), ("label_template", label_template)]:
+        for name, value in [
+            ("template", template),
+            ("label_template", label_template),
+            ("description_template", description_template),
+        ]:
             check_template(value, name)
-        check_template(description_template, "description_template")
         if label_statistics not in LABEL_STATISTICS:
             raise ValueError(f"label_statistics={label_statistics!r} is not one of {LABEL_STATISTICS}")
         if not -MAX_LAYERS - 1 <= hidden_layer <= MAX_LAYERS:
@@ -311,9 +322,11 @@ class ZeroGConfig(PretrainedConfig):
 
     @property
     def templates(self) -> Templates:
-        """The templates of node, label and description texts, `template` standing in for those not set."""
+        """The templates of node, label and description texts, `template` standing in for those not set (a name of
+        `TEMPLATES` set after the config was built is looked up here)."""
+        named = TEMPLATES.get(self.template) or Templates(*[self.template] * 3)
         return Templates(
-            self.template, self.label_template or self.template, self.description_template or self.template
+            named.node, self.label_template or named.label, self.description_template or named.description
         )
 
     def get_lm_config(self) -> PretrainedConfig:

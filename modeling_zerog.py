@@ -347,6 +347,8 @@ def tokenize_texts(tokenizer, texts: list, template=None, max_length: int = 512,
     if template is not None:
         pieces = template.split("{text}") if isinstance(template, str) else list(template)
         slots = len(pieces) - 1
+        if slots not in (1, 2):
+            raise ValueError(f"template {template!r} must hold {{text}} once or twice, not {slots} times")
         budget = (max_length - len(tokenizer("".join(pieces))["input_ids"])) // slots
         piece_ids = [tokenizer(piece, add_special_tokens=False)["input_ids"] for piece in pieces]
         head, tail = special_ids_around(tokenizer)
@@ -982,6 +984,8 @@ class ZeroGModel(ZeroGPreTrainedModel):
         graph's class names `labels` and `description` where it uses them, at the config's max length (or a
         shorter `max_length`)."""
         max_length = self.max_length if max_length is None else min(max_length, self.max_length)
+        if kind not in ("node", "label", "description"):
+            raise ValueError(f"kind={kind!r} is not one of 'node', 'label', 'description'")
         template = fill_template(getattr(self.config.templates, kind), labels, description)
         return tokenize_texts(self.tokenizer, list(texts), template, max_length, padding)
 

@@ -282,3 +282,18 @@ def test_source_statistics_fill_each_graphs_templates(minilm, monkeypatch):
         assert torch.allclose(mean, expected_mean[0], atol=1e-5)
         assert torch.allclose(scale, expected_scale[0], rtol=1e-3)
     assert not torch.allclose(statistics.values[0][0], statistics.values[1][0], atol=1e-4)
+
+
+def test_template_fields_given_apart_win_and_misspelt_fields_are_refused(minilm_path):
+    from zerog_graph.models import load_model
+
+    model = load_model(minilm_path, template="task", label_template="{text}")
+    assert model.config.templates == (TEMPLATES["task"].node, "{text}", TEMPLATES["task"].description)
+    with pytest.raises(ValueError, match=r"has the field \{label\}"):
+        ZeroGConfig(template="{label}: {text}")
+    with pytest.raises(ValueError, match=r"label_template must contain '\{text\}' once \(or twice, for echo\); got"):
+        ZeroGConfig(label_template="prompteol")
+    config = ZeroGConfig()
+    config.template = "task"  # a name set after the config was built
+    assert config.templates == TEMPLATES["task"]
+    assert fill_template("{labels}: {text}", ["Rule_Learning", "Theory"]) == ("Rule Learning, Theory: ", "")

@@ -69,6 +69,12 @@ def embed_graph(
 
     `cache` is an `EmbeddingCache`, None for the default one, or False to encode without caching
     (as during training, where the adapter changes between evaluations)."""
+    if not hasattr(model.config, "templates"):  # a folder's own older copy of the code (trust_remote_code)
+        raise ValueError(
+            f"{model.name_or_path}: its own code predates templates per kind of text; load it without "
+            "--trust-remote-code (this project's code reads its config)"
+        )
+    fields = {"labels": graph.label_names, "description": graph.description}
     if cache is False:
 
         def encode(texts, progress=False, kind="node"):
@@ -79,7 +85,6 @@ def embed_graph(
         def encode(texts, progress=False, kind="node"):
             return cache.encode(model, texts, fingerprint, batch_size, progress, kind=kind, **fields)
 
-    fields = {"labels": graph.label_names, "description": graph.description}
     nodes = encode(graph.texts, show_progress_bar)
     templates = model.config.templates
     if templates.description == templates.label:
@@ -209,7 +214,7 @@ def evaluate_graph(
         # what auto read (modeling_zerog.RoundsDiagnostics: changed fraction per round, collapse, branch)
         "auto_rounds": diagnostics._asdict() if diagnostics is not None else None,
         "standardize": standardize,
-        "label_statistics": label_statistics,
+        "label_statistics": label_statistics if standardize else None,  # unused without standardisation
         "max_length": model.max_length,
         "dtype": precision_of(model),
         "confidence_temperature": 1 / model.config.logit_scale,

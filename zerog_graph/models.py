@@ -133,16 +133,15 @@ def build_model(
         overrides = {"pooling_mode": pooling_mode} if pooling_mode is not None else {}
         if template is not None:  # a name or format string sets all three kinds of text's templates; "" none
             overrides.update(template_settings(template))
-        config = load_zerog_config(source, hub_kwargs, **overrides, **config_kwargs)
+        overrides.update(config_kwargs)
+        config = load_zerog_config(source, hub_kwargs, **overrides)
         lm_path = local_backbone(config.lm_name_or_path) or (
             saved_folder_backbone(source, config.lm_name_or_path) if local else None
         )
         if os.path.isdir(lm_path or config.lm_name_or_path):
             check_folder_symlinks(lm_path or config.lm_name_or_path)
         if trust_remote_code:  # the folder's own copy of this project's code (auto_map checked above)
-            config = AutoConfig.from_pretrained(
-                source, trust_remote_code=True, **hub_kwargs, **overrides, **config_kwargs
-            )
+            config = AutoConfig.from_pretrained(source, trust_remote_code=True, **hub_kwargs, **overrides)
             return AutoModel.from_pretrained(
                 source, config=config, trust_remote_code=True, lm_path=lm_path, dtype=dtype, **hub_kwargs
             )
@@ -153,7 +152,6 @@ def build_model(
     if template is None:
         template = DECODER_DEFAULT_TEMPLATE if is_decoder else None
     config_kwargs.setdefault("use_lora", False)
-    config = ZeroGConfig(
-        lm_name_or_path=lm_name, pooling_mode=pooling_mode or "auto", **template_settings(template), **config_kwargs
-    )
+    settings = {**template_settings(template), **config_kwargs}  # a template field given apart wins
+    config = ZeroGConfig(lm_name_or_path=lm_name, pooling_mode=pooling_mode or "auto", **settings)
     return ZeroGModel(config, lm_path=lm_path, dtype=dtype)
