@@ -130,6 +130,8 @@ def unknown_options(code: str) -> list:
             known = help_options(*command)
             for arg in args:
                 option = arg.split("=", 1)[0]
+                if re.fullmatch(r"-\d+(\.\d+)?", option):  # a negative number is a value, as argparse reads it
+                    continue
                 if option.startswith("-") and option not in ("-", "--") and option not in known:
                     missing.append(f"{' '.join(words[:3])}...: {option}")
     return missing
