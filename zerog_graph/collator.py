@@ -29,8 +29,9 @@ class ZeroGCollator:
     statistics: Optional[list] = None
 
     def __post_init__(self):
-        if not isinstance(self.templates, Templates):
-            self.templates = Templates(*[self.templates] * 3)
+        # a tuple: `config.templates`, maybe of a remote-code copy of configuration_zerog (another Templates class)
+        templates = self.templates if isinstance(self.templates, tuple) else [self.templates] * 3
+        self.templates = Templates(*templates)
 
     def tokenize(self, items: list, kind: str, texts_of, prefix: str = "") -> dict:
         """The texts `texts_of(item)` of every item, each item's with its graph's filled template of `kind`."""
