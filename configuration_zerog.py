@@ -113,15 +113,23 @@ TEMPLATES = {
 DECODER_DEFAULT_TEMPLATE = "prompteol"
 
 
+def resolve_templates(
+    template: Optional[str], label_template: Optional[str] = None, description_template: Optional[str] = None
+) -> Templates:
+    """The templates of node, label and description texts: a name of `TEMPLATES` gives its set, a format string
+    stands for all three; a label or description template given (not None) wins."""
+    named = TEMPLATES.get(template) or Templates(*[template] * 3)
+    return Templates(
+        named.node,
+        named.label if label_template is None else label_template,
+        named.description if description_template is None else description_template,
+    )
+
+
 def template_settings(template: Optional[str]) -> dict:
     """The three template fields that `template` sets: a name of `TEMPLATES` sets its three templates; a format
     string sets itself for all three kinds of text; "" or None sets none."""
-    templates = TEMPLATES.get(template) or Templates(*[template or None] * 3)
-    return {
-        "template": templates.node,
-        "label_template": templates.label,
-        "description_template": templates.description,
-    }
+    return dict(zip(("template", "label_template", "description_template"), resolve_templates(template or None)))
 
 
 def check_template(template: Optional[str], name: str) -> None:
@@ -269,11 +277,8 @@ class ZeroGConfig(PretrainedConfig):
         if quantization not in QUANTIZATIONS:
             raise ValueError(f"quantization={quantization!r} is not one of {QUANTIZATIONS}")
         if template in TEMPLATES:  # a name: its templates, where not given apart
-            named = TEMPLATES[template]
-            template, label_template, description_template = (
-                named.node,
-                named.label if label_template is None else label_template,
-                named.description if description_template is None else description_template,
+            template, label_template, description_template = resolve_templates(
+                template, label_template, description_template
             )
         for name, value in [
             ("template", template),
@@ -324,10 +329,7 @@ class ZeroGConfig(PretrainedConfig):
     def templates(self) -> Templates:
         """The templates of node, label and description texts, `template` standing in for those not set (a name of
         `TEMPLATES` set after the config was built is looked up here)."""
-        named = TEMPLATES.get(self.template) or Templates(*[self.template] * 3)
-        return Templates(
-            named.node, self.label_template or named.label, self.description_template or named.description
-        )
+        return resolve_templates(self.template, self.label_template, self.description_template)
 
     def get_lm_config(self) -> PretrainedConfig:
         """The backbone's config: from `lm_config` when filled in, else loaded from the backbone."""

@@ -610,6 +610,11 @@ def normalized_adjacency(edge_index: torch.Tensor, num_nodes: int) -> torch.Tens
         )
 
 
+def prompt_adjacency(edge_index: torch.Tensor, batch: torch.Tensor, num_graphs: int = 1) -> torch.Tensor:
+    """`normalized_adjacency` of the nodes and one prompt node per graph of `batch` (`add_prompt_nodes`)."""
+    return normalized_adjacency(add_prompt_nodes(edge_index.to(batch.device), batch), batch.numel() + num_graphs)
+
+
 def propagate(x: torch.Tensor, adj: torch.Tensor, num_rounds: int) -> torch.Tensor:
     """Applies `adj` to `x` `num_rounds` times, with no parameters, in the adjacency's float32: autocast is
     off here, since sparse products have no bf16 kernel on the CPU (`--bf16` training would fail)."""
@@ -719,7 +724,7 @@ def zerog_logits(
     x = torch.cat([node_embeds, prompt_embeds]).float()
     x_batch = torch.cat([batch, torch.arange(num_graphs, device=device)])
     labels = label_embeds.float()
-    adj = normalized_adjacency(add_prompt_nodes(edge_index.to(device), batch), num_nodes + num_graphs)
+    adj = prompt_adjacency(edge_index, batch, num_graphs)
     if standardize_embeds:
         mean, scale = statistics if statistics is not None else graph_statistics(x, x_batch)
         mean, scale = mean.to(x), scale.to(x)
@@ -766,11 +771,8 @@ def collapse(
     if num_nodes < 2:
         return 1.0
     x = torch.cat([node_embeds, prompt_embeds]).float()
-    if standardize_embeds:
-        mean, scale = graph_statistics(x)
-        x = (x - mean) * scale
-    batch = torch.zeros(num_nodes, dtype=torch.long, device=x.device)
-    adj = normalized_adjacency(add_prompt_nodes(edge_index.to(x.device), batch), num_nodes + 1)
+    x = standardize(x) if standardize_embeds else x
+    adj = prompt_adjacency(edge_index, torch.zeros(num_nodes, dtype=torch.long, device=x.device))
     unit = F.normalize(propagate(x, adj, num_rounds)[:num_nodes], dim=-1)
     total = unit.sum(0, dtype=torch.float64).square().sum() - unit.square().sum(dtype=torch.float64)
     return (total / (num_nodes * (num_nodes - 1))).item()

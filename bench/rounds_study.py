@@ -41,9 +41,8 @@ from transfer_graphs import machine  # noqa: E402
 
 from configuration_zerog import fill_template  # noqa: E402
 from modeling_zerog import (  # noqa: E402
-    add_prompt_nodes,
     graph_statistics,
-    normalized_adjacency,
+    prompt_adjacency,
     standardize_labels,
 )
 from zerog_graph.cache import METADATA, EmbeddingCache, model_fingerprint  # noqa: E402
@@ -112,9 +111,7 @@ def study(model_name: str, model, graph, embeds, fingerprint: str, embed_seconds
     edges = torch.unique(torch.cat([edges, edges.flip(0)], dim=1), dim=1)
     degree = torch.bincount(edges[0], minlength=num_nodes).float()
     x = torch.cat([embeds.nodes, embeds.description]).float()
-    adj = normalized_adjacency(
-        add_prompt_nodes(graph.edge_index, torch.zeros(num_nodes, dtype=torch.long)), num_nodes + 1
-    )
+    adj = prompt_adjacency(graph.edge_index, torch.zeros(num_nodes, dtype=torch.long))
     mean, scale = graph_statistics(x)
     labels = F.normalize(standardize_labels(embeds.labels.float(), None, (mean, scale), "labels"), dim=-1)
     x = (x - mean) * scale

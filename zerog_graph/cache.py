@@ -99,9 +99,7 @@ def model_fingerprint(model) -> str:
         "lm_commit": getattr(model.lm.config, "_commit_hash", None),
         "adapter": {name: c.to_dict() for name, c in getattr(model.lm, "peft_config", {}).items()},
     }
-    if (
-        getattr(config, "hidden_layer", -1) != -1
-    ):  # absent at its default, so that entries from before the field stay valid
+    if getattr(config, "hidden_layer", -1) != -1:  # absent at -1, so entries from before the field stay valid
         settings["hidden_layer"] = config.hidden_layer
     digest.update(stable_json(settings).encode())
     local = Path(settings["lm_path"] or config.lm_name_or_path)

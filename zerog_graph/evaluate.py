@@ -10,10 +10,9 @@ import torch.nn.functional as F
 from sklearn.metrics import f1_score
 
 from modeling_zerog import (
-    add_prompt_nodes,
     choose_rounds,
     graph_statistics,
-    normalized_adjacency,
+    prompt_adjacency,
     propagate,
     standardize_labels,
     zerog_logits,
@@ -127,8 +126,7 @@ def propagated_cosines(
     zero (nodes of identical texts), and gave cosines of 49."""
     x = torch.cat([embeds.nodes, embeds.description]).float()
     num_nodes = graph.num_nodes
-    prompt_edges = add_prompt_nodes(graph.edge_index.to(x.device), torch.zeros(num_nodes, dtype=torch.long))
-    adj = normalized_adjacency(prompt_edges, num_nodes + 1)
+    adj = prompt_adjacency(graph.edge_index, torch.zeros(num_nodes, dtype=torch.long, device=x.device))
     mean, scale = graph_statistics(x) if standardize else (torch.zeros_like(x[:1]), torch.ones_like(x[:1]))
     labels = embeds.labels.float()
     if standardize:
