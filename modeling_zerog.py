@@ -10,8 +10,9 @@ import json
 import logging as std_logging
 import os
 import warnings
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import NamedTuple, Optional, Union
+from typing import Callable, NamedTuple, Optional, Union
 
 import torch
 import torch.nn.functional as F
@@ -570,6 +571,23 @@ def take_rows(token_embeddings: torch.Tensor, index: torch.Tensor) -> torch.Tens
     return token_embeddings[rows, index]
 
 
+def length_order(texts: list) -> torch.Tensor:
+    """Indices of `texts`, longest first by characters (a cheap stand-in for tokens), ties in their order: batches
+    of similar length pad little, and an out-of-memory error comes at the first batch rather than the last."""
+    lengths = torch.tensor([len(text) for text in texts], dtype=torch.long)
+    return torch.sort(-lengths, stable=True).indices
+
+
+def check_finite(embeds: torch.Tensor, name: str, backbone: str) -> None:
+    """Refuses NaN or infinite embeddings, naming the model."""
+    if not torch.isfinite(embeds).all():
+        bad = int((~torch.isfinite(embeds)).any(-1).sum())
+        raise ValueError(
+            f"Model {name!r} (backbone {backbone!r}) gives NaN or infinite embeddings for {bad} of {len(embeds)} "
+            f"texts: its weights or config (e.g. lora_alpha) are broken, or the dtype overflows; refused"
+        )
+
+
 # ---------------------------------------------------------------------------------------------
 # Propagation (parameter-free) and scoring
 # ---------------------------------------------------------------------------------------------
@@ -625,36 +643,82 @@ def propagate(x: torch.Tensor, adj: torch.Tensor, num_rounds: int) -> torch.Tens
     return x
 
 
-def propagate_each(x: torch.Tensor, adj: torch.Tensor, rounds: tuple) -> list:
-    """`x` after each number of rounds in `rounds` (ascending), propagating once up to the largest."""
+def propagate_each(x: torch.Tensor, adj: torch.Tensor, rounds: tuple):
+    """Yields `x` after each number of rounds in `rounds` (ascending), propagating once up to the largest."""
     if list(rounds) != sorted(rounds):
         raise ValueError(f"rounds must be in ascending order, got {rounds}")
-    propagated, done = [], 0
+    done = 0
     for num_rounds in rounds:
         x, done = propagate(x, adj, num_rounds - done), num_rounds
-        propagated.append(x)
-    return propagated
+        yield x
 
 
-def graph_statistics(
-    x: torch.Tensor, batch: Optional[torch.Tensor] = None, eps: float = 1e-6, chunk_size: int = 4096
-) -> tuple[torch.Tensor, torch.Tensor]:
+class EmbeddingRows:
+    """The rows of an `[N, H]` embedding matrix, read as chunks of rows or as blocks of columns.
+
+    This one holds a tensor; `zerog_graph.cache.ShardRows` reads memory-mapped cache shards through the same two
+    methods, so that one pipeline (`zerog_logits`, `collapse`) scores a graph held in memory and one that is not.
+
+    Args:
+        embeds (torch.Tensor): `[N, H]`.
+        chunk_size (int): rows per chunk of `chunks()` (default: `65536`).
+    """
+
+    def __init__(self, embeds: torch.Tensor, chunk_size: int = 65536):
+        self.embeds, self.chunk_size = embeds, chunk_size
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.embeds.shape
+
+    def chunks(self):
+        """`(rows, embeds[rows])` pairs covering every row once."""
+        for start in range(0, self.embeds.size(0), self.chunk_size):
+            part = self.embeds[start : start + self.chunk_size]
+            yield torch.arange(start, start + part.size(0), device=part.device), part
+
+    def columns(self, start: int, stop: int) -> torch.Tensor:
+        """`[N, stop - start]`: columns `start:stop` of every row."""
+        return self.embeds[:, start:stop]
+
+    def tensor(self) -> torch.Tensor:
+        """All rows, `[N, H]`."""
+        return self.embeds
+
+
+def as_rows(embeds) -> EmbeddingRows:
+    """A tensor wrapped as `EmbeddingRows`; anything with `chunks` and `columns` as it is."""
+    return embeds if hasattr(embeds, "chunks") else EmbeddingRows(embeds)
+
+
+def stacked_chunks(nodes, prompts: torch.Tensor):
+    """Row chunks of the nodes, then of the prompt nodes (rows `N..N+G-1`), as `add_prompt_nodes` numbers them."""
+    yield from nodes.chunks()
+    num_nodes = nodes.shape[0]
+    yield torch.arange(num_nodes, num_nodes + prompts.size(0), device=prompts.device), prompts
+
+
+def graph_statistics(x, batch: Optional[torch.Tensor] = None, eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
     """Mean and inverse standard deviation of each dimension within each graph of `batch`, `[G, H]` each.
 
-    The variance is unbiased; `eps` inside the square root keeps gradients finite when it is 0. Sums
-    over nodes are matrix products over row chunks: on CPU, `var(0)` or an `[N, H]` temporary costs
-    several times the arithmetic on a graph the size of ogbn-arxiv."""
-    batch = batch if batch is not None else torch.zeros(x.size(0), dtype=torch.long, device=x.device)
-    members = F.one_hot(batch).T.to(x.dtype)  # [G, N]
-    count = members.sum(1, keepdim=True)
-    mean = members @ x / count.clamp(min=1)
-    squares = sum(
-        part_members @ (part - mean[part_batch]).square()
-        for part, part_batch, part_members in zip(
-            x.split(chunk_size), batch.split(chunk_size), members.split(chunk_size, dim=1)
-        )
-    )
-    return mean, (squares / (count - 1).clamp(min=1) + eps).rsqrt()
+    `x` is a tensor, or a callable returning `(rows, embeds)` chunks (`stacked_chunks`). Two passes over the
+    chunks, summed in float64: the result does not depend on how the rows are chunked, and memory follows the
+    chunk's size, not the graph's. The variance is unbiased; `eps` inside the square root keeps gradients finite
+    when it is 0."""
+    chunks = (lambda: EmbeddingRows(x, 4096).chunks()) if isinstance(x, torch.Tensor) else x
+    num_graphs = int(batch.max()) + 1 if batch is not None and batch.numel() else 1
+    mean = None
+    for _ in range(2):
+        totals, counts = 0, 0
+        for rows, part in chunks():
+            part_batch = batch[rows] if batch is not None else torch.zeros_like(rows)
+            members = F.one_hot(part_batch, num_graphs).T.double()  # [G, rows]
+            part = part.double() if mean is None else (part.double() - mean[part_batch]).square()
+            totals, counts = totals + members @ part, counts + members.sum(1, keepdim=True)
+        if mean is None:
+            mean = totals / counts.clamp(min=1)
+    scale = (totals / (counts - 1).clamp(min=1) + eps).rsqrt()
+    return mean.float(), scale.float()
 
 
 def standardize(x: torch.Tensor, batch: Optional[torch.Tensor] = None, eps: float = 1e-6) -> torch.Tensor:
@@ -679,8 +743,25 @@ def standardize_labels(
     return (label_embeds - mean[label_batch]) * scale[label_batch]
 
 
+# Floats in one block of propagated columns (`propagated_blocks`): 64 MB of float32, so that propagating the
+# full vectors of a graph of millions of nodes takes a few columns at a time.
+PROPAGATION_BLOCK = 2**24
+
+
+def propagated_blocks(nodes, prompts, adj, mean, scale, x_batch, rounds: tuple, block_size: Optional[int] = None):
+    """`(start, stop, [x[:, start:stop] after each R of rounds])`, block after block of columns: the nodes' and
+    prompts' vectors standardised with `mean` and `scale` (`[G, H]`, per graph of `x_batch`), then propagated."""
+    num_rows, width = nodes.shape[0] + prompts.size(0), nodes.shape[1]
+    block_size = block_size or max(1, min(width, PROPAGATION_BLOCK // max(num_rows, 1)))
+    for start in range(0, width, block_size):
+        stop = min(start + block_size, width)
+        x = torch.cat([nodes.columns(start, stop).to(prompts.device), prompts[:, start:stop]]).float()
+        x = (x - mean[x_batch, start:stop]) * scale[x_batch, start:stop]
+        yield start, stop, list(propagate_each(x, adj, rounds))
+
+
 def zerog_logits(
-    node_embeds: torch.Tensor,
+    node_embeds,
     prompt_embeds: torch.Tensor,
     label_embeds: torch.Tensor,
     edge_index: torch.Tensor,
@@ -691,11 +772,14 @@ def zerog_logits(
     cosine: bool = True,
     statistics: Optional[tuple] = None,
     label_statistics: str = "labels",
+    reduce: Optional[Callable] = None,
 ) -> torch.Tensor:
-    r"""Cosine similarity of every propagated node embedding with its graph's label embeddings.
+    r"""Cosine similarity of every propagated node embedding with its graph's label embeddings: ZeroG's pipeline
+    (standardise -> prompt node -> propagate -> score), the one place it is written.
 
     Args:
-        node_embeds (torch.Tensor): `[N, H]`, the nodes of one or more graphs.
+        node_embeds (torch.Tensor or EmbeddingRows): `[N, H]`, the nodes of one or more graphs; `EmbeddingRows`
+            (or `zerog_graph.cache.ShardRows`) are read a chunk at a time, so that memory does not follow `N * H`.
         prompt_embeds (torch.Tensor): `[G, H]`, the description of each graph.
         label_embeds (torch.Tensor): `[L, H]`, the label texts of all graphs.
         edge_index (torch.Tensor): `[2, E]`, edges among the `N` nodes.
@@ -707,42 +791,55 @@ def zerog_logits(
         cosine (bool): if False, return each propagated node's dot product with the unit label
             vectors instead: the cosine times a positive per-node factor, so the same argmax. It is
             computed by propagating the `[N, L]` projection rather than the `[N, H]` embeddings
-            (propagation is linear), which costs `L / H` as much.
+            (propagation is linear), which costs `L / H` as much. If True, the vectors are propagated in
+            blocks of columns (`propagated_blocks`), and the numerator and the norm summed over the same blocks.
         statistics (tuple, optional): `([G, H] mean, [G, H] inverse std)` to standardise each graph's nodes
             and prompt with, instead of their own (training: the whole source graph's, not the subgraph's).
         label_statistics (str): what standardises the labels: "labels", their own statistics (ZeroG), or
             "nodes", their graph's node statistics (`standardize_labels`).
+        reduce (callable, optional): applied to each R's `[N, L]` scores as they are computed, its result kept
+            instead (`choose_rounds` keeps each R's argmax: memory holds one `[N, L]` at a time, not one per R).
 
     :rtype: :class:`torch.Tensor` `[N, L]`, `-inf` where node and label are in different graphs.
     """
-    num_nodes, num_graphs = node_embeds.size(0), prompt_embeds.size(0)
-    device = node_embeds.device
+    nodes = as_rows(node_embeds)
+    reduce = reduce or (lambda scores: scores)
+    (num_nodes, width), num_graphs = nodes.shape, prompt_embeds.size(0)
+    device = prompt_embeds.device
     batch = batch if batch is not None else torch.zeros(num_nodes, dtype=torch.long, device=device)
     label_batch = (
         label_batch if label_batch is not None else torch.zeros(label_embeds.size(0), dtype=torch.long, device=device)
     )
-    x = torch.cat([node_embeds, prompt_embeds]).float()
+    prompts, labels = prompt_embeds.float(), label_embeds.float()
     x_batch = torch.cat([batch, torch.arange(num_graphs, device=device)])
-    labels = label_embeds.float()
     adj = prompt_adjacency(edge_index, batch, num_graphs)
+    mean, scale = torch.zeros(num_graphs, width, device=device), torch.ones(num_graphs, width, device=device)
     if standardize_embeds:
-        mean, scale = statistics if statistics is not None else graph_statistics(x, x_batch)
-        mean, scale = mean.to(x), scale.to(x)
+        mean, scale = (
+            statistics if statistics is not None else graph_statistics(lambda: stacked_chunks(nodes, prompts), x_batch)
+        )
+        mean, scale = mean.to(prompts), scale.to(prompts)
         labels = standardize_labels(labels, label_batch, (mean, scale), label_statistics)
     labels = F.normalize(labels, dim=-1)
     rounds = (num_rounds,) if isinstance(num_rounds, int) else tuple(num_rounds)
     if cosine:
-        x = (x - mean[x_batch]) * scale[x_batch] if standardize_embeds else x
-        logits = [F.normalize(p[:num_nodes], dim=-1) @ labels.T for p in propagate_each(x, adj, rounds)]
+        dots, squares = [0] * len(rounds), [0] * len(rounds)
+        for start, stop, propagated in propagated_blocks(nodes, prompts, adj, mean, scale, x_batch, rounds):
+            for i, x in enumerate(propagated):
+                dots[i] = dots[i] + x[:num_nodes] @ labels[:, start:stop].T
+                squares[i] = squares[i] + x[:num_nodes].square().sum(-1)
+        # the clamp only absorbs rounding: numerator and norm come from the same propagated vectors
+        logits = ((d / s.sqrt().clamp(min=1e-12).unsqueeze(1)).clamp(-1, 1) for d, s in zip(dots, squares))
     else:
-        weights, offset = labels, 0.0
-        if standardize_embeds:
-            # Standardising is affine, so it moves onto the labels: ((x - m) * s) @ l = x @ (s * l) - (m * s) @ l.
-            weights = labels * scale[label_batch]
-            offset = (mean[label_batch] * weights).sum(-1)
-        logits = [p[:num_nodes] for p in propagate_each(x @ weights.T - offset, adj, rounds)]
+        # Standardising is affine, so it moves onto the labels: ((x - m) * s) @ l = x @ (s * l) - (m * s) @ l.
+        weights = (labels * scale[label_batch]).double()
+        offset = (mean[label_batch].double() * weights).sum(-1)
+        projected = torch.empty(num_nodes + num_graphs, labels.size(0), device=device)
+        for rows, part in stacked_chunks(nodes, prompts):
+            projected[rows] = (part.to(device).double() @ weights.T - offset).float()
+        logits = (x[:num_nodes] for x in propagate_each(projected, adj, rounds))
     other_graph = batch.unsqueeze(1) != label_batch.unsqueeze(0)
-    logits = [scores.masked_fill(other_graph, float("-inf")) for scores in logits]
+    logits = [reduce(scores.masked_fill(other_graph, float("-inf"))) for scores in logits]
     return logits[0] if isinstance(num_rounds, int) else logits
 
 
@@ -757,7 +854,7 @@ class RoundsDiagnostics(NamedTuple):
 
 
 def collapse(
-    node_embeds: torch.Tensor,
+    node_embeds,
     prompt_embeds: torch.Tensor,
     edge_index: torch.Tensor,
     num_rounds: int,
@@ -766,16 +863,27 @@ def collapse(
     """Mean pairwise cosine similarity of one graph's node vectors after `num_rounds` rounds of ZeroG's propagation
     (standardised with the graph's statistics and propagated with the prompt node, as in `zerog_logits`; the prompt
     node is left out of the mean): 1 when every node points the same way. Computed from the sum of the unit
-    vectors, (|sum|^2 - sum of |u|^2) / (N(N - 1)), with no N x N matrix; 1 for a graph of one node."""
-    num_nodes = node_embeds.size(0)
+    vectors, (|sum|^2 - sum of |u|^2) / (N(N - 1)), with no N x N matrix; 1 for a graph of one node. `node_embeds`
+    is a tensor or `EmbeddingRows`; the vectors are propagated in blocks of columns (twice when there are several
+    blocks: once for the norms, once for the sum)."""
+    nodes = as_rows(node_embeds)
+    (num_nodes, width), prompts = nodes.shape, prompt_embeds.float()
     if num_nodes < 2:
         return 1.0
-    x = torch.cat([node_embeds, prompt_embeds]).float()
-    x = standardize(x) if standardize_embeds else x
-    adj = prompt_adjacency(edge_index, torch.zeros(num_nodes, dtype=torch.long, device=x.device))
-    unit = F.normalize(propagate(x, adj, num_rounds)[:num_nodes], dim=-1)
-    total = unit.sum(0, dtype=torch.float64).square().sum() - unit.square().sum(dtype=torch.float64)
-    return (total / (num_nodes * (num_nodes - 1))).item()
+    x_batch = torch.zeros(num_nodes + 1, dtype=torch.long, device=prompts.device)
+    adj = prompt_adjacency(edge_index, x_batch[:num_nodes])
+    mean, scale = torch.zeros(1, width, device=prompts.device), torch.ones(1, width, device=prompts.device)
+    if standardize_embeds:
+        mean, scale = graph_statistics(lambda: stacked_chunks(nodes, prompts))
+
+    def blocks():
+        return propagated_blocks(nodes, prompts, adj, mean, scale, x_batch, (num_rounds,))
+
+    squares = sum(x[:num_nodes].double().square().sum(-1) for _, _, (x,) in blocks())
+    norms = squares.sqrt()
+    inverse = torch.where(norms > 0, 1 / norms.clamp(min=1e-300), torch.zeros_like(norms))
+    total = sum((x[:num_nodes].double() * inverse.unsqueeze(1)).sum(0).square().sum() for _, _, (x,) in blocks())
+    return ((total - (norms > 0).sum()) / (num_nodes * (num_nodes - 1))).item()
 
 
 def choose_rounds(
@@ -801,19 +909,17 @@ def choose_rounds(
 
     :rtype: `(R, RoundsDiagnostics)`.
     """
-    predictions = [
-        logits.argmax(-1)
-        for logits in zerog_logits(
-            node_embeds,
-            prompt_embeds,
-            label_embeds,
-            edge_index,
-            tuple(candidates),
-            standardize_embeds,
-            cosine=False,
-            label_statistics=label_statistics,
-        )
-    ]
+    predictions = zerog_logits(
+        node_embeds,
+        prompt_embeds,
+        label_embeds,
+        edge_index,
+        tuple(candidates),
+        standardize_embeds,
+        cosine=False,
+        label_statistics=label_statistics,
+        reduce=lambda scores: scores.argmax(-1),
+    )
     changed = [(after != before).float().mean().item() for before, after in zip(predictions, predictions[1:])]
     settled = next((rounds for rounds, change in zip(candidates[1:], changed) if change < tolerance), None)
     if settled is not None:
@@ -996,50 +1102,84 @@ class ZeroGModel(ZeroGPreTrainedModel):
         limit = getattr(self.lm.config, "max_position_embeddings", None) or self.config.max_seq_length
         return min(self.config.max_seq_length, limit)
 
+    def encode_batches(
+        self,
+        texts: list,
+        batch_size: int = 32,
+        max_length: Optional[int] = None,
+        kind: str = "node",
+        labels: Optional[list] = None,
+        description: Optional[str] = None,
+    ):
+        """Yields the float32 embeddings of `texts`, `batch_size` at a time and in their order. Each batch is tokenized
+        when its turn comes, in a thread while the batch before it runs (fast tokenizers release the GIL): memory
+        holds two batches' tokens, whatever the number of texts. `kind`, `labels` and `description` choose and fill
+        the template (`tokenize`)."""
+        device = next(self.lm.parameters()).device
+
+        def tokenized(start):
+            return self.tokenize(texts[start : start + batch_size], True, max_length, kind, labels, description)
+
+        with ThreadPoolExecutor(max_workers=1) as tokenizer_thread:
+            pending = tokenizer_thread.submit(tokenized, 0) if len(texts) else None
+            for start in range(0, len(texts), batch_size):
+                batch = pending.result()
+                if start + batch_size < len(texts):
+                    pending = tokenizer_thread.submit(tokenized, start + batch_size)
+                yield self.embed(batch["input_ids"].to(device), batch["attention_mask"].to(device)).float().cpu()
+
     @torch.inference_mode()
     def encode(
         self,
-        texts: list,
+        texts: Union[str, list],
         batch_size: int = 32,
         show_progress_bar: bool = False,
         max_length: Optional[int] = None,
         kind: str = "node",
         labels: Optional[list] = None,
         description: Optional[str] = None,
-    ) -> torch.Tensor:
-        """Embeds a list of strings into a float32 tensor `[len(texts), hidden_size]`, in batches
-        of similar length; `max_length` cuts the texts shorter than the config's `max_seq_length`. `kind`,
-        `labels` and `description` choose and fill the template (`tokenize`)."""
+        prompt: Optional[str] = None,
+        normalize_embeddings: bool = False,
+        convert_to_numpy: bool = False,
+        device: Optional[Union[str, torch.device]] = None,
+    ):
+        """Embeds texts as sentence-transformers' `encode` does: a list gives `[len(texts), hidden_size]`, one string
+        gives one `[hidden_size]` vector; float32, a tensor or (`convert_to_numpy`) a numpy array.
+
+        Each distinct text is encoded once, in batches of similar length (longest first), tokenized batch by batch
+        (`encode_batches`). `prompt` is put before every text (inside the template); `normalize_embeddings` gives unit
+        vectors; `device` moves the model there first. `max_length` cuts the texts shorter than the config's
+        `max_seq_length`; `kind`, `labels` and `description` choose and fill the template (`tokenize`)."""
+        single = isinstance(texts, str)
+        texts = [texts] if single else list(texts)
+        bad = next((i for i, text in enumerate(texts) if not isinstance(text, str)), None)
+        if bad is not None:
+            raise TypeError(f"texts[{bad}] is {type(texts[bad]).__name__}, not str")
+        if prompt is not None:
+            texts = [prompt + text for text in texts]
+        if device is not None:
+            self.to(device)
         was_training = self.training
         self.eval()
-        encoded = self.tokenize(texts, False, max_length, kind, labels, description)
-        order = sorted(range(len(texts)), key=lambda i: -len(encoded["input_ids"][i]))
-        device = next(self.lm.parameters()).device
-        chunks = []
-        starts = range(0, len(order), batch_size)
+        distinct = list(dict.fromkeys(texts))
+        order = length_order(distinct)
+        embeds = torch.empty(len(distinct), self.lm.config.hidden_size)
+        batches = self.encode_batches([distinct[i] for i in order], batch_size, max_length, kind, labels, description)
         if show_progress_bar:
-            starts = logging.tqdm(starts, desc="encode", unit="batch")
-        for start in starts:
-            rows = order[start : start + batch_size]
-            batch = self.tokenizer.pad(
-                {
-                    "input_ids": [encoded["input_ids"][i] for i in rows],
-                    "attention_mask": [encoded["attention_mask"][i] for i in rows],
-                },
-                return_tensors="pt",
-            )
-            chunks.append(self.embed(batch["input_ids"].to(device), batch["attention_mask"].to(device)).float().cpu())
+            batches = logging.tqdm(batches, desc="encode", unit="batch", total=-(-len(order) // batch_size))
+        done = 0
+        for batch in batches:
+            embeds[order[done : done + batch.size(0)]] = batch
+            done += batch.size(0)
         self.train(was_training)
-        embeds = torch.cat(chunks) if chunks else torch.empty(0, self.lm.config.hidden_size)
-        if not torch.isfinite(embeds).all():
-            bad = int((~torch.isfinite(embeds)).any(-1).sum())
-            name = self.name_or_path or self.config.lm_name_or_path
-            raise ValueError(
-                f"Model {name!r} (backbone {self.config.lm_name_or_path!r})"
-                f" gives NaN or infinite embeddings for {bad} of {len(texts)} texts: its weights or config (e.g. "
-                f"lora_alpha) are broken, or the dtype overflows; refused"
-            )
-        return embeds[torch.argsort(torch.tensor(order))] if order else embeds
+        check_finite(embeds, self.name_or_path or self.config.lm_name_or_path, self.config.lm_name_or_path)
+        if len(distinct) < len(texts):
+            position = {text: i for i, text in enumerate(distinct)}
+            embeds = embeds[torch.tensor([position[text] for text in texts], dtype=torch.long)]
+        if normalize_embeddings:
+            embeds = F.normalize(embeds, dim=-1)
+        embeds = embeds[0] if single else embeds
+        return embeds.numpy() if convert_to_numpy else embeds
 
     def forward(
         self,

@@ -45,7 +45,7 @@ from modeling_zerog import (  # noqa: E402
     prompt_adjacency,
     standardize_labels,
 )
-from zerog_graph.cache import METADATA, EmbeddingCache, model_fingerprint  # noqa: E402
+from zerog_graph.cache import EmbeddingCache, ShardRows, model_fingerprint, text_keys  # noqa: E402
 from zerog_graph.evaluate import GraphEmbeddings, embed_graph, score  # noqa: E402
 from zerog_graph.models import load_model  # noqa: E402
 
@@ -75,25 +75,22 @@ SPLIT = {"gcide": "validation", "jargon": "validation", "wordnet-verbs": "valida
 
 
 def cached_embeddings(model, graph, fingerprints: list):
-    """`(GraphEmbeddings, fingerprint)` read from the first of `fingerprints` that holds this graph's node, description
-    and label entries (the keys of `EmbeddingCache.encode` for a model whose three templates are its node template
-    with no graph field), or `(None, None)`. Never encodes."""
-    config = model.config
-    templates = config.templates
-    own = templates.node == templates.label == templates.description == config.template
-    if not own or fill_template(config.template, graph.label_names, graph.description) != fill_template(
-        config.template, [], ""
-    ):
-        return None, None
+    """`(GraphEmbeddings, fingerprint)` read from the first of `fingerprints` whose cache folder holds every node,
+    description and label text of this graph (keyed with each kind's filled template, as `embed_graph` keys them),
+    or `(None, None)`. Never encodes."""
     cache, width = EmbeddingCache(), model.lm.config.hidden_size
-    extra_texts = [graph.description] + graph.class_texts
+    templates, fields = model.config.templates, (graph.label_names, graph.description)
+    wanted = [("node", graph.texts), ("label", [graph.description] + graph.class_texts)]
     for fingerprint in fingerprints:
-        node_path, extra_path = cache.path(fingerprint, graph.texts), cache.path(fingerprint, extra_texts)
-        if not ((node_path / METADATA).exists() and (extra_path / METADATA).exists()):
-            continue
-        nodes, extra = cache.load(node_path, len(graph.texts), width), cache.load(extra_path, len(extra_texts), width)
-        if nodes is not None and extra is not None:
-            return GraphEmbeddings(nodes=nodes, description=extra[:1], labels=extra[1:]), fingerprint
+        found = []
+        for kind, texts in wanted:
+            keys = text_keys(fingerprint, fill_template(getattr(templates, kind), *fields), texts)
+            shards, shard_of, row_of = cache.lookup(cache.root / fingerprint, fingerprint, width, keys)
+            if (shard_of < 0).any():
+                break
+            found.append(ShardRows(shards, shard_of, row_of, width).tensor())
+        else:
+            return GraphEmbeddings(nodes=found[0], description=found[1][:1], labels=found[1][1:]), fingerprint
     return None, None
 
 

@@ -1,18 +1,20 @@
-"""The embedding cache never returns wrong embeddings: tokenizer in the key, checksums, shapes,
-odd entry paths, concurrent writers and caches that cannot be written."""
+"""The embedding cache never returns wrong embeddings: tokenizer, weights and configs in the key, checksums,
+shapes, shards of another model, odd paths, concurrent writers and caches that cannot be written."""
 
 import json
 import logging
 import multiprocessing
+import os
 import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from transformers import AutoTokenizer
 
-from zerog_graph.cache import EmbeddingCache, model_fingerprint
+from zerog_graph.cache import EmbeddingCache, model_fingerprint, text_keys, write_shard
 from zerog_graph.models import load_model
 
 TEXTS = [
@@ -36,8 +38,12 @@ def count_forwards(model, monkeypatch) -> list:
     return calls
 
 
-def entry(cache, model):
-    return cache.path(model_fingerprint(model), TEXTS)
+def folder(cache, model) -> Path:
+    return cache.root / model_fingerprint(model)
+
+
+def shards(cache, model) -> list:
+    return sorted(folder(cache, model).glob("shard-*.arrow"))
 
 
 def partials(root: Path) -> list:
@@ -77,78 +83,88 @@ def test_tokenize_version_is_part_of_the_key(minilm, monkeypatch):
 def test_corrupted_payload_fails_its_checksum_and_is_rebuilt(minilm, reference, tmp_path, monkeypatch, caplog):
     cache = EmbeddingCache(tmp_path)
     cache.encode(minilm, TEXTS)
-    arrow = next(entry(cache, minilm).glob("*.arrow"))
+    (arrow,) = shards(cache, minilm)
     data = arrow.read_bytes()
     first_row = reference[0].numpy().tobytes()
     assert data.count(first_row) == 1
     arrow.write_bytes(data.replace(first_row, reference[1].numpy().tobytes()))  # still valid Arrow
     calls = count_forwards(minilm, monkeypatch)
     with caplog.at_level(logging.WARNING):
-        rebuilt = cache.encode(minilm, TEXTS)
+        rebuilt = EmbeddingCache(tmp_path).encode(minilm, TEXTS)
     assert "checksum mismatch" in caplog.text and sum(calls) == 5
     assert torch.allclose(rebuilt, reference)
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("bad", [torch.zeros(5, 7), torch.zeros(5), torch.full((5, 384), float("nan"))])
-def test_entry_of_the_wrong_shape_or_values_is_rebuilt(minilm, reference, tmp_path, monkeypatch, caplog, bad):
-    """An entry with a valid checksum but the wrong hidden size, one dimension or NaNs: rebuilt."""
+@pytest.mark.parametrize("bad", [torch.zeros(5, 7), torch.full((5, 384), float("nan")), "other model"])
+def test_shard_of_the_wrong_shape_values_or_model_is_rebuilt(minilm, reference, tmp_path, monkeypatch, caplog, bad):
+    """A shard with a valid checksum but the wrong hidden size, NaNs, or written for another model (moved between
+    two models' folders): removed and its texts encoded again."""
     cache = EmbeddingCache(tmp_path)
-    cache.save(entry(cache, minilm), bad)
+    fingerprint = model_fingerprint(minilm)
+    keys = text_keys(fingerprint, None, TEXTS)
+    folder(cache, minilm).mkdir(parents=True)
+    embeds = reference.numpy() if isinstance(bad, str) else bad.numpy()
+    write_shard(folder(cache, minilm), "another-model" if isinstance(bad, str) else fingerprint, keys, embeds)
     calls = count_forwards(minilm, monkeypatch)
     with caplog.at_level(logging.WARNING):
         embeds = cache.encode(minilm, TEXTS)
     assert "is damaged" in caplog.text and sum(calls) == 5
     assert embeds.shape == (5, 384) and torch.allclose(embeds, reference)
-    assert torch.allclose(cache.load(entry(cache, minilm), 5, 384), reference)
+    assert len(shards(cache, minilm)) == 1
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", ["file", "symlink to a folder", "dangling symlink"])
-def test_entry_path_that_is_not_a_folder_is_replaced(minilm, reference, tmp_path, kind):
+@pytest.mark.parametrize("kind", ["file", "symlink to a folder", "dangling symlink", "shard symlink"])
+def test_cache_path_that_is_not_what_it_should_be_is_replaced(minilm, reference, tmp_path, kind):
     cache = EmbeddingCache(tmp_path / "cache")
-    path = entry(cache, minilm)
+    path = folder(cache, minilm)
     path.parent.mkdir(parents=True)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     (elsewhere / "keep.txt").write_text("not the cache's")
     if kind == "file":
         path.write_text("garbage")
+    elif kind == "shard symlink":
+        path.mkdir()
+        (path / "shard-0-link.arrow").symlink_to(elsewhere / "keep.txt")
+        (path / "shard-1-dead.arrow.partial-999999999-dead").write_text("")  # left by a process that was killed
     else:
         path.symlink_to(elsewhere if kind == "symlink to a folder" else tmp_path / "missing")
-    stale = path.with_name(f"{path.name}.partial-999999999-dead")  # left by a process that was killed
-    stale.mkdir()
     for _ in range(2):
-        assert torch.allclose(cache.encode(minilm, TEXTS), reference)
-    assert path.is_dir() and not path.is_symlink() and (path / "zerog.json").exists()
+        assert torch.allclose(EmbeddingCache(cache.root).encode(minilm, TEXTS), reference)
+    assert path.is_dir() and not path.is_symlink() and len(shards(cache, minilm)) == 1
     assert (elsewhere / "keep.txt").read_text() == "not the cache's"
     assert partials(tmp_path) == []
 
 
-def _save_repeatedly(root: str, path: str, times: int) -> int:
-    """Saves the same entry `times` times; returns how many saves raised."""
+def _write_repeatedly(folder: str, times: int) -> int:
+    """Writes a shard of the same keys `times` times; returns how many writes raised."""
     errors = 0
-    embeds = torch.arange(5 * 384, dtype=torch.float32).reshape(5, 384)
+    embeds = np.arange(5 * 384, dtype=np.float32).reshape(5, 384)
     for _ in range(times):
         try:
-            EmbeddingCache(root).save(Path(path), embeds)
+            write_shard(Path(folder), "fp", text_keys("fp", None, TEXTS), embeds)
         except Exception:
             errors += 1
     return errors
 
 
-def test_concurrent_saves_of_one_key_all_succeed(tmp_path):
-    path = tmp_path / "fingerprint" / "5-key"
+def test_concurrent_writers_of_one_key_all_succeed(tmp_path):
     with multiprocessing.get_context("spawn").Pool(3) as pool:
-        errors = pool.starmap(_save_repeatedly, [(str(tmp_path), str(path), 40)] * 3)
-    assert errors == [0, 0, 0]
-    expected = torch.arange(5 * 384, dtype=torch.float32).reshape(5, 384)
-    assert torch.equal(EmbeddingCache(tmp_path).load(path, 5, 384), expected)
+        errors = pool.starmap(_write_repeatedly, [(str(tmp_path), 20)] * 3)
+    assert errors == [0, 0, 0] and len(list(tmp_path.glob("shard-*.arrow"))) == 60
+    cache, keys = EmbeddingCache(tmp_path.parent), text_keys("fp", None, TEXTS)
+    found, shard_of, row_of = cache.lookup(tmp_path, "fp", 384, keys)
+    expected = np.arange(5 * 384, dtype=np.float32).reshape(5, 384)
+    assert (shard_of >= 0).all() and np.array_equal(
+        np.stack([found[s].embeds[r] for s, r in zip(shard_of, row_of)]), expected
+    )
     assert partials(tmp_path) == []
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("how", ["root under a file", "save raises PermissionError"])
+@pytest.mark.parametrize("how", ["root under a file", "write raises PermissionError"])
 def test_unwritable_cache_evaluates_without_caching(minilm, reference, tmp_path, monkeypatch, caplog, how):
     if how == "root under a file":
         (tmp_path / "a-file").write_text("")
@@ -159,12 +175,42 @@ def test_unwritable_cache_evaluates_without_caching(minilm, reference, tmp_path,
         def refuse(*args, **kwargs):
             raise PermissionError(13, "Permission denied", str(cache.root))
 
-        monkeypatch.setattr(cache, "save", refuse)
+        monkeypatch.setattr("zerog_graph.cache.write_shard", refuse)
     with caplog.at_level(logging.WARNING):
         embeds = cache.encode(minilm, TEXTS)
     assert torch.allclose(embeds, reference)
     assert "Cannot write the embedding cache" in caplog.text and "continuing without it" in caplog.text
     assert partials(tmp_path) == []
+
+
+def test_shards_are_datasets_arrow_files(tmp_path):
+    from datasets import Dataset
+
+    embeds = np.random.default_rng(0).standard_normal((5, 8)).astype(np.float32)
+    path = write_shard(tmp_path, "fp", text_keys("fp", None, TEXTS), embeds)
+    dataset = Dataset.from_file(str(path))
+    assert dataset.column_names == ["key", "embedding"] and np.allclose(np.array(dataset["embedding"]), embeds)
+
+
+@pytest.mark.slow
+def test_weights_replaced_in_place_with_the_same_size_and_time_change_the_fingerprint(minilm_path, tmp_path):
+    """`cp -p` or `rsync -a` of another checkpoint over the weights keeps their size and modification time: the
+    fingerprint reads their content."""
+    folder = tmp_path / "backbone"
+    shutil.copytree(minilm_path, folder)
+    before = model_fingerprint(load_model(str(folder)))
+    weights = folder / "model.safetensors"
+    stat = weights.stat()
+    data = bytearray(weights.read_bytes())  # another checkpoint of the same architecture: other values, same layout
+    header = 8 + int.from_bytes(data[:8], "little")
+    for name, entry in json.loads(data[8:header]).items():
+        if name != "__metadata__" and entry["dtype"] == "F32":
+            start, stop = (header + offset for offset in entry["data_offsets"])
+            data[start:stop] = (np.frombuffer(data[start:stop], dtype=np.float32) + 0.01).tobytes()
+    weights.write_bytes(data)
+    os.utime(weights, ns=(stat.st_atime_ns, stat.st_mtime_ns))
+    assert weights.stat().st_size == stat.st_size and weights.stat().st_mtime_ns == stat.st_mtime_ns
+    assert model_fingerprint(load_model(str(folder))) != before
 
 
 @pytest.mark.slow

@@ -143,34 +143,30 @@ def test_second_evaluation_runs_no_forward_pass(minilm, toy_graph, tmp_path, mon
 
 
 @pytest.mark.slow
-def test_interrupted_or_truncated_cache_entry_is_never_read(minilm, toy_graph, tmp_path, monkeypatch):
-    from datasets import Dataset
+def test_interrupted_or_truncated_cache_shard_is_never_read(minilm, toy_graph, tmp_path, monkeypatch):
+    import pyarrow as pa
 
     cache = EmbeddingCache(tmp_path)
-    real_save = Dataset.save_to_disk
+    real_open = pa.OSFile
 
-    def crash_midway(self, path, **kwargs):
-        real_save(self, path, **kwargs)
-        raise KeyboardInterrupt("killed while writing")
+    def crash_midway(path, mode="r"):
+        if mode == "wb":
+            with real_open(path, mode) as f:
+                f.write(b"half a shard")
+            raise KeyboardInterrupt("killed while writing")
+        return real_open(path, mode)
 
-    monkeypatch.setattr(Dataset, "save_to_disk", crash_midway)
+    monkeypatch.setattr(pa, "OSFile", crash_midway)
     with pytest.raises(KeyboardInterrupt):
         cache.encode(minilm, toy_graph.texts)
-    monkeypatch.setattr(Dataset, "save_to_disk", real_save)
-    assert cache.load(cache.path(*_key(minilm, toy_graph)), 5) is None
-    assert list(tmp_path.rglob("*.partial-*")) == []  # the interrupted write cleaned up after itself
+    monkeypatch.setattr(pa, "OSFile", real_open)
+    assert list(tmp_path.rglob("*.partial-*")) == [] and list(tmp_path.rglob("shard-*")) == []
     reference = cache.encode(minilm, toy_graph.texts)
-    arrow = next(cache.path(*_key(minilm, toy_graph)).glob("*.arrow"))
+    (arrow,) = tmp_path.rglob("shard-*.arrow")
     arrow.write_bytes(arrow.read_bytes()[: arrow.stat().st_size // 2])
     calls = count_forwards(minilm, monkeypatch)
-    rebuilt = cache.encode(minilm, toy_graph.texts)
+    rebuilt = EmbeddingCache(tmp_path).encode(minilm, toy_graph.texts)
     assert sum(calls) == 5 and torch.allclose(rebuilt, reference)
-
-
-def _key(model, graph):
-    from zerog_graph.cache import model_fingerprint
-
-    return model_fingerprint(model), graph.texts
 
 
 @pytest.mark.slow

@@ -1,35 +1,38 @@
-"""Embedding cache on `datasets`, keyed by everything that changes the vectors.
+"""Embedding cache: one vector per text, in Arrow shards (the format of `datasets`), keyed by what made it.
 
-An entry is a `datasets.Dataset` saved under `<root>/<model fingerprint>/<texts key>`, with the
-sha256 and shape of its float32 payload in `zerog.json` beside it. It is written to a temporary
-folder and renamed into place, so an interrupted write leaves nothing that reads as valid; an entry
-that fails to load, has the wrong shape or fails its checksum is rebuilt. When another process
-wrote the same entry first, its entry stands. A cache that cannot be written is skipped with a
-warning.
+The cache of a model is the folder `<root>/<model fingerprint>/`. Each row of a shard holds a text's key (a hash of
+the model fingerprint, the filled template and the text: `text_keys`) and its float32 embedding; the shard's schema
+records the fingerprint, its shape and the sha256 of its rows. Encoding writes a shard every `shard_rows` texts or
+`shard_seconds` seconds, to a partial file renamed into place: a run that is killed keeps every finished shard, and
+the next run encodes only the texts that no shard holds (so does a graph with a few texts edited or added). A shard
+is checked when a lookup first reads from it (schema, fingerprint, checksum) and removed if it fails; reading
+memory-maps it (`ShardRows`), so that classifying a graph never loads its embeddings whole. A cache that cannot be
+written is skipped with a warning.
 """
 
-import errno
 import hashlib
 import json
 import logging
 import os
 import shutil
 import sys
+import time
 import uuid
 from pathlib import Path
 from typing import Optional
 
+import numpy as np
 import torch
 
 from configuration_zerog import fill_template
+from modeling_zerog import EmbeddingRows, check_finite, length_order
 
-from .console import quiet_progress_bars
 from .distributed import encode_sharded, process_state
 from .paths import cache_dir
 from .precision import INT8_SCHEME, precision_of
 
 logger = logging.getLogger(__name__)
-METADATA = "zerog.json"
+
 # Loading details of a tokenizer that do not change its output (paths differ between copies).
 _PER_CALL = ("padding", "truncation")
 _TOKENIZER_LOAD_KWARGS = ("name_or_path", "is_local", "local_files_only", "cache_dir", "token", "_commit_hash")
@@ -74,9 +77,36 @@ def tokenize_version(model):
     return getattr(sys.modules.get(type(model).__module__), "TOKENIZE_VERSION", None)
 
 
+# Bytes of a weights file hashed in full below this size; above it, its header and SAMPLES spread slices.
+FULL_HASH_BYTES = 64 * 2**20
+SAMPLES, SAMPLE_BYTES = 64, 2**16
+_weights_fingerprints = {}
+
+
+def weights_fingerprint(path: Path) -> str:
+    """A hash of a weights file's content: all of it up to `FULL_HASH_BYTES`, else its safetensors header (names,
+    dtypes, shapes, offsets), its size and `SAMPLES` slices spread over it. Another checkpoint copied in place with
+    the same size and time (`cp -p`, `rsync -a`) changes it. Kept per process by path, size, times and inode."""
+    stat = path.stat()
+    memo = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)  # ctime: no copy keeps it
+    if memo not in _weights_fingerprints:
+        digest = hashlib.sha256(str(stat.st_size).encode())
+        with open(path, "rb") as f:
+            if stat.st_size <= FULL_HASH_BYTES:
+                digest.update(f.read())
+            else:
+                header = int.from_bytes(f.read(8), "little")
+                digest.update(f.read(min(header, FULL_HASH_BYTES)))
+                for i in range(SAMPLES):
+                    f.seek(stat.st_size * i // SAMPLES)
+                    digest.update(f.read(SAMPLE_BYTES))
+        _weights_fingerprints[memo] = digest.hexdigest()[:20]
+    return _weights_fingerprints[memo]
+
+
 def model_fingerprint(model) -> str:
-    """A hash of what decides a model's embeddings: backbone and revision (or the local weights'
-    size and time), tokenizer and `tokenize_texts` version, pooling, template, max length, precision
+    """A hash of what decides a model's embeddings: backbone and revision (or the local weights' content,
+    `weights_fingerprint`), tokenizer and `tokenize_texts` version, pooling, template, max length, precision
     (dtype, int8 or the bitsandbytes quantisation) and the adapter's weights."""
     config = model.config
     digest = hashlib.sha256()
@@ -105,28 +135,12 @@ def model_fingerprint(model) -> str:
     local = Path(settings["lm_path"] or config.lm_name_or_path)
     if local.is_dir():
         for weights in sorted(local.glob("*.safetensors")):
-            stat = weights.stat()
-            digest.update(f"{weights.name}:{stat.st_size}:{stat.st_mtime_ns}".encode())
+            digest.update(f"{weights.name}:{weights_fingerprint(weights)}".encode())
     for name, param in sorted(model.lm.named_parameters()):
         if "lora_" in name:
             digest.update(name.encode())
             digest.update(param.detach().float().cpu().numpy().tobytes())
     return digest.hexdigest()[:20]
-
-
-def texts_key(texts: list, template=None) -> str:
-    """A hash of the texts, and of `template` (the filled one) where given."""
-    digest = hashlib.sha256()
-    if template is not None:
-        digest.update(stable_json({"template": template}).encode())
-    for text in texts:
-        digest.update(hashlib.sha256(text.encode("utf-8")).digest())
-    return f"{len(texts)}-{digest.hexdigest()[:20]}"
-
-
-def checksum(embeds: torch.Tensor) -> str:
-    """sha256 of a float32 tensor's bytes."""
-    return hashlib.sha256(embeds.float().contiguous().numpy().tobytes()).hexdigest()
 
 
 def remove_entry(path: Path):
@@ -137,76 +151,218 @@ def remove_entry(path: Path):
         shutil.rmtree(path, ignore_errors=True)
 
 
-def remove_stale_partials(path: Path):
-    """Partial folders of `path` left by processes that no longer run (killed while writing)."""
-    for partial in path.parent.glob(f"{path.name}.partial-*"):
+def remove_stale_partials(folder: Path):
+    """Partial files in `folder` left by processes that no longer run (killed while writing a shard)."""
+    for partial in folder.glob("*.partial-*"):
         pid = partial.name.rsplit(".partial-", 1)[1].split("-")[0]
         try:
             os.kill(int(pid), 0)
         except ProcessLookupError:
-            shutil.rmtree(partial, ignore_errors=True)
+            remove_entry(partial)
         except (ValueError, PermissionError):  # not ours to judge, or alive under another user
             pass
 
 
-class EmbeddingCache:
-    """Looks up or computes the embeddings of a list of texts for a model."""
+KEY_BYTES = 16
+SHARD_SCHEMA_KEY = b"zerog"
 
-    def __init__(self, root: Optional[Path] = None):
-        self.root = Path(root) if root else cache_dir() / "embeddings"
 
-    def path(self, fingerprint: str, texts: list, template=None) -> Path:
-        return self.root / fingerprint / texts_key(texts, template)
+def text_keys(fingerprint: str, template, texts: list) -> np.ndarray:
+    """`[N]` keys (`KEY_BYTES` bytes each) of `texts` for a model and a filled template: the first bytes of the
+    sha256 of the three, so that a row read back says what it was computed from."""
+    prefix = hashlib.sha256(stable_json({"model": fingerprint, "template": template}).encode())
+    keys = bytearray()
+    for text in texts:
+        digest = prefix.copy()
+        digest.update(text.encode("utf-8"))
+        keys += digest.digest()[:KEY_BYTES]
+    return np.frombuffer(bytes(keys), dtype=f"V{KEY_BYTES}")
 
-    def load(self, path: Path, num_rows: int, width: Optional[int] = None) -> Optional[torch.Tensor]:
-        """The entry's `[num_rows, width]` embeddings, or None (after removing it) when it is missing,
-        damaged, of another shape, or not what its checksum says."""
-        from datasets import Dataset
 
-        if not (path.exists() or path.is_symlink()):
-            return None
-        try:
-            if path.is_symlink() or not path.is_dir():
-                raise ValueError("not a folder")
-            metadata = json.loads((path / METADATA).read_text(encoding="utf-8"))
-            embeds = Dataset.load_from_disk(str(path)).with_format("torch")["embedding"][:]
-            expected = [num_rows, width if width is not None else embeds.shape[-1]]
-            if embeds.dim() != 2 or list(embeds.shape) != expected:
-                raise ValueError(f"shape {tuple(embeds.shape)}, expected {tuple(expected)}")
-            if not torch.isfinite(embeds).all():
-                raise ValueError("non-finite values")
-            if checksum(embeds) != metadata["sha256"]:
+def key_array(keys: np.ndarray):
+    """`keys` as an Arrow array of fixed-size binaries, without a copy."""
+    import pyarrow as pa
+
+    return pa.FixedSizeBinaryArray.from_buffers(pa.binary(KEY_BYTES), len(keys), [None, pa.py_buffer(keys)])
+
+
+def first_positions(keys: np.ndarray, stored: np.ndarray) -> np.ndarray:
+    """For each key, the position of its first occurrence in `stored`, or -1 (a hash join, in Arrow)."""
+    import pyarrow.compute as pc
+
+    position = pc.index_in(key_array(keys), value_set=key_array(stored)).fill_null(-1)
+    return position.to_numpy(zero_copy_only=False).astype(np.int64)
+
+
+def rows_checksum(keys: np.ndarray, embeds: np.ndarray) -> str:
+    """sha256 of a shard's keys and float32 embeddings."""
+    digest = hashlib.sha256(keys.tobytes())
+    digest.update(np.ascontiguousarray(embeds, dtype=np.float32).tobytes())
+    return digest.hexdigest()
+
+
+def write_shard(folder: Path, fingerprint: str, keys: np.ndarray, embeds: np.ndarray) -> Path:
+    """Writes one shard (an Arrow stream file that `datasets.Dataset.from_file` reads) to a partial file, then
+    renames it into place."""
+    import pyarrow as pa
+
+    width = embeds.shape[1]
+    metadata = {"fingerprint": fingerprint, "rows": len(keys), "width": width, "sha256": rows_checksum(keys, embeds)}
+    values = pa.array(np.ascontiguousarray(embeds, dtype=np.float32).reshape(-1))
+    table = pa.table({"key": key_array(keys), "embedding": pa.FixedSizeListArray.from_arrays(values, width)})
+    table = table.replace_schema_metadata({SHARD_SCHEMA_KEY: json.dumps(metadata)})
+    name = f"shard-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.arrow"
+    partial = folder / f"{name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    try:
+        with pa.OSFile(str(partial), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
+            writer.write_table(table)
+        os.rename(partial, folder / name)
+    finally:
+        partial.unlink(missing_ok=True)
+    return folder / name
+
+
+class Shard:
+    """One shard, memory-mapped: `keys` (`[n]`) and `embeds` (`[n, H]` float32, read-only numpy views)."""
+
+    def __init__(self, path: Path, fingerprint: str, width: int):
+        import pyarrow as pa
+
+        self.path = path
+        if path.is_symlink() or not path.is_file():
+            raise ValueError("not a regular file")
+        with pa.memory_map(str(path)) as source:
+            table = pa.ipc.open_stream(source).read_all()
+        metadata = json.loads((table.schema.metadata or {})[SHARD_SCHEMA_KEY])
+        if metadata["fingerprint"] != fingerprint:
+            raise ValueError(f"computed by model {metadata['fingerprint']}, not {fingerprint}")
+        if metadata["width"] != width or metadata["rows"] != table.num_rows:
+            raise ValueError(f"shape ({table.num_rows}, {metadata['width']}), expected ({metadata['rows']}, {width})")
+        keys, embeds = table.column("key").combine_chunks(), table.column("embedding").combine_chunks()
+        self.keys = np.frombuffer(keys.buffers()[1], dtype=f"V{KEY_BYTES}", count=len(keys), offset=keys.offset * 16)
+        self.embeds = embeds.flatten().to_numpy(zero_copy_only=True).reshape(-1, width)
+        self.checksum = metadata["sha256"]
+        self.verified = False
+
+    def verify(self):
+        """Checks the rows against the checksum and for finite values (once)."""
+        if not self.verified:
+            if rows_checksum(self.keys, self.embeds) != self.checksum:
                 raise ValueError("checksum mismatch")
-            return embeds.float()
-        except Exception as error:  # a truncated or damaged entry is rebuilt, never trusted
-            logger.warning(f"Embedding cache entry {path} is damaged ({error}); rebuilding it.")
-            remove_entry(path)
-            return None
+            if not np.isfinite(self.embeds).all():
+                raise ValueError("non-finite values")
+            self.verified = True
 
-    def save(self, path: Path, embeds: torch.Tensor):
-        """Writes the entry to a partial folder and renames it into place; a lost race (another
-        process renamed the same entry first) leaves that entry and counts as success."""
-        from datasets import Dataset
 
-        path.parent.mkdir(parents=True, exist_ok=True)
-        remove_stale_partials(path)
-        partial = path.with_name(f"{path.name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}")
-        try:
-            with quiet_progress_bars():
-                Dataset.from_dict({"embedding": embeds.float().numpy()}).save_to_disk(str(partial))
-            metadata = {"sha256": checksum(embeds), "shape": list(embeds.shape), "dtype": "float32"}
-            (partial / METADATA).write_text(json.dumps(metadata) + "\n", encoding="utf-8")
-            if path.is_symlink() or path.is_file():
-                path.unlink()
+class ShardRows:
+    """A graph's embeddings read from memory-mapped shards: row `i` is row `row_of[i]` of shard `shard_of[i]`.
+    `modeling_zerog.EmbeddingRows`' two methods, so that `zerog_logits` and `collapse` read them a chunk at a time."""
+
+    def __init__(self, shards: list, shard_of: np.ndarray, row_of: np.ndarray, width: int, chunk_size: int = 65536):
+        self.shards, self.shard_of, self.row_of = shards, shard_of, row_of
+        self.width, self.chunk_size = width, chunk_size
+        order = np.argsort(shard_of, kind="stable")
+        bounds = np.searchsorted(shard_of[order], np.arange(len(shards) + 1))
+        self.members = [order[a:b] for a, b in zip(bounds[:-1], bounds[1:])]  # rows of the graph, per shard
+
+    @property
+    def shape(self) -> torch.Size:
+        return torch.Size([len(self.shard_of), self.width])
+
+    def chunks(self):
+        """`(rows, embeds[rows])`, shard by shard."""
+        for shard, members in zip(self.shards, self.members):
+            for start in range(0, len(members), self.chunk_size):
+                rows = members[start : start + self.chunk_size]
+                yield torch.from_numpy(rows), torch.from_numpy(shard.embeds[self.row_of[rows]])
+
+    def columns(self, start: int, stop: int) -> torch.Tensor:
+        """`[N, stop - start]`: columns `start:stop` of every row."""
+        out = torch.empty(len(self.shard_of), stop - start)
+        for rows, part in self.chunks():
+            out[rows] = part[:, start:stop]
+        return out
+
+    def tensor(self) -> torch.Tensor:
+        """All rows, `[N, H]`, in memory."""
+        return self.columns(0, self.width)
+
+
+class ShardWriter:
+    """Collects embeddings and writes a shard every `shard_rows` rows or `shard_seconds` seconds."""
+
+    def __init__(self, folder: Path, fingerprint: str, shard_rows: int, shard_seconds: float):
+        self.folder, self.fingerprint = folder, fingerprint
+        self.shard_rows, self.shard_seconds = shard_rows, shard_seconds
+        self.keys, self.embeds, self.started = [], [], time.monotonic()
+
+    def add(self, keys: np.ndarray, embeds: torch.Tensor):
+        self.keys.append(keys)
+        self.embeds.append(embeds.numpy())
+        if sum(map(len, self.keys)) >= self.shard_rows or time.monotonic() - self.started >= self.shard_seconds:
+            self.flush()
+
+    def flush(self):
+        if self.keys:
+            write_shard(self.folder, self.fingerprint, np.concatenate(self.keys), np.concatenate(self.embeds))
+        self.keys, self.embeds, self.started = [], [], time.monotonic()
+
+
+class EmbeddingCache:
+    """Looks up or computes the embeddings of texts for a model, one row per distinct text.
+
+    Args:
+        root (Path, optional): the cache folder (default: `<ZEROG_CACHE>/embeddings`).
+        shard_rows (int): texts per shard at most (default: `16384`).
+        shard_seconds (float): seconds of encoding per shard at most (default: `60`): what a killed run loses.
+    """
+
+    def __init__(self, root: Optional[Path] = None, shard_rows: int = 16384, shard_seconds: float = 60.0):
+        self.root = Path(root) if root else cache_dir() / "embeddings"
+        self.shard_rows, self.shard_seconds = shard_rows, shard_seconds
+        self.opened = {}  # path -> Shard, kept between lookups
+
+    def shards(self, folder: Path, fingerprint: str, width: int) -> list:
+        """The folder's shards, opened (damaged ones removed with a warning); stale partial files are removed."""
+        if not folder.is_dir():
+            return []
+        remove_stale_partials(folder)
+        shards = []
+        for path in sorted(folder.glob("shard-*.arrow")):
+            if path not in self.opened:
+                try:
+                    self.opened[path] = Shard(path, fingerprint, width)
+                except Exception as error:  # a truncated or foreign shard is removed, never trusted
+                    self.discard(path, error)
+                    continue
+            shards.append(self.opened[path])
+        return shards
+
+    def discard(self, path: Path, error: Exception):
+        logger.warning(f"Embedding cache shard {path} is damaged ({error}); removing it.")
+        self.opened.pop(path, None)
+        remove_entry(path)
+
+    def lookup(self, folder: Path, fingerprint: str, width: int, keys: np.ndarray):
+        """`(shards, shard_of, row_of)`: where each key's row is (`shard_of` -1 where none holds it). The shards
+        that a key is read from are verified first; a failed one is removed and the lookup repeated."""
+        while True:
+            shards = self.shards(folder, fingerprint, width)
+            if not shards:
+                return [], np.full(len(keys), -1, dtype=np.int64), np.zeros(len(keys), dtype=np.int64)
+            position = first_positions(keys, np.concatenate([shard.keys for shard in shards]))
+            found = position >= 0
+            starts = np.cumsum([0] + [len(shard.keys) for shard in shards])
+            shard_of = np.where(found, np.searchsorted(starts, position, side="right") - 1, -1)
             try:
-                os.rename(partial, path)
-            except OSError as error:
-                if error.errno not in (errno.ENOTEMPTY, errno.EEXIST) or not path.is_dir():
-                    raise
-        finally:
-            shutil.rmtree(partial, ignore_errors=True)
+                for index in np.unique(shard_of[found]):
+                    shards[index].verify()
+            except ValueError as error:
+                self.discard(shards[index].path, error)
+                continue
+            return shards, shard_of, np.where(found, position - starts[np.maximum(shard_of, 0)], 0)
 
-    def encode(
+    def rows(
         self,
         model,
         texts: list,
@@ -214,25 +370,80 @@ class EmbeddingCache:
         batch_size: int = 32,
         show_progress_bar: bool = False,
         **template_fields,
-    ) -> torch.Tensor:
-        """The embeddings of `texts` from the cache, else from `model.encode` (then saved). `template_fields`
-        (`kind`, `labels`, `description`: `model.tokenize`) choose and fill the template, which is keyed with the
-        texts unless it is the model's node template with no graph field (the key of entries from before)."""
-        config = model.config
+    ):
+        """The embeddings of `texts` as `ShardRows`: read from the shards that hold them, the others encoded first
+        (split across the processes of `accelerate launch`, each writing its own shards). `template_fields` (`kind`,
+        `labels`, `description`: `model.tokenize`) choose and fill the template, which is part of each key."""
+        fingerprint = fingerprint or model_fingerprint(model)
         kind = template_fields.get("kind", "node")
-        template = getattr(config.templates, kind)
-        filled = fill_template(template, template_fields.get("labels"), template_fields.get("description"))
-        own = template == config.template and filled == fill_template(template, [], "")
-        path = self.path(fingerprint or model_fingerprint(model), texts, None if own else filled)
-        embeds = self.load(path, len(texts), model.lm.config.hidden_size)
-        if embeds is not None:
-            return embeds
-        embeds = encode_sharded(model, texts, batch_size, show_progress_bar, **template_fields)
-        state = process_state()
-        if state.is_main_process:
+        template = fill_template(
+            getattr(model.config.templates, kind), template_fields.get("labels"), template_fields.get("description")
+        )
+        folder, width = self.root / fingerprint, model.lm.config.hidden_size
+        keys = text_keys(fingerprint, template, texts)
+        shards, shard_of, row_of = self.lookup(folder, fingerprint, width, keys)
+        if (shard_of < 0).any():
             try:
-                self.save(path, embeds)
+                if folder.is_symlink() or folder.exists() and not folder.is_dir():
+                    remove_entry(folder)  # the cache's own path, taken by a file or a link: never followed
+                folder.mkdir(parents=True, exist_ok=True)
+                self.fill(
+                    model,
+                    folder,
+                    fingerprint,
+                    texts,
+                    keys,
+                    shard_of < 0,
+                    batch_size,
+                    show_progress_bar,
+                    template_fields,
+                )
             except OSError as error:
                 logger.warning(f"Cannot write the embedding cache at {self.root} ({error}); continuing without it.")
+                return EmbeddingRows(encode_sharded(model, texts, batch_size, show_progress_bar, **template_fields))
+            shards, shard_of, row_of = self.lookup(folder, fingerprint, width, keys)
+            if (shard_of < 0).any():
+                raise RuntimeError(f"{folder}: {int((shard_of < 0).sum())} encoded texts are missing from the cache")
+        return ShardRows(shards, shard_of, row_of, width)
+
+    def fill(self, model, folder, fingerprint, texts, keys, missing, batch_size, show_progress_bar, template_fields):
+        """Encodes the distinct texts whose keys are `missing`, longest first, into new shards. With several
+        processes, each takes a contiguous run of the batches and writes its own shards."""
+        todo = np.flatnonzero(missing)
+        todo = todo[first_positions(keys[todo], keys[todo]) == np.arange(len(todo))]  # each text once, in order
+        todo = todo[length_order([texts[i] for i in todo]).numpy()]
+        state = process_state()
+        num_batches = -(-len(todo) // batch_size)
+        share = slice(
+            num_batches * state.process_index // state.num_processes * batch_size,
+            num_batches * (state.process_index + 1) // state.num_processes * batch_size,
+        )
+        mine = todo[share]
+        writer = ShardWriter(folder, fingerprint, self.shard_rows, self.shard_seconds)
+        progress = None
+        if show_progress_bar and state.is_main_process:
+            from transformers.utils import logging as hf_logging
+
+            distinct = int((first_positions(keys, keys) == np.arange(len(keys))).sum())
+            progress = hf_logging.tqdm(total=distinct, initial=distinct - len(todo), desc="encode", unit="text")
+        was_training = model.training
+        model.eval()
+        try:
+            with torch.inference_mode():
+                batches = model.encode_batches([texts[i] for i in mine], batch_size, **template_fields)
+                for start, embeds in zip(range(0, len(mine), batch_size), batches):
+                    name = model.name_or_path or model.config.lm_name_or_path
+                    check_finite(embeds, name, model.config.lm_name_or_path)
+                    writer.add(keys[mine[start : start + batch_size]], embeds)
+                    if progress is not None:
+                        progress.update(len(embeds) * state.num_processes)
+            writer.flush()
+        finally:
+            model.train(was_training)
+            if progress is not None:
+                progress.close()
         state.wait_for_everyone()
-        return embeds
+
+    def encode(self, model, texts: list, *args, **kwargs) -> torch.Tensor:
+        """`rows(model, texts, ...)` as one `[len(texts), H]` tensor."""
+        return self.rows(model, texts, *args, **kwargs).tensor()

@@ -3,20 +3,12 @@
 import csv
 import re
 from dataclasses import dataclass, field
-from typing import Optional
+from typing import Optional, Union
 
 import torch
-import torch.nn.functional as F
 from sklearn.metrics import f1_score
 
-from modeling_zerog import (
-    choose_rounds,
-    graph_statistics,
-    prompt_adjacency,
-    propagate,
-    standardize_labels,
-    zerog_logits,
-)
+from modeling_zerog import EmbeddingRows, choose_rounds, zerog_logits
 
 from .cache import EmbeddingCache, model_fingerprint
 from .distributed import encode_sharded
@@ -27,9 +19,10 @@ from .precision import precision_of
 
 @dataclass
 class GraphEmbeddings:
-    """The pooled embeddings of one graph's texts, before propagation."""
+    """The pooled embeddings of one graph's texts, before propagation: `nodes` is `[N, H]`, a tensor or (from
+    `embed_graph(..., as_rows=True)`) rows read a chunk at a time (`modeling_zerog.EmbeddingRows`)."""
 
-    nodes: torch.Tensor
+    nodes: Union[torch.Tensor, EmbeddingRows]
     description: torch.Tensor
     labels: torch.Tensor
 
@@ -61,13 +54,14 @@ class GraphResult:
 
 
 def embed_graph(
-    model, graph: TextGraph, cache=None, batch_size: int = 32, show_progress_bar: bool = False
+    model, graph: TextGraph, cache=None, batch_size: int = 32, show_progress_bar: bool = False, as_rows: bool = False
 ) -> GraphEmbeddings:
     """Node texts in one pass; the description and label texts in another, once per graph (two when their
     templates differ). Templates that use `{labels}` or `{description}` are filled with this graph's.
 
     `cache` is an `EmbeddingCache`, None for the default one, or False to encode without caching
-    (as during training, where the adapter changes between evaluations)."""
+    (as during training, where the adapter changes between evaluations). `as_rows=True` leaves the node
+    embeddings where they are (memory-mapped cache shards) for `zerog_logits` to read a chunk at a time."""
     if not hasattr(model.config, "templates"):  # a folder's own older copy of the code (trust_remote_code)
         raise ValueError(
             f"{model.name_or_path}: its own code predates templates per kind of text; load it without "
@@ -76,29 +70,36 @@ def embed_graph(
     fields = {"labels": graph.label_names, "description": graph.description}
     if cache is False:
 
-        def encode(texts, progress=False, kind="node"):
-            return encode_sharded(model, texts, batch_size, progress, kind=kind, **fields)
+        def rows(texts, progress=False, kind="node"):
+            return EmbeddingRows(encode_sharded(model, texts, batch_size, progress, kind=kind, **fields))
     else:
         cache, fingerprint = cache or EmbeddingCache(), model_fingerprint(model)
 
-        def encode(texts, progress=False, kind="node"):
-            return cache.encode(model, texts, fingerprint, batch_size, progress, kind=kind, **fields)
+        def rows(texts, progress=False, kind="node"):
+            return cache.rows(model, texts, fingerprint, batch_size, progress, kind=kind, **fields)
 
-    nodes = encode(graph.texts, show_progress_bar)
+    nodes = rows(graph.texts, show_progress_bar)
+    nodes = nodes if as_rows else nodes.tensor()
     templates = model.config.templates
     if templates.description == templates.label:
-        extra = encode([graph.description] + graph.class_texts, kind="label")
+        extra = rows([graph.description] + graph.class_texts, kind="label").tensor()
         return GraphEmbeddings(nodes=nodes, description=extra[:1], labels=extra[1:])
-    description, labels = encode([graph.description], kind="description"), encode(graph.class_texts, kind="label")
-    return GraphEmbeddings(nodes=nodes, description=description, labels=labels)
+    description = rows([graph.description], kind="description").tensor()
+    return GraphEmbeddings(nodes=nodes, description=description, labels=rows(graph.class_texts, kind="label").tensor())
 
 
 def classify(
-    embeds: GraphEmbeddings, graph: TextGraph, num_rounds: int, standardize: bool, label_statistics: str = "labels"
+    embeds: GraphEmbeddings,
+    graph: TextGraph,
+    num_rounds: int,
+    standardize: bool,
+    label_statistics: str = "labels",
+    cosine: bool = False,
 ) -> torch.Tensor:
-    """`[N, C]` scores of every node against every class: the propagated node's dot product with the
-    unit label embeddings. Their argmax is the cosine argmax; propagating `C` columns instead of the
-    hidden size makes a graph the size of ogbn-arxiv take about a second (`bench/propagation.py`)."""
+    """`[N, C]` scores of every node against every class (`zerog_logits`). By default the propagated node's dot
+    product with the unit label embeddings: the cosine's argmax, from propagating `C` columns instead of the
+    hidden size (a graph the size of ogbn-arxiv takes about a second: `bench/propagation.py`). `cosine=True`
+    gives the cosines themselves, from the vectors propagated a block of columns at a time."""
     return zerog_logits(
         embeds.nodes,
         embeds.description,
@@ -106,42 +107,9 @@ def classify(
         graph.edge_index,
         num_rounds,
         standardize,
-        cosine=False,
+        cosine=cosine,
         label_statistics=label_statistics,
     )
-
-
-def propagated_cosines(
-    embeds: GraphEmbeddings,
-    graph: TextGraph,
-    num_rounds: int,
-    standardize: bool,
-    label_statistics: str = "labels",
-    chunk_size: int = 64,
-) -> torch.Tensor:
-    """`[N, C]` cosine of each node's propagated embedding with each class's label embedding. Numerator and norm
-    are summed over the same `chunk_size` dimensions of the same propagated vectors (propagation is linear and
-    standardisation per dimension), so no `[N, H]` propagated tensor is held and the cosine stays in [-1, 1]:
-    `classify`'s scores over a separately computed norm do not, where the standardised vectors are all but
-    zero (nodes of identical texts), and gave cosines of 49."""
-    x = torch.cat([embeds.nodes, embeds.description]).float()
-    num_nodes = graph.num_nodes
-    adj = prompt_adjacency(graph.edge_index, torch.zeros(num_nodes, dtype=torch.long, device=x.device))
-    mean, scale = graph_statistics(x) if standardize else (torch.zeros_like(x[:1]), torch.ones_like(x[:1]))
-    labels = embeds.labels.float()
-    if standardize:
-        labels = standardize_labels(labels, None, (mean, scale), label_statistics)
-    labels = F.normalize(labels, dim=-1)
-    squares = torch.zeros(num_nodes, device=x.device)
-    dots = torch.zeros(num_nodes, labels.size(0), device=x.device)
-    for part, part_mean, part_scale, part_labels in zip(
-        *(t.split(chunk_size, dim=1) for t in (x, mean, scale, labels))
-    ):
-        propagated = propagate((part - part_mean) * part_scale, adj, num_rounds)[:num_nodes]
-        squares += propagated.square().sum(-1)
-        dots += propagated @ part_labels.T
-    norms = squares.sqrt().clamp(min=torch.finfo(squares.dtype).tiny).unsqueeze(1)
-    return (dots / norms).clamp(-1, 1)  # the clamp only absorbs rounding
 
 
 def score(logits: torch.Tensor, graph: TextGraph) -> tuple:
@@ -179,12 +147,12 @@ def evaluate_graph(
     """Zero-shot accuracy and macro-F1 of `model` on `graph`; settings default to the model's config.
 
     `with_cosines=True` fills `result.cosines`, for `write_predictions`: the node embeddings are then
-    propagated in chunks of dimensions (`propagated_cosines`) instead of as their `[N, C]` projection
-    (`classify`), and the cosines are the logits, so the graph is propagated once either way."""
+    propagated in blocks of dimensions instead of as their `[N, C]` projection (`classify`), and the cosines
+    are the logits, so the graph is propagated once either way."""
     num_rounds = model.config.num_rounds if num_rounds is None else num_rounds
     standardize = model.config.standardize if standardize is None else standardize
     label_statistics = label_statistics or model.config.label_statistics
-    embeds = embed_graph(model, graph, cache, batch_size, show_progress_bar)
+    embeds = embed_graph(model, graph, cache, batch_size, show_progress_bar, as_rows=True)
     rounds_setting, diagnostics = num_rounds, None
     if num_rounds == "auto":  # from the embeddings and the edges: the labels are not passed
         num_rounds, diagnostics = choose_rounds(
@@ -195,10 +163,7 @@ def evaluate_graph(
             standardize,
             label_statistics=label_statistics,
         )
-    if with_cosines:
-        logits = propagated_cosines(embeds, graph, num_rounds, standardize, label_statistics)
-    else:
-        logits = classify(embeds, graph, num_rounds, standardize, label_statistics)
+    logits = classify(embeds, graph, num_rounds, standardize, label_statistics, cosine=with_cosines)
     accuracy, macro_f1, num_scored = score(logits, graph)
     settings = {
         "model": model.config.lm_name_or_path,
