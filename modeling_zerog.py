@@ -612,25 +612,41 @@ def add_prompt_nodes(edge_index: torch.Tensor, batch: torch.Tensor) -> torch.Ten
     return torch.cat([edge_index, torch.stack([nodes, prompts]), torch.stack([prompts, nodes])], dim=1)
 
 
-def normalized_adjacency(edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor:
-    r"""Sparse CSR :math:`\hat{D}^{-1/2}(A + I)\hat{D}^{-1/2}`; duplicate edges and self-loops count once."""
-    loops = torch.arange(num_nodes, device=edge_index.device)
-    row, col = torch.cat([edge_index[:, edge_index[0] != edge_index[1]], loops.expand(2, -1)], dim=1)
-    key = torch.unique(row * num_nodes + col)  # sorted by row, then column; each edge once
-    row, col = key // num_nodes, key % num_nodes
+def edge_keys(edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor:
+    """`row * num_nodes + col` of each edge that is not a self-loop: one int64 per edge, half an `edge_index`."""
+    row, col = edge_index
+    keep = row != col
+    return row[keep] * num_nodes + col[keep]
+
+
+def normalized_adjacency(
+    edge_index: torch.Tensor, num_nodes: int, keys: Optional[torch.Tensor] = None
+) -> torch.Tensor:
+    r"""Sparse CSR :math:`\hat{D}^{-1/2}(A + I)\hat{D}^{-1/2}`; duplicate edges and self-loops count once. `keys`
+    (`edge_keys`) may stand for `edge_index`: a graph of millions of edges is then never copied whole as pairs."""
+    keys = edge_keys(edge_index, num_nodes) if keys is None else keys
+    loops = torch.arange(num_nodes, device=keys.device) * (num_nodes + 1)
+    keys = torch.unique(torch.cat([keys, loops]))  # sorted by row, then column; each edge once
+    row = keys // num_nodes
     degree = torch.bincount(row, minlength=num_nodes)  # >= 1 everywhere (the self-loop)
     inv_sqrt = degree.float().pow(-0.5)
+    col = keys - row * num_nodes
+    values = inv_sqrt[row] * inv_sqrt[col]
+    del row, keys
     crow = torch.cat([degree.new_zeros(1), degree.cumsum(0)])
     with warnings.catch_warnings():
         warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
-        return torch.sparse_csr_tensor(
-            crow, col, inv_sqrt[row] * inv_sqrt[col], (num_nodes, num_nodes), check_invariants=False
-        )
+        return torch.sparse_csr_tensor(crow, col, values, (num_nodes, num_nodes), check_invariants=False)
 
 
 def prompt_adjacency(edge_index: torch.Tensor, batch: torch.Tensor, num_graphs: int = 1) -> torch.Tensor:
-    """`normalized_adjacency` of the nodes and one prompt node per graph of `batch` (`add_prompt_nodes`)."""
-    return normalized_adjacency(add_prompt_nodes(edge_index.to(batch.device), batch), batch.numel() + num_graphs)
+    """`normalized_adjacency` of the nodes and one prompt node per graph of `batch`, joined as `add_prompt_nodes`
+    joins them (built from `edge_keys`, without the joined `edge_index`)."""
+    num_nodes = batch.numel()
+    total = num_nodes + num_graphs
+    nodes, prompts = torch.arange(num_nodes, device=batch.device), num_nodes + batch
+    keys = torch.cat([edge_keys(edge_index.to(batch.device), total), nodes * total + prompts, prompts * total + nodes])
+    return normalized_adjacency(None, total, keys)
 
 
 def propagate(x: torch.Tensor, adj: torch.Tensor, num_rounds: int) -> torch.Tensor:

@@ -8,6 +8,7 @@ import torch
 from torch_geometric.data import Data
 
 from tests.helpers import missing
+from zerog_graph import io
 from zerog_graph.graph import GraphError, TextGraph
 from zerog_graph.io import from_pyg, load_csv, load_json, load_pt
 from zerog_graph.registry import load_graph
@@ -139,6 +140,36 @@ def test_load_pt_refuses_arbitrary_pickles(tmp_path):
     torch.save({"data": Payload()}, tmp_path / "evil.pt")
     with pytest.raises(GraphError, match=r"evil.pt: refused by torch.load\(weights_only=True\)"):
         load_pt(tmp_path / "evil.pt")
+
+
+EDGE_FILES = {
+    "plain": b"source,target\nn1,n2\nn2,n3\n",
+    "crlf, byte-order mark, blank line": b"\xef\xbb\xbfsource,target\r\nn1,n2\r\n\r\nn2,n3\r\n",
+    "cr only": b"source,target\rn1,n2\rn2,n3\r",
+    "quoted ids, extra column": b'weight,target,source\n1,"n 2, b",n1\n2,n3,"n 2, b"\n',
+    "no final newline": b"source,target\nn1,n2\nn2,n3",
+    "unknown id": b"source,target\nn1,n2\nn9,n3\n",
+    "a row of three": b"source,target\nn1,n2\nn1,n2,n3\n",
+    "a column twice": b"source,target,target\nn1,n2,n3\n",
+}
+
+
+@pytest.mark.parametrize("name", EDGE_FILES)
+def test_arrow_edges_reader_agrees_with_the_csv_module(tmp_path, monkeypatch, name):
+    """Large edges files are read by Arrow (no Python object per edge): the same edges as the csv module, and the
+    same error naming the line where a file is bad."""
+    (tmp_path / "nodes.csv").write_text('id,text\nn1,first\n"n 2, b",second\nn2,second b\nn3,third\n')
+    (tmp_path / "edges.csv").write_bytes(EDGE_FILES[name])
+    results = []
+    for threshold in (2**60, 0):  # the csv module, then Arrow
+        monkeypatch.setattr(io, "ARROW_EDGES_BYTES", threshold)
+        try:
+            results.append(load_csv(tmp_path / "nodes.csv", tmp_path / "edges.csv", label_names=["a"]).edge_index)
+        except GraphError as error:
+            results.append(str(error))
+    assert isinstance(results[0], str) or torch.equal(results[0], results[1]), results
+    assert isinstance(results[0], torch.Tensor) or results[0] == results[1]
+    assert isinstance(results[0], str) == (name in ("unknown id", "a row of three", "a column twice"))
 
 
 def test_load_csv(tmp_path):

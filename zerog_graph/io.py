@@ -200,15 +200,9 @@ def load_csv(nodes_path, edges_path, label_names: Optional[list] = None, **overr
     unknown = next(((line, label) for line, label in raw_labels if label and label not in classes), None)
     if unknown:
         raise GraphError(f"{nodes_path}:{unknown[0]}: label {unknown[1]!r} is not one of the classes {label_names}")
-    edges = []
-    for line, row in read_csv(edges_path, ("source", "target")):
-        for column in ("source", "target"):
-            if row[column] not in index:
-                raise GraphError(f"{edges_path}:{line}: {column} {row[column]!r} is not a node id in {nodes_path}")
-        edges.append((index[row["source"]], index[row["target"]]))
     fields = dict(
         texts=[row["text"] for _, row in rows],
-        edge_index=torch.tensor(edges, dtype=torch.long).T if edges else torch.empty(2, 0, dtype=torch.long),
+        edge_index=read_edges(edges_path, index, nodes_path),
         labels=[classes[label] if label else -1 for _, label in raw_labels],
         label_names=list(label_names),
         name=Path(nodes_path).parent.name or "graph",
@@ -217,6 +211,59 @@ def load_csv(nodes_path, edges_path, label_names: Optional[list] = None, **overr
     )
     fields.update(overrides)
     return TextGraph(**fields)
+
+
+# An edges.csv of this size or more is read by Arrow's CSV reader, with no Python object per edge; a smaller one, and
+# one that Arrow cannot read or that holds an unknown node id, by the csv module, whose errors name the line.
+ARROW_EDGES_BYTES = 16 * 2**20
+
+
+def read_edges(edges_path, index: dict, nodes_path) -> torch.Tensor:
+    """`[2, E]` node indices of the `source` and `target` ids of `edges_path` (`index`: node id -> index)."""
+    check_regular_file(edges_path)
+    if os.path.getsize(edges_path) >= ARROW_EDGES_BYTES:
+        edges = read_edges_arrow(edges_path, list(index))
+        if edges is not None:
+            return edges
+    edges = []
+    for line, row in read_csv(edges_path, ("source", "target")):
+        for column in ("source", "target"):
+            if row[column] not in index:
+                raise GraphError(f"{edges_path}:{line}: {column} {row[column]!r} is not a node id in {nodes_path}")
+        edges.append((index[row["source"]], index[row["target"]]))
+    return torch.tensor(edges, dtype=torch.long).T if edges else torch.empty(2, 0, dtype=torch.long)
+
+
+def read_edges_arrow(path, node_ids: list) -> Optional[torch.Tensor]:
+    """The edges as `read_edges` gives them, read by Arrow; None where its header, a row or an id is not what the
+    csv module would accept (the caller reads the file again with it, to name the fault)."""
+    import pyarrow as pa
+    import pyarrow.compute as pc
+    from pyarrow import csv as arrow_csv
+
+    with open(path, newline="", encoding="utf-8-sig") as f:
+        header = next(csv.reader(f), [])
+    if len(set(header)) != len(header) or not {"source", "target"} <= set(header):
+        return None
+    options = dict(
+        read_options=arrow_csv.ReadOptions(skip_rows=1, column_names=header),
+        parse_options=arrow_csv.ParseOptions(newlines_in_values=True),
+        convert_options=arrow_csv.ConvertOptions(
+            column_types={name: pa.string() for name in header},
+            include_columns=["source", "target"],
+            strings_can_be_null=False,
+            quoted_strings_can_be_null=False,
+        ),
+    )
+    try:
+        table = arrow_csv.read_csv(path, **options)
+    except (pa.ArrowException, OSError, ValueError):
+        return None
+    ids = pa.array(node_ids, pa.string())
+    positions = [pc.index_in(table.column(column), value_set=ids) for column in ("source", "target")]
+    if any(position.null_count for position in positions):
+        return None
+    return torch.stack([torch.from_numpy(p.to_numpy(zero_copy_only=False).astype("int64")) for p in positions])
 
 
 def read_csv(path, columns) -> list:
