@@ -21,7 +21,7 @@ from modeling_zerog import (
 from .cache import EmbeddingCache, model_fingerprint
 from .distributed import encode_sharded
 from .graph import TextGraph
-from .io import write_atomically
+from .io import as_text_graph, write_atomically
 from .precision import precision_of
 
 
@@ -36,10 +36,15 @@ class GraphEmbeddings:
 
 @dataclass
 class GraphResult:
-    """Zero-shot scores of one graph; `logits` is `[N, C]` from `classify`, the settings are those used.
+    """Zero-shot scores of one graph, with the settings used.
 
-    The metrics are None when no node in the evaluation mask has a label (`num_scored` is 0).
-    `cosines` (`[N, C]`, the true cosine similarities) is filled when asked for, for predictions."""
+    `logits` (`[N, C]`) always holds each node's ranking scores: its propagated embedding's dot product with each
+    class's unit label embedding, that is the cosine times the node's (positive) norm, so a row's argmax is the
+    class of highest cosine; compare them within a row, not across nodes. `cosines` (`[N, C]`, the cosines
+    themselves, in [-1, 1]) is filled when asked for (`with_cosines=True`), for the predictions CSV.
+    `predictions` and `predicted_classes` are the argmax, as class indices and as names of `label_names`.
+
+    The metrics are None when no node in the evaluation mask has a label (`num_scored` is 0)."""
 
     graph: str
     accuracy: Optional[float]
@@ -49,11 +54,29 @@ class GraphResult:
     settings: dict
     logits: torch.Tensor = field(repr=False)
     cosines: Optional[torch.Tensor] = field(default=None, repr=False)
+    label_names: Optional[list] = field(default=None, repr=False)
+
+    @property
+    def num_nodes(self) -> int:
+        return self.logits.size(0)
+
+    @property
+    def predictions(self) -> torch.Tensor:
+        """`[N]`: the predicted class of each node, an index into `label_names`."""
+        return self.logits.argmax(-1)
+
+    @property
+    def predicted_classes(self) -> list:
+        """The name of each node's predicted class."""
+        if self.label_names is None:
+            raise ValueError("this GraphResult holds no label_names; evaluate_graph fills them")
+        return [self.label_names[i] for i in self.predictions.tolist()]
 
     def to_dict(self) -> dict:
         return {
             "accuracy": self.accuracy,
             "macro_f1": self.macro_f1,
+            "num_nodes": self.num_nodes,
             "num_scored": self.num_scored,
             "majority_accuracy": self.majority_accuracy,
             "settings": self.settings,
@@ -118,8 +141,9 @@ def propagated_cosines(
     standardize: bool,
     label_statistics: str = "labels",
     chunk_size: int = 64,
-) -> torch.Tensor:
-    """`[N, C]` cosine of each node's propagated embedding with each class's label embedding. Numerator and norm
+) -> tuple:
+    """`([N, C] scores, [N, C] cosines)`: each node's propagated embedding's dot product with each class's unit label
+    embedding (`classify`'s scores), and its cosine with it. Numerator and norm
     are summed over the same `chunk_size` dimensions of the same propagated vectors (propagation is linear and
     standardisation per dimension), so no `[N, H]` propagated tensor is held and the cosine stays in [-1, 1]:
     `classify`'s scores over a separately computed norm do not, where the standardised vectors are all but
@@ -141,7 +165,7 @@ def propagated_cosines(
         squares += propagated.square().sum(-1)
         dots += propagated @ part_labels.T
     norms = squares.sqrt().clamp(min=torch.finfo(squares.dtype).tiny).unsqueeze(1)
-    return (dots / norms).clamp(-1, 1)  # the clamp only absorbs rounding
+    return dots, (dots / norms).clamp(-1, 1)  # the clamp only absorbs rounding
 
 
 def score(logits: torch.Tensor, graph: TextGraph) -> tuple:
@@ -178,9 +202,11 @@ def evaluate_graph(
 ) -> GraphResult:
     """Zero-shot accuracy and macro-F1 of `model` on `graph`; settings default to the model's config.
 
-    `with_cosines=True` fills `result.cosines`, for `write_predictions`: the node embeddings are then
-    propagated in chunks of dimensions (`propagated_cosines`) instead of as their `[N, C]` projection
-    (`classify`), and the cosines are the logits, so the graph is propagated once either way."""
+    `graph` is a `TextGraph` or a PyG `Data` (read by `zerog_graph.from_pyg`). `with_cosines=True` fills
+    `result.cosines`, for `write_predictions`: the node embeddings are then propagated in chunks of dimensions
+    (`propagated_cosines`) instead of as their `[N, C]` projection (`classify`), which gives the scores too, so
+    the graph is propagated once either way."""
+    graph = as_text_graph(graph)
     num_rounds = model.config.num_rounds if num_rounds is None else num_rounds
     standardize = model.config.standardize if standardize is None else standardize
     label_statistics = label_statistics or model.config.label_statistics
@@ -195,8 +221,9 @@ def evaluate_graph(
             standardize,
             label_statistics=label_statistics,
         )
+    cosines = None
     if with_cosines:
-        logits = propagated_cosines(embeds, graph, num_rounds, standardize, label_statistics)
+        logits, cosines = propagated_cosines(embeds, graph, num_rounds, standardize, label_statistics)
     else:
         logits = classify(embeds, graph, num_rounds, standardize, label_statistics)
     accuracy, macro_f1, num_scored = score(logits, graph)
@@ -217,9 +244,17 @@ def evaluate_graph(
         "dtype": precision_of(model),
         "confidence_temperature": 1 / model.config.logit_scale,
     }
-    result = GraphResult(graph.name, accuracy, macro_f1, num_scored, majority_accuracy(graph), settings, logits)
-    result.cosines = logits if with_cosines else None
-    return result
+    return GraphResult(
+        graph.name,
+        accuracy,
+        macro_f1,
+        num_scored,
+        majority_accuracy(graph),
+        settings,
+        logits,
+        cosines,
+        graph.label_names,
+    )
 
 
 # OWASP's CSV injection rule: a cell starting with one of these is a formula to a spreadsheet.

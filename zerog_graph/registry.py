@@ -3,15 +3,16 @@
 Kept as data: one entry per graph, no branches on names. An entry's `loader` builds the bare graph from
 its name (by default `load_registered_file`, which finds one of the entry's `files`); `load_graph` then adds
 the entry's description and label texts. `load_graph` also accepts a file (`.json`, `.pt`, or a folder holding
-`nodes.csv` and `edges.csv`).
+`nodes.csv` and `edges.csv`) or a PyG `Data`.
 """
 
+import dataclasses
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
 from .graph import GraphError, TextGraph
-from .io import load_csv, load_json, load_pt
+from .io import as_text_graph, load_csv, load_json, load_pt
 from .paths import cache_dir
 from .wordnet import load_wordnet
 
@@ -178,11 +179,31 @@ def with_registry_texts(graph: TextGraph, name: str, label_texts: bool = True) -
     return graph
 
 
-def load_graph(name_or_path: str, label_texts: bool = True, label_names: Optional[list] = None) -> TextGraph:
-    """A graph by registry name (`cora`, `wordnet`, ...) or by file path; `label_names` gives the
-    classes of a CSV folder (registry graphs and JSON or `.pt` files carry their own). A graph whose node
-    texts are all empty is refused: there is nothing to classify by."""
-    graph = find_graph(name_or_path, label_texts, label_names)
+def load_graph(
+    name_or_path,
+    label_texts: Union[bool, list] = True,
+    label_names: Optional[list] = None,
+    description: Optional[str] = None,
+) -> TextGraph:
+    """A graph by registry name (`cora`, `wordnet`, ...), by file path, or from a PyG `Data` (`from_pyg`).
+
+    `label_names` gives the classes of a CSV folder (registry graphs and JSON or `.pt` files carry their own).
+    `description` (the prompt node's text) and `label_texts` (a list of one text per class, in the order of the
+    classes) replace the graph's own; `label_texts=True` fills in the registry's texts where a named graph has
+    none, `False` keeps the class names. A graph whose node texts are all empty is refused: there is nothing to
+    classify by."""
+    own_texts = not isinstance(label_texts, bool)
+    if isinstance(name_or_path, (str, os.PathLike)):
+        graph = find_graph(os.fspath(name_or_path), False if own_texts else label_texts, label_names)
+    elif label_names is not None:
+        raise GraphError("label_names can be given only for a CSV folder; a Data object carries its own")
+    else:
+        graph = as_text_graph(name_or_path)
+    given = {"label_texts": label_texts} if own_texts else {}
+    if description is not None:
+        given["description"] = description
+    if given:  # built again, so that the new fields are checked as any graph's are
+        graph = dataclasses.replace(graph, **given)
     if not any(text.strip() for text in graph.texts):
         raise GraphError(f"{graph.source}: every node text is empty or blank; there is nothing to classify by")
     return graph
