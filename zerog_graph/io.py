@@ -194,25 +194,36 @@ def pyg_field(data, keys: tuple, source: str, meaning: str):
     return value
 
 
-def load_pt(path, **overrides) -> TextGraph:
-    """A ZeroG `.pt` file (a pickled PyG `Data`), loaded with `weights_only=True`."""
+def load_safely(path, safe: Optional[list] = None):
+    """`torch.load(path, weights_only=True)` with the classes `safe` allowed: no pickled code runs; a refusal
+    names the file."""
+    check_regular_file(path)
+    with torch.serialization.safe_globals(safe or []):
+        try:
+            return torch.load(path, weights_only=True)
+        except Exception as error:  # pickle.UnpicklingError for anything but tensors and allowed classes
+            raise GraphError(
+                f"{path}: refused by torch.load(weights_only=True): {str(error).splitlines()[0]}"
+            ) from None
+
+
+def load_pyg_file(path):
+    """The PyG `Data` of a file saved by `torch.save` (alone, or first of a list), PyG's own classes allowed."""
     from torch_geometric.data import Data
     from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
     from torch_geometric.data.storage import GlobalStorage
 
-    check_regular_file(path)
-    with torch.serialization.safe_globals([Data, DataEdgeAttr, DataTensorAttr, GlobalStorage]):
-        try:
-            data = torch.load(path, weights_only=True)
-        except Exception as error:  # pickle.UnpicklingError for anything but tensors and PyG Data
-            raise GraphError(
-                f"{path}: refused by torch.load(weights_only=True): {str(error).splitlines()[0]}"
-            ) from None
+    data = load_safely(path, [Data, DataEdgeAttr, DataTensorAttr, GlobalStorage])
     if isinstance(data, (list, tuple)) and data:
         data = data[0]
     if not isinstance(data, Data):
         raise GraphError(f"{path}: expected a torch_geometric Data object, got {type(data).__name__}")
-    return from_pyg(data, name=Path(path).stem, source=str(path), **overrides)
+    return data
+
+
+def load_pt(path, **overrides) -> TextGraph:
+    """A ZeroG `.pt` file (a pickled PyG `Data`), loaded with `weights_only=True`."""
+    return from_pyg(load_pyg_file(path), name=Path(path).stem, source=str(path), **overrides)
 
 
 def load_csv(nodes_path, edges_path, label_names: Optional[list] = None, **overrides) -> TextGraph:

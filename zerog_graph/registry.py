@@ -11,9 +11,10 @@ import os
 from pathlib import Path
 from typing import Optional, Union
 
-from .graph import GraphError, TextGraph
+from .graph import GraphError, TextGraph, name_key
 from .io import as_text_graph, load_csv, load_json, load_pt
 from .paths import cache_dir
+from .sources import HubGraph, load_hub_graph
 from .wordnet import load_wordnet
 
 ZEROG_DRIVE = "https://drive.google.com/drive/folders/1WfBIPA3dMd8qQZ6QlQRg9MIFGMwnPdFj"
@@ -38,6 +39,8 @@ def load_registered_file(name: str) -> TextGraph:
     """The graph file of registry entry `name`: the first of its `files` found in `data_dirs()`."""
     entry = GRAPHS[name]
     found = find_file(entry["files"])
+    if found is None and "hub" in entry:
+        return load_hub_graph(name, entry["hub"], data_dirs())
     if found is None:
         where = entry["url"] or "its publisher"
         raise GraphError(
@@ -49,6 +52,7 @@ def load_registered_file(name: str) -> TextGraph:
 
 GRAPHS = {
     "cora": {
+        "hub": HubGraph("cora"),
         "files": ["cora.json", "cora.pt"],
         "url": ZEROG_DRIVE,
         "description": "A citation network of machine learning papers. Each node is a paper with its "
@@ -65,6 +69,7 @@ GRAPHS = {
         },
     },
     "citeseer": {
+        "hub": HubGraph("citeseer"),
         "files": ["citeseer.json", "citeseer.pt"],
         "url": ZEROG_DRIVE,
         "description": "A citation network of computer science papers from CiteSeer. Each node is a paper "
@@ -99,6 +104,7 @@ GRAPHS = {
         },
     },
     "pubmed": {
+        "hub": HubGraph("pubmed"),
         "files": ["pubmed.pt"],
         "url": ZEROG_DRIVE,
         "description": "A citation network of biomedical papers about diabetes from PubMed. Each node is "
@@ -112,10 +118,35 @@ GRAPHS = {
         "belongs to one arXiv computer science category.",
     },
     "wikics": {
+        "hub": HubGraph("wikics"),
         "files": ["wikics.pt"],
         "url": ZEROG_DRIVE,
         "description": "A network of Wikipedia articles about computer science. Each node is an article, "
         "each edge a hyperlink, and each article belongs to one branch of computer science.",
+    },
+    "bookhis": {
+        "hub": HubGraph("bookhis"),
+        "files": ["bookhis.json", "bookhis.pt"],
+        "url": None,
+        "description": "A network of history books sold on Amazon. Each node is a book with its description, "
+        "and books are linked when they are often bought or viewed together. Each book belongs to one "
+        "category of history.",
+    },
+    "bookchild": {
+        "hub": HubGraph("bookchild"),
+        "files": ["bookchild.json", "bookchild.pt"],
+        "url": None,
+        "description": "A network of children's books sold on Amazon. Each node is a book with its description, "
+        "and books are linked when they are often bought or viewed together. Each book belongs to one "
+        "category of children's books.",
+    },
+    "sportsfit": {
+        "hub": HubGraph("sportsfit"),
+        "files": ["sportsfit.json", "sportsfit.pt"],
+        "url": None,
+        "description": "A network of sports and fitness products sold on Amazon. Each node is a product with its "
+        "title, and products are linked when they are often bought or viewed together. Each product belongs to "
+        "one category of sports and fitness.",
     },
     "home": {
         "files": ["home.pt"],
@@ -174,7 +205,8 @@ def with_registry_texts(graph: TextGraph, name: str, label_texts: bool = True) -
     if not graph.description:
         graph.description = entry["description"]
     if label_texts and graph.label_texts is None and "label_texts" in entry:
-        graph.label_texts = [entry["label_texts"].get(n, n.replace("_", " ")) for n in graph.label_names]
+        texts = {name_key(name): text for name, text in entry["label_texts"].items()}  # "Case Based" = "Case_Based"
+        graph.label_texts = [texts.get(name_key(n), n.replace("_", " ")) for n in graph.label_names]
     graph.name = name
     return graph
 
