@@ -508,7 +508,9 @@ def check_adapter_fits(model, folder: str, adapter_name: str = "default") -> Non
         loaded = import_peft().utils.load_peft_weights(folder, device="cpu")
     except Exception as error:  # a truncated or damaged safetensors file
         raise ValueError(f"{weights_file}: cannot be read ({one_line(error)})") from None
-    expected = import_peft().utils.get_peft_model_state_dict(model, adapter_name=adapter_name)
+    expected = import_peft().utils.get_peft_model_state_dict(  # no embedding layers: the vocabulary is never resized
+        model, adapter_name=adapter_name, save_embedding_layers=False
+    )
     missing = [key for key in expected if key not in loaded]
     unexpected = [key for key in loaded if key not in expected]
     shapes = [key for key in expected if key in loaded and loaded[key].shape != expected[key].shape]
