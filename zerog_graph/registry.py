@@ -1,9 +1,10 @@
 """The graphs ZeroG knows by name: their descriptions, label texts and where their files come from.
 
 Kept as data: one entry per graph, no branches on names. An entry's `loader` builds the bare graph from
-its name (by default `load_registered_file`, which finds one of the entry's `files`); `load_graph` then adds
-the entry's description and label texts. `load_graph` also accepts a file (`.json`, `.pt`, or a folder holding
-`nodes.csv` and `edges.csv`) or a PyG `Data`.
+its name (by default `load_registered_file`, which finds one of the entry's `files`, else downloads the entry's
+`hub` source: `zerog_graph.sources`); `load_graph` then adds the entry's description and label texts.
+`load_graph` also accepts a file (`.json`, `.pt`, or a folder holding `nodes.csv` and `edges.csv`) or a PyG
+`Data`.
 """
 
 import dataclasses
