@@ -61,11 +61,13 @@ FIELD_TYPES = {
 
 
 # What transformers itself puts into a config's keyword arguments (PretrainedConfig's own fields, what its
-# `__post_init__` reads, what a saved config.json holds besides ZeroG's fields); any other name is refused.
+# `__post_init__` reads, what a saved config.json holds besides ZeroG's fields: the Trainer writes the tokenizer's
+# special token ids and `use_cache` into the model's config); any other name is refused.
 TRANSFORMERS_CONFIG_KEYS = frozenset(
     [field.name for field in dataclasses.fields(PretrainedConfig)]
     + ["model_type", "auto_map", "name_or_path", "torch_dtype", "num_labels", "output_attentions"]
-    + ["attn_implementation", "experts_implementation"]
+    + ["attn_implementation", "experts_implementation", "use_cache", "tie_word_embeddings"]
+    + ["pad_token_id", "bos_token_id", "eos_token_id", "sep_token_id", "decoder_start_token_id"]
 )
 
 
