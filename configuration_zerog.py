@@ -1,5 +1,6 @@
 """ZeroG model configuration."""
 
+import dataclasses
 import math
 import re
 from typing import NamedTuple, Optional, Union
@@ -57,6 +58,27 @@ FIELD_TYPES = {
     "quantization": (str, type(None)),
     "gradient_checkpointing": (bool,),
 }
+
+
+# What transformers itself puts into a config's keyword arguments (PretrainedConfig's own fields, what its
+# `__post_init__` reads, what a saved config.json holds besides ZeroG's fields: the Trainer writes the tokenizer's
+# special token ids and `use_cache` into the model's config); any other name is refused.
+TRANSFORMERS_CONFIG_KEYS = frozenset(
+    [field.name for field in dataclasses.fields(PretrainedConfig)]
+    + ["model_type", "auto_map", "name_or_path", "torch_dtype", "num_labels", "output_attentions"]
+    + ["attn_implementation", "experts_implementation", "use_cache", "tie_word_embeddings"]
+    + ["pad_token_id", "bos_token_id", "eos_token_id", "sep_token_id", "decoder_start_token_id"]
+)
+
+
+def check_config_kwargs(kwargs: dict) -> None:
+    """A TypeError naming the first keyword argument that is neither a ZeroG field nor one of transformers' own
+    (`TRANSFORMERS_CONFIG_KEYS`, or a private `_name`): a misspelt field would otherwise be kept and saved."""
+    unknown = [key for key in kwargs if key not in TRANSFORMERS_CONFIG_KEYS and not key.startswith("_")]
+    if unknown:
+        raise TypeError(
+            f"ZeroGConfig got an unexpected keyword argument {unknown[0]!r}; its fields: {', '.join(FIELD_TYPES)}"
+        )
 
 
 def check_field_types(values: dict) -> None:
@@ -272,6 +294,7 @@ class ZeroGConfig(PretrainedConfig):
         **kwargs,
     ):
         check_field_types({field: value for field, value in locals().items() if field in FIELD_TYPES})
+        check_config_kwargs(kwargs)
         if pooling_mode not in POOLING_MODES:
             raise ValueError(f"pooling_mode={pooling_mode!r} is not one of {POOLING_MODES}")
         if quantization not in QUANTIZATIONS:

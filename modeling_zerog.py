@@ -32,6 +32,7 @@ from transformers.models.auto.modeling_auto import (
     MODEL_FOR_TEXT_ENCODING_MAPPING_NAMES,
 )
 from transformers.utils import ModelOutput, cached_file, logging
+from transformers.utils.hub import hf_api
 
 try:
     from .configuration_zerog import (
@@ -45,6 +46,7 @@ try:
         SUBGRAPH_ROUNDS,
         ZEROG_ROUNDS,
         ZeroGConfig,
+        check_num_rounds,
         fill_template,
     )
 except ImportError:  # imported as a top-level module rather than as Hub remote code
@@ -59,6 +61,7 @@ except ImportError:  # imported as a top-level module rather than as Hub remote 
         SUBGRAPH_ROUNDS,
         ZEROG_ROUNDS,
         ZeroGConfig,
+        check_num_rounds,
         fill_template,
     )
 
@@ -83,6 +86,16 @@ EXPERT_COUNT_FIELDS = ("num_experts", "num_local_experts", "n_routed_experts", "
 MULTIMODAL_CONFIG_FIELDS = ("vision_config", "audio_config", "speech_config")
 # Options of the Hub download that a ZeroG repository's files (config, adapter, tokenizer) load with.
 HUB_KWARGS = ("revision", "token", "cache_dir", "local_files_only")
+# What `AutoModel.from_pretrained` adds to a remote-code model's `from_pretrained` keywords: read (the Hub options
+# above) or, here, ignored: ZeroG's adapter and code load with the repository's own options.
+AUTO_MODEL_KWARGS = ("_from_auto", "trust_remote_code", "adapter_kwargs", "code_revision")
+# Download options that AutoModel passes with these defaults; another value is refused (ZeroG does not apply it).
+UNSUPPORTED_HUB_KWARGS = {"force_download": False, "proxies": None, "subfolder": ""}
+# transformers' `save_pretrained` keywords about the model's weights: a ZeroG folder holds none of the backbone's
+# (the adapter is always safetensors), so they change nothing here; the Trainer passes `state_dict`.
+WEIGHTS_SAVE_KWARGS = ("state_dict", "max_shard_size", "variant", "save_peft_format", "save_original_format")
+# `save_pretrained(..., push_to_hub=True)`: the upload's options, as transformers' own `save_pretrained` takes them.
+PUSH_KWARGS = ("repo_id", "private", "commit_message", "commit_description", "create_pr")
 # A backbone config asking for more than MAX_LAYERS layers is refused before any weight is allocated.
 LAYER_COUNT_FIELDS = ("num_hidden_layers", "num_layers", "n_layer", "num_decoder_layers")
 # Texts are cut to this many characters per token of `max_length` before tokenising, so that a long text costs
@@ -496,7 +509,9 @@ def check_adapter_fits(model, folder: str, adapter_name: str = "default") -> Non
         loaded = import_peft().utils.load_peft_weights(folder, device="cpu")
     except Exception as error:  # a truncated or damaged safetensors file
         raise ValueError(f"{weights_file}: cannot be read ({one_line(error)})") from None
-    expected = import_peft().utils.get_peft_model_state_dict(model, adapter_name=adapter_name)
+    expected = import_peft().utils.get_peft_model_state_dict(  # no embedding layers: the vocabulary is never resized
+        model, adapter_name=adapter_name, save_embedding_layers=False
+    )
     missing = [key for key in expected if key not in loaded]
     unexpected = [key for key in loaded if key not in expected]
     shapes = [key for key in expected if key in loaded and loaded[key].shape != expected[key].shape]
@@ -516,6 +531,43 @@ def saved_folder_backbone(folder: str, lm_name_or_path: str) -> Optional[str]:
     if parts[0] not in (".", ".."):
         return None
     return os.path.normpath(os.path.join(folder, lm_name_or_path))
+
+
+def refuse_unknown_kwargs(function: str, kwargs: dict) -> None:
+    """A TypeError naming the first keyword argument in `kwargs`, as Python words it for a plain function."""
+    if kwargs:
+        raise TypeError(f"{function}() got an unexpected keyword argument {next(iter(kwargs))!r}")
+
+
+def check_device(device) -> torch.device:
+    """`device` as a `torch.device`, or a ValueError saying why it cannot hold the model: not a device name, or
+    a GPU this machine does not have."""
+    try:
+        device = torch.device(device)
+    except (RuntimeError, TypeError) as error:
+        raise ValueError(f"device={device!r} is not a device ({one_line(error)})") from None
+    if device.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device={str(device)!r}, but CUDA is not available on this machine")
+    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
+        raise ValueError(f"device={str(device)!r}, but this machine has {torch.cuda.device_count()} CUDA device(s)")
+    if device.type == "mps" and not torch.backends.mps.is_available():
+        raise ValueError(f"device={str(device)!r}, but MPS is not available on this machine")
+    return device
+
+
+def portable_name(lm_name_or_path: str) -> str:
+    """The backbone's name as a saved file may hold it: the Hub id or relative path unchanged, an absolute local
+    path as its folder's name (an absolute path names the saving machine, and means nothing elsewhere)."""
+    return os.path.basename(os.path.normpath(lm_name_or_path)) if os.path.isabs(lm_name_or_path) else lm_name_or_path
+
+
+ADAPTER_README = """# LoRA adapter of a ZeroG model
+
+The LoRA adapter (peft) of the ZeroG model in the folder above, on the backbone `{backbone}`.
+It is not a model on its own: load the whole repository with
+`AutoModel.from_pretrained(<repository>, trust_remote_code=True)`, which loads the backbone
+from its own source and this adapter onto it.
+"""
 
 
 # ---------------------------------------------------------------------------------------------
@@ -972,6 +1024,64 @@ class ZeroGOutput(ModelOutput):
     label_embeds: Optional[torch.FloatTensor] = None
 
 
+@dataclass
+class ZeroGClassification(ModelOutput):
+    """
+    What `ZeroGModel.classify` returns for one graph.
+
+    Args:
+        predictions (`torch.LongTensor` of shape `(num_nodes,)`):
+            The predicted class of each node, an index into `class_names`.
+        scores (`torch.FloatTensor` of shape `(num_nodes, num_classes)`):
+            The cosine similarity of each node's propagated embedding with each class's label embedding, after
+            standardisation: what the model ranks the classes by (`predictions` is its argmax), in [-1, 1].
+        predicted_classes (`list[str]`):
+            The name of each node's predicted class.
+        class_names (`list[str]`):
+            The classes, in the order of the columns of `scores`.
+        num_rounds (`int`):
+            The propagation rounds R used (chosen from the graph when `num_rounds="auto"`).
+    """
+
+    predictions: Optional[torch.LongTensor] = None
+    scores: Optional[torch.FloatTensor] = None
+    predicted_classes: Optional[list] = None
+    class_names: Optional[list] = None
+    num_rounds: Optional[int] = None
+
+
+def check_texts(texts, name: str) -> list:
+    """`texts` as a list of strings; a ValueError naming `name` for one string (whose characters would be the
+    items), another type, or an item that is not a string."""
+    if isinstance(texts, str) or not isinstance(texts, (list, tuple)):
+        raise ValueError(f"{name} must be a list of strings, got {type(texts).__name__}")
+    bad = next((i for i, text in enumerate(texts) if not isinstance(text, str)), None)
+    if bad is not None:
+        raise ValueError(f"{name}[{bad}] is {type(texts[bad]).__name__}, not str")
+    return list(texts)
+
+
+def check_edge_index(edge_index, num_nodes: int) -> torch.Tensor:
+    """`[2, E]` long edges from a `[2, E]` integer tensor (PyG's layout) or a list of `(i, j)` pairs; a ValueError
+    naming the first edge that is not a pair of node indices in [0, num_nodes)."""
+    if isinstance(edge_index, torch.Tensor):
+        if edge_index.is_floating_point() or edge_index.dtype == torch.bool:
+            raise ValueError(f"edge_index is a {edge_index.dtype} tensor; expected integer node indices")
+        edges = edge_index.long().reshape(2, -1) if edge_index.numel() == 0 else edge_index.long()
+        if edges.dim() != 2 or edges.size(0) != 2:
+            raise ValueError(f"edge_index has shape {tuple(edges.shape)}; expected (2, E)")
+    else:
+        pairs = list(edge_index)
+        for i, pair in enumerate(pairs):
+            if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and all(type(v) is int for v in pair)):
+                raise ValueError(f"edge_index[{i}] = {pair!r} is not a pair (i, j) of node indices")
+        edges = torch.tensor(pairs, dtype=torch.long).reshape(-1, 2).T
+    bad = ((edges < 0) | (edges >= num_nodes)).any(0).nonzero().flatten()
+    if bad.numel():
+        raise ValueError(f"edge {int(bad[0])} {edges[:, bad[0]].tolist()} is out of range for {num_nodes} nodes")
+    return edges
+
+
 class ZeroGPreTrainedModel(PreTrainedModel):
     config_class = ZeroGConfig
     base_model_prefix = "zerog"
@@ -1197,6 +1307,66 @@ class ZeroGModel(ZeroGPreTrainedModel):
         embeds = embeds[0] if single else embeds
         return embeds.numpy() if convert_to_numpy else embeds
 
+    @torch.inference_mode()
+    def classify(
+        self,
+        texts: list,
+        edge_index,
+        class_names: list,
+        description: Optional[str] = None,
+        label_texts: Optional[list] = None,
+        num_rounds: Optional[Union[int, str]] = None,
+        directed: bool = False,
+        batch_size: int = 32,
+    ) -> ZeroGClassification:
+        """Zero-shot node classification of one graph: each node's text, the edges and the class names in, each
+        node's class out. Needs nothing beyond this file (a model loaded with `AutoModel` alone classifies).
+
+        Args:
+            texts (`list[str]`): the text of each node.
+            edge_index: a `[2, E]` integer tensor of node indices (PyG's layout) or a list of `(i, j)` pairs;
+                made two-way unless `directed`.
+            class_names (`list[str]`): the classes, filling the templates' `{labels}`.
+            description (`str`, *optional*): what the graph is, the prompt node's text (default: empty).
+            label_texts (`list[str]`, *optional*): the text embedded for each class (default: its name, `_` as
+                a space).
+            num_rounds (`int` or `"auto"`, *optional*): propagation rounds R (default: the config's); `"auto"`
+                chooses R from the graph, without labels (`choose_rounds`).
+
+        The embeddings come from `encode`, the scores from `zerog_logits` with the config's standardisation, as
+        `zerog_graph.evaluate_graph` computes them.
+        """
+        texts, class_names = check_texts(texts, "texts"), check_texts(class_names, "class_names")
+        if not texts or not class_names:
+            raise ValueError(
+                f"classify needs at least one node and one class, got {len(texts)} and {len(class_names)}"
+            )
+        label_texts = [name.replace("_", " ") for name in class_names] if label_texts is None else label_texts
+        label_texts = check_texts(label_texts, "label_texts")
+        if len(label_texts) != len(class_names):
+            raise ValueError(f"label_texts has {len(label_texts)} entries for {len(class_names)} classes")
+        description = "" if description is None else check_texts([description], "description")[0]
+        num_rounds = self.config.num_rounds if num_rounds is None else check_num_rounds(num_rounds, "num_rounds")
+        edges = check_edge_index(edge_index, len(texts))
+        if not directed:
+            edges = torch.cat([edges, edges.flip(0)], dim=1)
+        fields = {"labels": class_names, "description": description}
+        nodes = self.encode(texts, batch_size, kind="node", **fields)
+        prompt = self.encode([description], batch_size, kind="description", **fields)
+        labels = self.encode(label_texts, batch_size, kind="label", **fields)
+        standardize, label_statistics = self.config.standardize, self.config.label_statistics
+        if num_rounds == "auto":
+            num_rounds, _ = choose_rounds(nodes, prompt, labels, edges, standardize, label_statistics=label_statistics)
+        scores = zerog_logits(nodes, prompt, labels, edges, num_rounds, standardize, label_statistics=label_statistics)
+        predictions = scores.argmax(-1)
+        return ZeroGClassification(
+            predictions=predictions,
+            scores=scores,
+            predicted_classes=[class_names[i] for i in predictions.tolist()],
+            class_names=class_names,
+            num_rounds=num_rounds,
+        )
+
     def forward(
         self,
         input_ids: torch.Tensor,
@@ -1245,16 +1415,78 @@ class ZeroGModel(ZeroGPreTrainedModel):
             loss = F.cross_entropy(self.config.logit_scale * logits, labels, ignore_index=-1)
         return ZeroGOutput(loss=loss, logits=logits, node_embeds=node_embeds, label_embeds=label_embeds)
 
-    def save_pretrained(self, save_directory: str, **kwargs):
+    def save_pretrained(
+        self, save_directory: str, is_main_process: bool = True, push_to_hub: bool = False, token=None, **kwargs
+    ):
         """Writes the config (with `auto_map`), the code, the tokenizer and the LoRA adapter (in
-        `ADAPTER_SUBFOLDER`), never the backbone's weights."""
+        `ADAPTER_SUBFOLDER`, with its own short README), never the backbone's weights; no file holds an absolute
+        local path of the backbone but config.json, and only where `lm_name_or_path` is one.
+
+        `push_to_hub=True` then uploads the files written (and a README.md model card in the folder) to the Hub
+        repository `repo_id` (default: the folder's name) through huggingface_hub, with `token`, `private`,
+        `commit_message`, `commit_description` and `create_pr`; a backbone named by a local path is refused
+        there. transformers' keywords about weights (`WEIGHTS_SAVE_KWARGS`) change nothing; any other keyword is
+        refused. Only the main process writes (`is_main_process`)."""
+        push_kwargs = {key: kwargs.pop(key) for key in PUSH_KWARGS if key in kwargs}
+        refuse_unknown_kwargs("save_pretrained", {k: v for k, v in kwargs.items() if k not in WEIGHTS_SAVE_KWARGS})
+        if push_kwargs and not push_to_hub:
+            raise TypeError(f"save_pretrained(): {next(iter(push_kwargs))!r} is an option of push_to_hub=True")
+        if push_to_hub and os.path.isabs(self.config.lm_name_or_path):
+            raise ValueError(
+                f"push_to_hub: the backbone is the local folder {self.config.lm_name_or_path!r}, which nobody "
+                f"else can load; set model.config.lm_name_or_path to its Hub id (and lm_revision) first"
+            )
+        if not is_main_process:
+            return None
         os.makedirs(save_directory, exist_ok=True)
+        written = [os.path.join(save_directory, "config.json")]
         if self._auto_class is not None:
-            custom_object_save(self, save_directory, config=self.config)
+            written += custom_object_save(self, save_directory, config=self.config)
         self.config.save_pretrained(save_directory)
-        self.tokenizer.save_pretrained(save_directory)
+        written += self.tokenizer.save_pretrained(save_directory)
         if self.config.use_lora:
-            self.lm.save_pretrained(os.path.join(save_directory, ADAPTER_SUBFOLDER), safe_serialization=True)
+            written += self.save_adapter(os.path.join(save_directory, ADAPTER_SUBFOLDER))
+        if push_to_hub:
+            return self.push_folder(save_directory, written, token, **push_kwargs)
+        return None
+
+    def save_adapter(self, folder: str) -> list:
+        """Writes the LoRA adapter into `folder` with the backbone recorded by `portable_name` and a README saying
+        what the folder is (not peft's empty template); returns the files written."""
+        peft_config = self.lm.peft_config["default"]
+        recorded = peft_config.base_model_name_or_path
+        peft_config.base_model_name_or_path = portable_name(self.config.lm_name_or_path)
+        try:
+            # No embedding layers: ZeroG never resizes the vocabulary (peft's "auto" would look the backbone up).
+            self.lm.save_pretrained(folder, safe_serialization=True, save_embedding_layers=False)
+        finally:
+            peft_config.base_model_name_or_path = recorded
+        with open(os.path.join(folder, "README.md"), "w", encoding="utf-8") as f:
+            f.write(ADAPTER_README.format(backbone=portable_name(self.config.lm_name_or_path)))
+        return [
+            os.path.join(folder, name) for name in ("adapter_config.json", "adapter_model.safetensors", "README.md")
+        ]
+
+    @staticmethod
+    def push_folder(folder: str, written: list, token=None, repo_id: Optional[str] = None, **options) -> str:
+        """Uploads the files `written` into `folder` (and its README.md, when there is one) to the Hub repository
+        `repo_id` (default: the folder's name), creating it if needed; returns the commit's URL."""
+        repo_id = repo_id or os.path.basename(os.path.normpath(folder))
+        private = options.pop("private", None)
+        files = [os.path.relpath(path, folder).replace(os.sep, "/") for path in written]
+        if os.path.isfile(os.path.join(folder, "README.md")):
+            files.append("README.md")
+        api = hf_api()
+        repo_id = api.create_repo(repo_id, token=token, private=private, exist_ok=True).repo_id
+        commit = api.upload_folder(
+            repo_id=repo_id,
+            folder_path=folder,
+            allow_patterns=sorted(set(files)),
+            token=token,
+            commit_message=options.pop("commit_message", None) or "Upload ZeroG model",
+            **options,
+        )
+        return commit.commit_url
 
     @classmethod
     def from_pretrained(
@@ -1264,16 +1496,32 @@ class ZeroGModel(ZeroGPreTrainedModel):
         config: Optional[ZeroGConfig] = None,
         lm_path: Optional[str] = None,
         dtype: Optional[torch.dtype] = None,
+        device=None,
         **kwargs,
     ):
-        """Loads a saved ZeroG model: the backbone from its own source, then the adapter and tokenizer from here.
+        """Loads a saved ZeroG model: the backbone from its own source, then the adapter and tokenizer from here,
+        on `device` (default: the CPU).
 
         `revision`, `token`, `cache_dir` and `local_files_only` apply to every file of this repository
         (config, adapter, tokenizer); the backbone takes `token`, `cache_dir`, `local_files_only` and
-        its own `config.lm_revision`. `AutoModel.from_pretrained` passes them all, with `config=`."""
-        hub_kwargs = {k: kwargs[k] for k in HUB_KWARGS if kwargs.get(k) is not None}
+        its own `config.lm_revision`. `AutoModel.from_pretrained` passes them all, with `config=`. Any other
+        keyword argument is refused with its name (but those AutoModel adds itself, `AUTO_MODEL_KWARGS`)."""
+        if model_args:
+            raise TypeError(f"from_pretrained() takes no positional arguments after the name; got {model_args!r}")
+        hub_kwargs = {k: kwargs.pop(k) for k in HUB_KWARGS if k in kwargs}
+        hub_kwargs = {k: v for k, v in hub_kwargs.items() if v is not None}
+        for key in AUTO_MODEL_KWARGS:
+            kwargs.pop(key, None)
+        for key, default in UNSUPPORTED_HUB_KWARGS.items():
+            if key in kwargs and kwargs[key] in (default, None):
+                kwargs.pop(key)
+        dtype = kwargs.pop("torch_dtype", None) if dtype is None else dtype  # transformers' older name
+        refuse_unknown_kwargs("from_pretrained", kwargs)
+        device = None if device is None else check_device(device)
         if config is None:
             config = ZeroGConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
+        if device is not None and config.quantization is not None:
+            raise ValueError(f"device={str(device)!r}: a quantised backbone is placed by bitsandbytes, not moved")
         adapter_path = pretrained_model_name_or_path if config.use_lora else None
         if lm_path is None and os.path.isdir(pretrained_model_name_or_path):
             lm_path = saved_folder_backbone(pretrained_model_name_or_path, config.lm_name_or_path)
@@ -1285,10 +1533,12 @@ class ZeroGModel(ZeroGPreTrainedModel):
             dtype=dtype,
             hub_kwargs=hub_kwargs,
         )
+        if device is not None:
+            model.to(device)
         return model.eval()
 
 
 ZeroGConfig.register_for_auto_class()
 ZeroGModel.register_for_auto_class("AutoModel")
 
-__all__ = ["ZeroGModel", "ZeroGPreTrainedModel", "ZeroGOutput", "ZeroGPooling", "zerog_logits"]
+__all__ = ["ZeroGModel", "ZeroGPreTrainedModel", "ZeroGOutput", "ZeroGClassification", "ZeroGPooling", "zerog_logits"]

@@ -1,6 +1,8 @@
 """TextGraph validation, the loaders, the registry and WordNet."""
 
 import json
+from pathlib import Path
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -12,6 +14,7 @@ from zerog_graph import io
 from zerog_graph.graph import GraphError, TextGraph
 from zerog_graph.io import from_pyg, load_csv, load_json, load_pt
 from zerog_graph.registry import load_graph
+from zerog_graph.sources import GRAPH_COM, GRAPH_COM_FILES, GRAPH_COM_REVISION
 from zerog_graph.wordnet import LEXNAMES, build_wordnet, find_wordnet_dir
 
 
@@ -197,8 +200,14 @@ def test_load_csv(tmp_path):
 def test_registry_graph_missing_offline_says_where_to_put_it(monkeypatch, tmp_path):
     monkeypatch.setenv("ZEROG_DATA", str(tmp_path))
     monkeypatch.setenv("ZEROG_CACHE", str(tmp_path / "cache"))
-    with pytest.raises(GraphError, match=r"Graph 'pubmed' is not on this machine. Download pubmed.pt from https://"):
+    with pytest.raises(GraphError, match=r"Graph 'home' is not on this machine. Download home.pt from https://"):
+        load_graph("home")
+    with pytest.raises(GraphError) as refused:  # offline (HF_HUB_OFFLINE=1): the source, and where to put it
         load_graph("pubmed")
+    message = str(refused.value)
+    assert "\n" not in message and message.startswith("Graph 'pubmed' is not on this machine and could not be")
+    assert f"https://huggingface.co/datasets/{GRAPH_COM}/tree/{GRAPH_COM_REVISION}/pubmed" in message
+    assert f"put them in {tmp_path / 'pubmed'}/" in message
     with pytest.raises(GraphError, match="neither a file nor a known graph"):
         load_graph("no-such-graph")
 
@@ -225,3 +234,89 @@ def test_wordnet_graph(tmp_path):
         "Tops"
     )  # WordNet files it as a unique beginner
     assert graph.labels.unique().numel() > 15
+
+
+# --- named graphs from the publisher's Hub dataset ------------------------------------------------------------
+
+
+def publisher_folder(folder, texts=("a paper on neural networks", "a paper on databases", "another on nets")):
+    """A graph folder in the layout of Graph-COM/Text-Attributed-Graphs: processed_data.pt (a PyG Data with split
+    masks of several columns and features, as WikiCS ships them), raw_texts.pt and categories.csv."""
+    folder.mkdir(parents=True)
+    data = Data(
+        x=torch.randn(3, 4),
+        edge_index=torch.tensor([[0, 1], [2, 2]]),
+        y=torch.tensor([0, 1, 0]),
+        train_mask=torch.zeros(3, 20, dtype=torch.bool),
+        test_mask=torch.tensor([True, True, False]),
+    )
+    torch.save(data, folder / "processed_data.pt")
+    torch.save(list(texts), folder / "raw_texts.pt")
+    (folder / "categories.csv").write_text("name\nNeural Networks\ndatabases\n", encoding="utf-8")
+    return folder
+
+
+def test_a_named_graph_builds_from_files_in_the_publisher_layout(monkeypatch, tmp_path):
+    monkeypatch.setenv("ZEROG_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("ZEROG_CACHE", str(tmp_path / "cache"))
+    folder = publisher_folder(tmp_path / "data" / "cora")
+    graph = load_graph("cora")
+    assert graph.texts[0] == "a paper on neural networks" and graph.label_names == ["Neural Networks", "databases"]
+    assert graph.labels.tolist() == [0, 1, 0] and graph.edge_index.size(1) == 4 and graph.test_mask is None
+    assert graph.description.startswith("A citation network")  # the registry's texts, matched by name
+    assert graph.class_texts[0].startswith("Neural networks: connectionist")  # "Neural Networks" = Neural_Networks
+    for path in folder.iterdir():  # built once into the cache: the files are no longer needed
+        path.unlink()
+    assert load_graph("cora").texts == graph.texts
+    assert list((tmp_path / "cache" / "data").glob("cora-Graph-COM--Text-Attributed-Graphs-*.json"))
+
+
+def test_a_pickle_in_the_publisher_layout_is_refused(monkeypatch, tmp_path):
+    monkeypatch.setenv("ZEROG_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("ZEROG_CACHE", str(tmp_path / "cache"))
+    folder = publisher_folder(tmp_path / "data" / "wikics")
+    torch.save({"texts": Path("not allowed")}, folder / "raw_texts.pt")
+    with pytest.raises(GraphError, match=r"raw_texts.pt: refused by torch.load\(weights_only=True\)"):
+        load_graph("wikics")
+
+
+def test_a_named_graph_downloads_at_the_pinned_revision_and_checks_each_file(monkeypatch, tmp_path):
+    import hashlib
+
+    import huggingface_hub
+
+    monkeypatch.setenv("ZEROG_DATA", str(tmp_path / "data"))
+    monkeypatch.setenv("ZEROG_CACHE", str(tmp_path / "cache"))
+    published = publisher_folder(tmp_path / "hub" / "citeseer")
+    calls = []
+
+    def download(repo_id, filename, repo_type=None, revision=None):
+        calls.append((repo_id, filename, repo_type, revision))
+        return str(published.parent / filename)
+
+    def record(path):  # what the Hub records: an LFS file's sha256, a small file's git blob id
+        content = (published.parent / path).read_bytes()
+        if path.endswith(".pt"):
+            return SimpleNamespace(path=path, lfs=SimpleNamespace(sha256=hashlib.sha256(content).hexdigest()))
+        return SimpleNamespace(
+            path=path, lfs=None, blob_id=hashlib.sha1(b"blob %d\0" % len(content) + content).hexdigest()
+        )
+
+    (published / "categories.csv").write_text("name\nagents\nML\n", encoding="utf-8")
+    records = [record(f"citeseer/{file}") for file in GRAPH_COM_FILES]
+    monkeypatch.setattr(huggingface_hub, "hf_hub_download", download)
+    monkeypatch.setattr(huggingface_hub.HfApi, "get_paths_info", lambda self, repo_id, paths, **options: records)
+    real = (published / "raw_texts.pt").read_bytes()
+    torch.save(["a", "b", "c"], published / "raw_texts.pt")  # not the file the Hub records
+    found = hashlib.sha256((published / "raw_texts.pt").read_bytes()).hexdigest()
+    with pytest.raises(GraphError, match=f"raw_texts.pt: sha256 {found} is not the .* that the Hub records"):
+        load_graph("citeseer")
+    (published / "raw_texts.pt").write_bytes(real)
+    (published / "categories.csv").write_text("name\nagents\nML (Machine Learning)\n", encoding="utf-8")
+    with pytest.raises(GraphError, match="categories.csv: git blob id [0-9a-f]{40} is not the"):
+        load_graph("citeseer")
+    (published / "categories.csv").write_text("name\nagents\nML\n", encoding="utf-8")
+    graph = load_graph("citeseer")
+    assert graph.label_names == ["agents", "ML"] and graph.num_nodes == 3
+    assert {call[1] for call in calls} == {f"citeseer/{file}" for file in GRAPH_COM_FILES}
+    assert {(call[0], call[2], call[3]) for call in calls} == {(GRAPH_COM, "dataset", GRAPH_COM_REVISION)}

@@ -48,7 +48,10 @@ def test_predict_labels_a_csv_folder_without_labels(minilm_path, tmp_path, capsy
     code = cli(["predict", *args, "--output", str(tmp_path / "out")])
     out = capsys.readouterr().out
     assert code == 0
-    assert "papers" in out and out.splitlines()[1].split()[2:] == ["-", "-", "-"]  # no labels, no metrics
+    # 4 nodes, none labelled (so none scored), the R that auto chose, no metrics
+    assert out.splitlines()[0].split() == ["graph", "nodes", "scored", "R", "accuracy", "macro-F1", "majority"]
+    row = out.splitlines()[1].split()
+    assert row[:3] == ["papers", "4", "0"] and row[3].isdigit() and row[4:] == ["-", "-", "-"]
     rows = read_rows(tmp_path / "out" / "papers.csv")
     assert list(rows[0]) == ["node", "predicted", "confidence", "label", "cosine_machine learning", "cosine_databases"]
     assert [r["node"] for r in rows] == ["p1", "p2", "p3", "p4"]  # the user's ids
@@ -95,10 +98,11 @@ def test_prediction_cosines_are_the_cosine_path(minilm, tmp_path, standardize):
     embeds = embed_graph(minilm, graph, cache=EmbeddingCache(tmp_path))
     cosines = zerog_logits(embeds.nodes, embeds.description, embeds.labels, graph.edge_index, 3, standardize)
     assert torch.allclose(result.cosines, cosines, atol=1e-5)
-    assert result.logits is result.cosines  # with cosines asked for, they are the scores: one propagation
     without = evaluate_graph(minilm, graph, 3, standardize, cache=EmbeddingCache(tmp_path))
     assert without.cosines is None
     assert torch.equal(without.logits, classify(embeds, graph, 3, standardize))
+    # `logits` means one thing, with or without the cosines: the scores of `classify` (one propagation either way)
+    assert torch.allclose(result.logits, without.logits, atol=1e-4)
     assert not torch.allclose(without.logits, cosines, atol=1e-2)  # the projection's scores are not cosines
     assert torch.equal(without.logits.argmax(-1), result.logits.argmax(-1))  # the same classes
     assert result.accuracy == without.accuracy and result.num_scored == 2

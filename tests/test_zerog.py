@@ -231,10 +231,10 @@ def test_cli_prints_a_table_and_writes_results(minilm_path, tmp_path, capsys, mo
     outputs = ["--output", str(tmp_path / "results.json"), "--predictions", str(tmp_path / "predictions")]
     assert cli(args + outputs) == 0
     stdout = capsys.readouterr().out
-    assert stdout.splitlines()[0].split() == ["graph", "nodes", "accuracy", "macro-F1", "majority"]
-    assert stdout.splitlines()[1].split() == ["toy", "4", "100.0%", "100.0%", "50.0%"]  # each topic plain
+    assert stdout.splitlines()[0].split() == ["graph", "nodes", "scored", "R", "accuracy", "macro-F1", "majority"]
+    assert stdout.splitlines()[1].split() == ["toy", "4", "4", "1", "100.0%", "100.0%", "50.0%"]  # each topic plain
     results = json.loads((tmp_path / "results.json").read_text())
-    metrics = {"accuracy", "macro_f1", "num_scored", "majority_accuracy"}
+    metrics = {"accuracy", "macro_f1", "num_nodes", "num_scored", "majority_accuracy"}
     assert set(results["toy"]) == {"graph", "source", "settings"} | metrics
     assert results["toy"]["majority_accuracy"] == 0.5  # two classes, two nodes each
     assert results["toy"]["settings"]["num_rounds"] == 1

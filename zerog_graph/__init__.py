@@ -29,6 +29,7 @@ _drop_shadowing_copies()
 
 from .evaluate import GraphResult, embed_graph, evaluate_graph, write_predictions  # noqa: E402
 from .graph import GraphError, TextGraph  # noqa: E402
+from .io import from_pyg, to_pyg  # noqa: E402
 from .models import load_model  # noqa: E402
 from .registry import GRAPHS, load_graph  # noqa: E402
 
@@ -37,6 +38,8 @@ __all__ = [
     "GraphError",
     "GRAPHS",
     "load_graph",
+    "from_pyg",
+    "to_pyg",
     "load_model",
     "evaluate_graph",
     "embed_graph",

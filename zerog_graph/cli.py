@@ -43,9 +43,9 @@ def argv_text(value: str) -> str:
         raise argparse.ArgumentTypeError(f"{ascii(value)} is not UTF-8 text") from None
 
 
-def class_names(value: str) -> list:
-    """An argparse type: class names as "a,b,c", or a text file (`.txt`, or any existing file) with one
-    name per line; blank lines are skipped, and empty or repeated names refused."""
+def class_names(value: str, what: str = "class name") -> list:
+    """An argparse type: class names (or other texts, one per class: `what`) as "a,b,c", or a text file (`.txt`,
+    or any existing file) with one name per line; blank lines are skipped, and empty or repeated names refused."""
     path = Path(value)
     if path.exists() and not path.is_file() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{value}: not a regular file (a device, pipe or socket is never read)")
@@ -53,16 +53,21 @@ def class_names(value: str) -> list:
         try:
             names = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
         except (OSError, UnicodeDecodeError) as error:
-            raise argparse.ArgumentTypeError(f"cannot read class names from {value}: {error}") from None
+            raise argparse.ArgumentTypeError(f"cannot read {what}s from {value}: {error}") from None
     else:
         names = [name.strip() for name in argv_text(value).split(",")]
     where = f"{value}" if path.is_file() else repr(argv_text(value))
     if not names or "" in names:
-        raise argparse.ArgumentTypeError(f"{where}: empty class name; give names as a,b,c or a file, one per line")
+        raise argparse.ArgumentTypeError(f"{where}: empty {what}; give them as a,b,c or a file, one per line")
     pair = same_names(names)
     if pair is not None:
         raise argparse.ArgumentTypeError(f"{where}: {class_pair(*(names[i] for i in pair))}")
     return names
+
+
+def label_texts(value: str) -> list:
+    """An argparse type: one text per class, in the order of the classes, as `class_names` reads them."""
+    return class_names(value, "label text")
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -75,6 +80,18 @@ def build_parser() -> argparse.ArgumentParser:
         "--labels",
         type=class_names,
         help='class names of CSV folder graphs: "a,b,c" or a file with one per line (default: the labels found)',
+    )
+    ev.add_argument(
+        "--label-texts",
+        type=label_texts,
+        help="the text embedded for each class, in the order of the classes: a file with one per line, or "
+        '"a,b,c" (default: the registry\'s, else the class names)',
+    )
+    ev.add_argument(
+        "--description",
+        type=argv_text,
+        help="what the graph is: the prompt node's text, for every --graph given (default: the file's or the "
+        "registry's, else empty)",
     )
     ev.add_argument(
         "--rounds",
@@ -104,6 +121,12 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--no-standardize", action="store_true", help="skip ZeroG's if_norm standardisation")
     ev.add_argument("--dtype", choices=PRECISIONS, default="auto")
     ev.add_argument("--batch-size", type=positive_int, default=32)
+    ev.add_argument(
+        "--device",
+        default=None,
+        help="where the model runs: cpu, cuda, cuda:1, mps (default: the process's GPU under accelerate, else the "
+        "first GPU, else the CPU)",
+    )
     ev.add_argument("--overwrite", action="store_true", help="replace existing result and prediction files")
     ev.add_argument("-v", "--verbose", action="store_true", help="also print ZeroG's notes (Python logging at INFO)")
     ev.add_argument(
@@ -163,6 +186,8 @@ def check_writable(folder: Path, option: str):
 
 
 def run_eval(args) -> dict:
+    from modeling_zerog import check_device
+
     from .distributed import process_state
     from .evaluate import evaluate_graph, write_predictions
     from .graph import result_names
@@ -170,7 +195,10 @@ def run_eval(args) -> dict:
     from .models import load_model
     from .registry import load_graph
 
-    graphs = [load_graph(g, label_names=args.labels) for g in args.graph]  # fail on a bad graph before the model
+    texts = {"label_texts": args.label_texts or True, "description": args.description}
+    # fail on a bad graph (or device) before the model loads
+    graphs = [load_graph(g, label_names=args.labels, **texts) for g in args.graph]
+    device = check_device(args.device) if args.device else None
     keys = result_names(graphs)
     check_outputs(args, keys)
     with quiet_progress_bars():
@@ -187,9 +215,10 @@ def run_eval(args) -> dict:
             },
         )
     state = process_state()
-    apply_precision(model, args.dtype, state.device)
+    device = device or state.device
+    apply_precision(model, args.dtype, device)
     if model.config.quantization is None:
-        model.to(state.device)
+        model.to(device)
     results = {}
     for key, graph in zip(keys, graphs):
         result = evaluate_graph(
@@ -222,12 +251,13 @@ def run_eval(args) -> dict:
 
 
 def format_table(results: dict) -> str:
-    """One row per graph; `-` where a graph has no labelled node to score."""
-    lines = [f"{'graph':<12} {'nodes':>7} {'accuracy':>9} {'macro-F1':>9} {'majority':>9}"]
+    """One row per graph: its nodes, the labelled nodes scored, the R used and the metrics; `-` where a graph has
+    no labelled node to score."""
+    lines = [f"{'graph':<12} {'nodes':>7} {'scored':>7} {'R':>3} {'accuracy':>9} {'macro-F1':>9} {'majority':>9}"]
     for name, r in results.items():
         lines.append(
-            f"{name:<12} {r['num_scored']:>7} {percent(r['accuracy']):>9} {percent(r['macro_f1']):>9} "
-            f"{percent(r['majority_accuracy']):>9}"
+            f"{name:<12} {r['num_nodes']:>7} {r['num_scored']:>7} {r['settings']['num_rounds']:>3} "
+            f"{percent(r['accuracy']):>9} {percent(r['macro_f1']):>9} {percent(r['majority_accuracy']):>9}"
         )
     return "\n".join(lines)
 

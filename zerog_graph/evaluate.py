@@ -13,7 +13,7 @@ from modeling_zerog import EmbeddingRows, choose_rounds, zerog_logits
 from .cache import EmbeddingCache, model_fingerprint
 from .distributed import encode_sharded
 from .graph import TextGraph
-from .io import write_atomically
+from .io import as_text_graph, write_atomically
 from .precision import precision_of
 
 
@@ -29,10 +29,15 @@ class GraphEmbeddings:
 
 @dataclass
 class GraphResult:
-    """Zero-shot scores of one graph; `logits` is `[N, C]` from `classify`, the settings are those used.
+    """Zero-shot scores of one graph, with the settings used.
 
-    The metrics are None when no node in the evaluation mask has a label (`num_scored` is 0).
-    `cosines` (`[N, C]`, the true cosine similarities) is filled when asked for, for predictions."""
+    `logits` (`[N, C]`) always holds each node's ranking scores: its propagated embedding's dot product with each
+    class's unit label embedding, that is the cosine times the node's (positive) norm, so a row's argmax is the
+    class of highest cosine; compare them within a row, not across nodes. `cosines` (`[N, C]`, the cosines
+    themselves, in [-1, 1]) is filled when asked for (`with_cosines=True`), for the predictions CSV.
+    `predictions` and `predicted_classes` are the argmax, as class indices and as names of `label_names`.
+
+    The metrics are None when no node in the evaluation mask has a label (`num_scored` is 0)."""
 
     graph: str
     accuracy: Optional[float]
@@ -42,11 +47,29 @@ class GraphResult:
     settings: dict
     logits: torch.Tensor = field(repr=False)
     cosines: Optional[torch.Tensor] = field(default=None, repr=False)
+    label_names: Optional[list] = field(default=None, repr=False)
+
+    @property
+    def num_nodes(self) -> int:
+        return self.logits.size(0)
+
+    @property
+    def predictions(self) -> torch.Tensor:
+        """`[N]`: the predicted class of each node, an index into `label_names`."""
+        return self.logits.argmax(-1)
+
+    @property
+    def predicted_classes(self) -> list:
+        """The name of each node's predicted class."""
+        if self.label_names is None:
+            raise ValueError("this GraphResult holds no label_names; evaluate_graph fills them")
+        return [self.label_names[i] for i in self.predictions.tolist()]
 
     def to_dict(self) -> dict:
         return {
             "accuracy": self.accuracy,
             "macro_f1": self.macro_f1,
+            "num_nodes": self.num_nodes,
             "num_scored": self.num_scored,
             "majority_accuracy": self.majority_accuracy,
             "settings": self.settings,
@@ -146,9 +169,10 @@ def evaluate_graph(
 ) -> GraphResult:
     """Zero-shot accuracy and macro-F1 of `model` on `graph`; settings default to the model's config.
 
-    `with_cosines=True` fills `result.cosines`, for `write_predictions`: the node embeddings are then
-    propagated in blocks of dimensions instead of as their `[N, C]` projection (`classify`), and the cosines
-    are the logits, so the graph is propagated once either way."""
+    `graph` is a `TextGraph` or a PyG `Data` (read by `zerog_graph.from_pyg`). `with_cosines=True` fills
+    `result.cosines`, for `write_predictions`: the node embeddings themselves are then propagated too, a block of
+    dimensions at a time (`classify(..., cosine=True)`), besides their `[N, C]` projection."""
+    graph = as_text_graph(graph)
     num_rounds = model.config.num_rounds if num_rounds is None else num_rounds
     standardize = model.config.standardize if standardize is None else standardize
     label_statistics = label_statistics or model.config.label_statistics
@@ -163,7 +187,8 @@ def evaluate_graph(
             standardize,
             label_statistics=label_statistics,
         )
-    logits = classify(embeds, graph, num_rounds, standardize, label_statistics, cosine=with_cosines)
+    logits = classify(embeds, graph, num_rounds, standardize, label_statistics)
+    cosines = classify(embeds, graph, num_rounds, standardize, label_statistics, cosine=True) if with_cosines else None
     accuracy, macro_f1, num_scored = score(logits, graph)
     settings = {
         "model": model.config.lm_name_or_path,
@@ -182,9 +207,17 @@ def evaluate_graph(
         "dtype": precision_of(model),
         "confidence_temperature": 1 / model.config.logit_scale,
     }
-    result = GraphResult(graph.name, accuracy, macro_f1, num_scored, majority_accuracy(graph), settings, logits)
-    result.cosines = logits if with_cosines else None
-    return result
+    return GraphResult(
+        graph.name,
+        accuracy,
+        macro_f1,
+        num_scored,
+        majority_accuracy(graph),
+        settings,
+        logits,
+        cosines,
+        graph.label_names,
+    )
 
 
 # OWASP's CSV injection rule: a cell starting with one of these is a formula to a spreadsheet.

@@ -121,9 +121,10 @@ def json_edges(edges, num_nodes: int, path) -> torch.Tensor:
     return torch.tensor(edges, dtype=torch.long).T if edges else torch.empty(2, 0, dtype=torch.long)
 
 
-def from_pyg(data, name: str = "graph", source: str = "<Data>", **overrides) -> TextGraph:
-    """A graph from a PyG `Data` with `raw_texts`, `y`, `edge_index` and class names in
-    `label_name` (or `label_names`, `category_names`); `label_text` gives class descriptions."""
+def from_pyg(data, name: Optional[str] = None, source: str = "<Data>", **overrides) -> TextGraph:
+    """A graph from a PyG `Data` with `raw_texts`, `y`, `edge_index` and class names in `label_name` (or
+    `label_names`, `category_names`); optional `label_text` (class descriptions), `description`, `test_mask`,
+    `name` (else "graph") and `directed`, as `to_pyg` writes them. `overrides` are `TextGraph` fields."""
     texts = pyg_field(data, ("raw_texts", "raw_text"), source, "the text of each node")
     if not isinstance(texts, (list, tuple)):
         raise GraphError(f"{source}: raw_texts is a {type(texts).__name__}; expected a list of strings")
@@ -139,12 +140,50 @@ def from_pyg(data, name: str = "graph", source: str = "<Data>", **overrides) -> 
         labels=labels.flatten() if isinstance(labels, torch.Tensor) else labels,
         label_names=list(label_names) if isinstance(label_names, (list, tuple)) else label_names,
         label_texts=getattr(data, "label_text", None),
-        name=name,
+        description=getattr(data, "description", None) or "",
+        name=name or getattr(data, "name", None) or "graph",
         source=source,
         test_mask=getattr(data, "test_mask", None),
+        directed=getattr(data, "directed", None) or False,
     )
     fields.update(overrides)
     return TextGraph(**fields)
+
+
+def to_pyg(graph: TextGraph):
+    """The graph as a PyG `Data`: `edge_index`, `y` (-1 for unlabelled), `raw_texts`, `label_names`, and where
+    set `label_text`, `description`, `test_mask`, `name` and `directed`; `from_pyg` reads it back."""
+    from torch_geometric.data import Data
+
+    data = Data(
+        edge_index=graph.edge_index.clone(),
+        y=graph.labels.clone(),
+        raw_texts=list(graph.texts),
+        label_names=list(graph.label_names),
+        name=graph.name,
+        num_nodes=graph.num_nodes,
+    )
+    optional = {
+        "label_text": None if graph.label_texts is None else list(graph.label_texts),
+        "description": graph.description or None,
+        "test_mask": None if graph.test_mask is None else graph.test_mask.clone(),
+        "directed": graph.directed or None,
+    }
+    for key, value in optional.items():
+        if value is not None:
+            data[key] = value
+    return data
+
+
+def as_text_graph(graph) -> TextGraph:
+    """A `TextGraph` as it is, a PyG `Data` read by `from_pyg`; anything else is a TypeError naming its type."""
+    from torch_geometric.data import Data
+
+    if isinstance(graph, TextGraph):
+        return graph
+    if isinstance(graph, Data):
+        return from_pyg(graph)
+    raise TypeError(f"expected a TextGraph or a torch_geometric Data, got {type(graph).__name__}")
 
 
 def pyg_field(data, keys: tuple, source: str, meaning: str):
@@ -155,25 +194,36 @@ def pyg_field(data, keys: tuple, source: str, meaning: str):
     return value
 
 
-def load_pt(path, **overrides) -> TextGraph:
-    """A ZeroG `.pt` file (a pickled PyG `Data`), loaded with `weights_only=True`."""
+def load_safely(path, safe: Optional[list] = None):
+    """`torch.load(path, weights_only=True)` with the classes `safe` allowed: no pickled code runs; a refusal
+    names the file."""
+    check_regular_file(path)
+    with torch.serialization.safe_globals(safe or []):
+        try:
+            return torch.load(path, weights_only=True)
+        except Exception as error:  # pickle.UnpicklingError for anything but tensors and allowed classes
+            raise GraphError(
+                f"{path}: refused by torch.load(weights_only=True): {str(error).splitlines()[0]}"
+            ) from None
+
+
+def load_pyg_file(path):
+    """The PyG `Data` of a file saved by `torch.save` (alone, or first of a list), PyG's own classes allowed."""
     from torch_geometric.data import Data
     from torch_geometric.data.data import DataEdgeAttr, DataTensorAttr
     from torch_geometric.data.storage import GlobalStorage
 
-    check_regular_file(path)
-    with torch.serialization.safe_globals([Data, DataEdgeAttr, DataTensorAttr, GlobalStorage]):
-        try:
-            data = torch.load(path, weights_only=True)
-        except Exception as error:  # pickle.UnpicklingError for anything but tensors and PyG Data
-            raise GraphError(
-                f"{path}: refused by torch.load(weights_only=True): {str(error).splitlines()[0]}"
-            ) from None
+    data = load_safely(path, [Data, DataEdgeAttr, DataTensorAttr, GlobalStorage])
     if isinstance(data, (list, tuple)) and data:
         data = data[0]
     if not isinstance(data, Data):
         raise GraphError(f"{path}: expected a torch_geometric Data object, got {type(data).__name__}")
-    return from_pyg(data, name=Path(path).stem, source=str(path), **overrides)
+    return data
+
+
+def load_pt(path, **overrides) -> TextGraph:
+    """A ZeroG `.pt` file (a pickled PyG `Data`), loaded with `weights_only=True`."""
+    return from_pyg(load_pyg_file(path), name=Path(path).stem, source=str(path), **overrides)
 
 
 def load_csv(nodes_path, edges_path, label_names: Optional[list] = None, **overrides) -> TextGraph:

@@ -8,9 +8,10 @@ from typing import Optional
 import torch
 from transformers import AutoConfig, AutoModel
 
-from configuration_zerog import DECODER_DEFAULT_TEMPLATE, ZeroGConfig, template_settings
+from configuration_zerog import DECODER_DEFAULT_TEMPLATE, FIELD_TYPES, ZeroGConfig, template_settings
 from modeling_zerog import (
     ZeroGModel,
+    check_device,
     is_decoder_architecture,
     load_backbone_config,
     one_line,
@@ -92,15 +93,32 @@ def backbone_config(name_or_path: str) -> tuple:
     return lm_name, lm_path, lm_config, is_decoder_architecture(lm_config)
 
 
-def load_model(name_or_path: str, *args, **kwargs) -> ZeroGModel:
-    """`build_model`, with a failure of the underlying loaders (a size mismatch, a damaged safetensors
-    file, a config field of the wrong type, ...) turned into a `ValueError` that names the model."""
+def load_model(name_or_path: str, *args, device=None, **kwargs) -> ZeroGModel:
+    """`build_model`, on `device` (a `torch.device` or its name, e.g. "cuda"; default: the CPU), with a failure of
+    the underlying loaders (a size mismatch, a damaged safetensors file, a config field of the wrong type, ...)
+    turned into a `ValueError` that names the model. A keyword that is not a ZeroG config field is refused."""
+    unknown = [key for key in kwargs if key not in BUILD_OPTIONS and key not in FIELD_TYPES]
+    if unknown:
+        raise TypeError(
+            f"load_model() got an unexpected keyword argument {unknown[0]!r}; it takes {', '.join(BUILD_OPTIONS)}, "
+            f"device and the config's fields ({', '.join(FIELD_TYPES)})"
+        )
+    device = None if device is None else check_device(device)
     try:
-        return build_model(name_or_path, *args, **kwargs)
+        model = build_model(name_or_path, *args, **kwargs)
     except (ValueError, OSError, ImportError):
         raise
     except Exception as error:
         raise ValueError(f"{name_or_path}: cannot load this model: {one_line(error)}") from None
+    if device is not None:
+        if model.config.quantization is not None:
+            raise ValueError(f"device={str(device)!r}: a quantised backbone is placed by bitsandbytes, not moved")
+        model.to(device)
+    return model
+
+
+# `build_model`'s own keyword arguments (any other must be a config field).
+BUILD_OPTIONS = ("pooling_mode", "template", "dtype", "trust_remote_code")
 
 
 def build_model(

@@ -1,18 +1,21 @@
 """The graphs ZeroG knows by name: their descriptions, label texts and where their files come from.
 
 Kept as data: one entry per graph, no branches on names. An entry's `loader` builds the bare graph from
-its name (by default `load_registered_file`, which finds one of the entry's `files`); `load_graph` then adds
-the entry's description and label texts. `load_graph` also accepts a file (`.json`, `.pt`, or a folder holding
-`nodes.csv` and `edges.csv`).
+its name (by default `load_registered_file`, which finds one of the entry's `files`, else downloads the entry's
+`hub` source: `zerog_graph.sources`); `load_graph` then adds the entry's description and label texts.
+`load_graph` also accepts a file (`.json`, `.pt`, or a folder holding `nodes.csv` and `edges.csv`) or a PyG
+`Data`.
 """
 
+import dataclasses
 import os
 from pathlib import Path
-from typing import Optional
+from typing import Optional, Union
 
-from .graph import GraphError, TextGraph
-from .io import load_csv, load_json, load_pt
+from .graph import GraphError, TextGraph, name_key
+from .io import as_text_graph, load_csv, load_json, load_pt
 from .paths import cache_dir
+from .sources import HubGraph, load_hub_graph
 from .wordnet import load_wordnet
 
 ZEROG_DRIVE = "https://drive.google.com/drive/folders/1WfBIPA3dMd8qQZ6QlQRg9MIFGMwnPdFj"
@@ -37,6 +40,8 @@ def load_registered_file(name: str) -> TextGraph:
     """The graph file of registry entry `name`: the first of its `files` found in `data_dirs()`."""
     entry = GRAPHS[name]
     found = find_file(entry["files"])
+    if found is None and "hub" in entry:
+        return load_hub_graph(name, entry["hub"], data_dirs())
     if found is None:
         where = entry["url"] or "its publisher"
         raise GraphError(
@@ -48,6 +53,7 @@ def load_registered_file(name: str) -> TextGraph:
 
 GRAPHS = {
     "cora": {
+        "hub": HubGraph("cora"),
         "files": ["cora.json", "cora.pt"],
         "url": ZEROG_DRIVE,
         "description": "A citation network of machine learning papers. Each node is a paper with its "
@@ -64,6 +70,7 @@ GRAPHS = {
         },
     },
     "citeseer": {
+        "hub": HubGraph("citeseer"),
         "files": ["citeseer.json", "citeseer.pt"],
         "url": ZEROG_DRIVE,
         "description": "A citation network of computer science papers from CiteSeer. Each node is a paper "
@@ -98,6 +105,7 @@ GRAPHS = {
         },
     },
     "pubmed": {
+        "hub": HubGraph("pubmed"),
         "files": ["pubmed.pt"],
         "url": ZEROG_DRIVE,
         "description": "A citation network of biomedical papers about diabetes from PubMed. Each node is "
@@ -111,10 +119,35 @@ GRAPHS = {
         "belongs to one arXiv computer science category.",
     },
     "wikics": {
+        "hub": HubGraph("wikics"),
         "files": ["wikics.pt"],
         "url": ZEROG_DRIVE,
         "description": "A network of Wikipedia articles about computer science. Each node is an article, "
         "each edge a hyperlink, and each article belongs to one branch of computer science.",
+    },
+    "bookhis": {
+        "hub": HubGraph("bookhis"),
+        "files": ["bookhis.json", "bookhis.pt"],
+        "url": None,
+        "description": "A network of history books sold on Amazon. Each node is a book with its description, "
+        "and books are linked when they are often bought or viewed together. Each book belongs to one "
+        "category of history.",
+    },
+    "bookchild": {
+        "hub": HubGraph("bookchild"),
+        "files": ["bookchild.json", "bookchild.pt"],
+        "url": None,
+        "description": "A network of children's books sold on Amazon. Each node is a book with its description, "
+        "and books are linked when they are often bought or viewed together. Each book belongs to one "
+        "category of children's books.",
+    },
+    "sportsfit": {
+        "hub": HubGraph("sportsfit"),
+        "files": ["sportsfit.json", "sportsfit.pt"],
+        "url": None,
+        "description": "A network of sports and fitness products sold on Amazon. Each node is a product with its "
+        "title, and products are linked when they are often bought or viewed together. Each product belongs to "
+        "one category of sports and fitness.",
     },
     "home": {
         "files": ["home.pt"],
@@ -173,16 +206,37 @@ def with_registry_texts(graph: TextGraph, name: str, label_texts: bool = True) -
     if not graph.description:
         graph.description = entry["description"]
     if label_texts and graph.label_texts is None and "label_texts" in entry:
-        graph.label_texts = [entry["label_texts"].get(n, n.replace("_", " ")) for n in graph.label_names]
+        texts = {name_key(name): text for name, text in entry["label_texts"].items()}  # "Case Based" = "Case_Based"
+        graph.label_texts = [texts.get(name_key(n), n.replace("_", " ")) for n in graph.label_names]
     graph.name = name
     return graph
 
 
-def load_graph(name_or_path: str, label_texts: bool = True, label_names: Optional[list] = None) -> TextGraph:
-    """A graph by registry name (`cora`, `wordnet`, ...) or by file path; `label_names` gives the
-    classes of a CSV folder (registry graphs and JSON or `.pt` files carry their own). A graph whose node
-    texts are all empty is refused: there is nothing to classify by."""
-    graph = find_graph(name_or_path, label_texts, label_names)
+def load_graph(
+    name_or_path,
+    label_texts: Union[bool, list] = True,
+    label_names: Optional[list] = None,
+    description: Optional[str] = None,
+) -> TextGraph:
+    """A graph by registry name (`cora`, `wordnet`, ...), by file path, or from a PyG `Data` (`from_pyg`).
+
+    `label_names` gives the classes of a CSV folder (registry graphs and JSON or `.pt` files carry their own).
+    `description` (the prompt node's text) and `label_texts` (a list of one text per class, in the order of the
+    classes) replace the graph's own; `label_texts=True` fills in the registry's texts where a named graph has
+    none, `False` keeps the class names. A graph whose node texts are all empty is refused: there is nothing to
+    classify by."""
+    own_texts = not isinstance(label_texts, bool)
+    if isinstance(name_or_path, (str, os.PathLike)):
+        graph = find_graph(os.fspath(name_or_path), False if own_texts else label_texts, label_names)
+    elif label_names is not None:
+        raise GraphError("label_names can be given only for a CSV folder; a Data object carries its own")
+    else:
+        graph = as_text_graph(name_or_path)
+    given = {"label_texts": label_texts} if own_texts else {}
+    if description is not None:
+        given["description"] = description
+    if given:  # built again, so that the new fields are checked as any graph's are
+        graph = dataclasses.replace(graph, **given)
     if not any(text.strip() for text in graph.texts):
         raise GraphError(f"{graph.source}: every node text is empty or blank; there is nothing to classify by")
     return graph

@@ -286,8 +286,13 @@ weights load from `{backbone}`{revision}; this repository holds the config, the 
 ```python
 from transformers import AutoModel
 model = AutoModel.from_pretrained("<this repo>", trust_remote_code=True, revision="<pin a commit>")
-embeddings = model.encode(["a node text", "another"], labels=["a class", "another class"])  # the graph's classes
+texts = ["Graph neural networks for citation data", "Query optimisation in databases", "Deep learning"]
+out = model.classify(texts, [(0, 2)], ["machine learning", "databases"], description="Computer science papers")
+print(out.predicted_classes, out.num_rounds)  # a class per node, and the R chosen for this graph
 ```
+
+`out.scores` holds each node's cosine with each class after propagation; `model.encode(texts)` gives the
+embeddings alone.
 
 - Source graphs (trained on): {", ".join(sources)}
 - Target graphs (never trained on): {", ".join(targets.values()) or "none"}
