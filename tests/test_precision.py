@@ -35,6 +35,32 @@ def machine(monkeypatch, cuda=False, amx=False, vnni=False, bf16_dot=False, bf16
     monkeypatch.setattr(precision, "cpu_bf16_speedup", probe)
 
 
+@pytest.mark.parametrize(
+    "kernel_flags, expected",
+    [
+        ({"avx512f", "avx512_vnni"}, "fp32"),  # a VNNI-only Xeon whose CPUID (a VM's) claims bf16: no probe
+        ({"avx512f", "avx512_vnni", "avx512_bf16"}, "probe"),
+        ({"avx512_bf16", "amx_bf16", "amx_tile"}, "bf16"),
+        (None, "probe"),  # no /proc/cpuinfo: torch's checks decide
+    ],
+)
+def test_auto_reads_the_kernels_cpu_flags(monkeypatch, kernel_flags, expected):
+    """`auto` takes bf16 (or probes for it) only where /proc/cpuinfo lists the bf16 instructions as well."""
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.cpu, "_is_avx512_bf16_supported", lambda: True)
+    monkeypatch.setattr(torch.cpu, "_is_amx_tile_supported", lambda: kernel_flags is not None)
+    monkeypatch.setattr(precision, "cpu_flags", lambda: kernel_flags)
+    probed = []
+    monkeypatch.setattr(precision, "cpu_bf16_speedup", lambda: probed.append(1) or 0.5)
+    chosen = precision.auto_float_precision()
+    assert ("probe" if probed else chosen) == expected
+
+
+def test_cpu_flags_come_from_proc_cpuinfo():
+    flags = precision.cpu_flags()
+    assert flags is None or {"fpu"} <= flags or "fp" in flags  # x86 lists fpu; arm64 lists fp
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize(
     "flags, encoder, decoder",

@@ -83,6 +83,8 @@ def test_collator_shapes(minilm_path):
     assert batch["label_batch"].tolist() == [0] * 4 + [1] * 4
     assert batch["labels"].tolist() == items[0]["labels"].tolist() + (items[1]["labels"] + 4).tolist()
     assert batch["edge_index"][:, items[0]["edge_index"].size(1) :].min() >= sizes[0]
+    items[1]["labels"][0] = -1  # an unlabelled node keeps -1 whatever the classes before it
+    assert ZeroGCollator(AutoTokenizer.from_pretrained(minilm_path), max_length=16)(items)["labels"][sizes[0]] == -1
 
 
 # --- gradient accumulation --------------------------------------------------------------------------------

@@ -7,7 +7,8 @@ docs/benchmarks.md, `bench/precision.py`):
   - a CPU with AVX512-BF16 but no AMX: bf16 only where a short timed probe finds a bf16 matrix product
     faster than fp32 (`cpu_bf16_speedup`, run once per machine and cached). It differs by CPU: about
     0.6x on a Xeon without AMX, 2.8x on an AMD EPYC with AVX512-BF16;
-  - any other CPU: fp32.
+  - any other CPU (no `avx512_bf16` / `amx_bf16` flag in /proc/cpuinfo, e.g. an AVX512-VNNI-only Xeon,
+    where bf16 runs about 2.7x slower than fp32): fp32, with no probe.
 `int8` (torch's dynamic quantisation of the backbone's `nn.Linear` layers, for CPUs with
 AVX512-VNNI or AMX-INT8) is about three times as fast as fp32 on such a CPU but moved accuracy by up
 to 1.2 points, so it is opt-in (`--dtype int8`), never picked by `auto`.
@@ -36,9 +37,25 @@ _DEPRECATIONS = (
 )
 
 
+def cpu_flags():
+    """The CPU's feature flags as the kernel reports them (`/proc/cpuinfo`), or None where there is no such file.
+    They are what the OS lets programs use: a VM's CPUID may claim more (torch's own checks read CPUID)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.exists():
+        return None
+    lines = cpuinfo.read_text(errors="replace").splitlines()
+    return set(next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), []))
+
+
+def cpu_flag(name: str, torch_check) -> bool:
+    """Whether the CPU has feature `name`: torch's check, and the kernel's flag where the kernel lists flags."""
+    flags = cpu_flags()
+    return torch_check() and (flags is None or name in flags)
+
+
 def cpu_has_amx() -> bool:
     """AMX tiles: bf16 (and int8) matrix units, where bf16 beats fp32."""
-    return torch.cpu._is_amx_tile_supported()
+    return cpu_flag("amx_bf16", torch.cpu._is_amx_tile_supported)
 
 
 def cpu_has_int8_dot() -> bool:
@@ -48,7 +65,7 @@ def cpu_has_int8_dot() -> bool:
 
 def cpu_has_bf16_dot() -> bool:
     """AVX512-BF16: bf16 dot products, which may or may not beat fp32 (see `cpu_bf16_speedup`)."""
-    return torch.cpu._is_avx512_bf16_supported()
+    return cpu_flag("avx512_bf16", torch.cpu._is_avx512_bf16_supported)
 
 
 # The probe: a MiniLM feed-forward product on a batch of short texts. bf16 must beat fp32 by this much.
