@@ -2,7 +2,7 @@
 
     python bench/dtype_auto.py [--model minilm] [--graph cora] [--nodes 400] [--repeats 3]
 
-Writes the first `--nodes` nodes of `--graph` to a JSON graph file, then times `python -m zerog_graph eval`
+Writes the first `--nodes` nodes of `--graph` to a `.pt` graph file, then times `python -m zerog_graph eval`
 on it with `--dtype auto`, `bf16` and `fp32`, interleaved, `--repeats` times each, every run with an empty
 cache (`ZEROG_CACHE` and the CPU probe's record fresh: the probe runs as on a first command). Prints the
 median wall time of each, the ratio of `auto` to the faster explicit dtype, the dtype `auto` chose, the CPU
@@ -10,7 +10,6 @@ and its bf16 flags. Exits 1 when the ratio exceeds 1.10.
 """
 
 import argparse
-import json
 import os
 import statistics
 import subprocess
@@ -31,21 +30,14 @@ LIMIT = 1.10
 
 
 def write_small_graph(name: str, nodes: int, path: Path) -> str:
-    """The first `nodes` nodes of a registry graph as a JSON graph file (docs/formats.md)."""
+    """The first `nodes` nodes of a registry graph as a ZeroG `.pt` file (a PyG `Data`, docs/formats.md)."""
     import torch
+    from torch_geometric.data import Data
 
     graph = load_graph(name)
     graph = graph.subgraph(torch.arange(min(nodes, graph.num_nodes)))
-    edges = graph.edge_index[:, graph.edge_index[0] < graph.edge_index[1]].T.tolist()
-    record = {
-        "texts": graph.texts,
-        "edges": edges,
-        "labels": graph.labels.tolist(),
-        "label_names": graph.label_names,
-        "label_texts": graph.class_texts,
-        "description": graph.description,
-    }
-    path.write_text(json.dumps(record), encoding="utf-8")
+    data = Data(raw_texts=graph.texts, y=graph.labels, edge_index=graph.edge_index, label_name=graph.label_names)
+    torch.save(data, path)
     return str(path)
 
 
@@ -68,7 +60,7 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as folder:
         folder = Path(folder)
-        graph = write_small_graph(args.graph, args.nodes, folder / f"{args.graph}_{args.nodes}.json")
+        graph = write_small_graph(args.graph, args.nodes, folder / f"{args.graph}_{args.nodes}.pt")
         times = {"auto": [], "bf16": [], "fp32": []}
         for _ in range(args.repeats):
             for dtype in times:
