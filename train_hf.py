@@ -402,6 +402,7 @@ def save_run(trainer, data_args: DataArguments, training_args: TrainingArguments
 
 def main(argv: Optional[list] = None) -> dict:
     from zerog_graph.graph import result_names
+    from zerog_graph.trainer import check_no_pickle_pushed
 
     model_args, data_args, training_args = parse_arguments(argv)
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False  # pushed once, with the card
@@ -420,6 +421,7 @@ def main(argv: Optional[list] = None) -> dict:
     if trainer.is_world_process_zero():
         save_run(trainer, data_args, training_args, results, before, after)
         if push_to_hub:
+            check_no_pickle_pushed(training_args.output_dir)
             print(trainer.push_to_hub(commit_message="Upload ZeroG adapter", private=training_args.hub_private_repo))
     return results
 

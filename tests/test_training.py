@@ -528,6 +528,19 @@ def test_training_is_quiet_and_pushes_through_the_trainer(data_dir, tmp_path, mo
     assert "https://huggingface.co/org/zerog-test/commit/0" in out.out
 
 
+def test_a_pickle_in_the_output_folder_stops_the_push(tmp_path):
+    from zerog_graph.trainer import check_no_pickle_pushed
+
+    (tmp_path / "checkpoint-4").mkdir()
+    (tmp_path / "checkpoint-4" / "optimizer.pt").write_bytes(b"")  # skipped by the Trainer's push
+    (tmp_path / "adapter").mkdir()
+    (tmp_path / "adapter" / "adapter_model.safetensors").write_bytes(b"")
+    check_no_pickle_pushed(tmp_path)
+    (tmp_path / "adapter" / "extra.bin").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"adapter/extra\.bin: a pickle, which --push_to_hub never uploads"):
+        check_no_pickle_pushed(tmp_path)
+
+
 def test_hub_strategies_that_upload_pickles_are_refused(capsys):
     with pytest.raises(SystemExit):
         train_hf.parse_arguments(["--source_graphs", "cora", "--output_dir", "x", "--hub_strategy", "checkpoint"])

@@ -298,3 +298,17 @@ embeddings = model.encode(["a node text", "another"], labels=["a class", "anothe
 {json.dumps(hyper, indent=2)}
 ```
 """
+
+
+# What `Trainer.push_to_hub` skips (checkpoints, `_*`), and what ZeroG refuses to upload: pickles.
+PUSH_SKIPPED, PICKLES = ("checkpoint-", "_"), (".pt", ".pth", ".bin", ".pkl", ".pickle")
+
+
+def check_no_pickle_pushed(folder) -> None:
+    """Refuses, naming the file, an output folder with a pickle that `Trainer.push_to_hub` would upload (one
+    copied in by hand, or an older run's `training_args.bin`): a published ZeroG model holds none."""
+    folder = Path(folder)
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if path.is_file() and path.suffix in PICKLES and not relative.parts[0].startswith(PUSH_SKIPPED):
+            raise ValueError(f"{path}: a pickle, which --push_to_hub never uploads; remove it and push again")
