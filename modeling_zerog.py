@@ -65,7 +65,9 @@ except ImportError:  # imported as a top-level module rather than as Hub remote 
         fill_template,
     )
 
-logger = logging.get_logger(__name__)
+# Under transformers' logger (also as remote code, where this module is `transformers_modules.<repo>...`), so
+# that `TRANSFORMERS_VERBOSITY` and `transformers.logging.set_verbosity_*` decide what is shown.
+logger = logging.get_logger("transformers.modeling_zerog")
 
 # Only the architectures where ZeroG's targets differ from peft's own mapping, which serves every other one
 # (llama: q_proj, v_proj; bert, roberta: query, value; t5: q, v; ...). Rows by `architecture_name`.
@@ -170,8 +172,12 @@ def check_backbone_in_scope(lm_config, name: str) -> None:
 
 def import_peft():
     """peft, imported where LoRA or quantisation is used: it imports bitsandbytes when installed, whose CPU
-    backend logs a warning about an optional kernel package that only quantised layers could use."""
-    std_logging.getLogger("bitsandbytes.backends.cpu.ops").setLevel(std_logging.ERROR)
+    backend (and the `kernels` package it asks) logs warnings about an optional kernel that only quantised
+    layers could use. Both, and peft's use of a deprecated transformers property, are silenced."""
+    for name in ("bitsandbytes.backends.cpu.ops", "kernels"):
+        std_logging.getLogger(name).setLevel(std_logging.ERROR)
+    # peft 0.21 reads transformers' deprecated `is_gradient_checkpointing` each time it wraps a model.
+    warnings.filterwarnings("ignore", message="`is_gradient_checkpointing` is deprecated", category=FutureWarning)
     import peft
 
     return peft

@@ -16,6 +16,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
 
+import zerog_graph  # noqa: F401  (first: it quiets optional-kernel warnings that importing transformers' Trainer logs)
+
+# isort: split
 from transformers import HfArgumentParser, TrainingArguments, set_seed
 
 from configuration_zerog import (
@@ -175,6 +178,13 @@ class ZeroGTrainingArguments(TrainingArguments):
     warmup_steps: float = field(default=10, metadata={"help": "Linear warm-up steps."})
     per_device_train_batch_size: int = field(default=2, metadata={"help": "Subgraphs per step and device."})
     logging_steps: float = field(default=10, metadata={"help": "Steps between loss logs."})
+    hub_strategy: Literal["end"] = field(
+        default="end",
+        metadata={
+            "help": "With --push_to_hub: end, one push of the trained model with its card (the Trainer's other "
+            "strategies upload pickles: training_args.bin, optimizer.pt)."
+        },
+    )
 
 
 def check_arguments(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments):
@@ -326,10 +336,10 @@ def load_data(data_args: DataArguments, seed: int) -> tuple:
 
 
 def build_trainer(model, data_args: DataArguments, training_args: TrainingArguments, sources, targets, datasets):
-    """The Trainer, with the collator cutting texts at `--train_max_length`, the step-time estimate, and (by
-    default) each source graph's own standardisation statistics (`SourceStatistics`)."""
+    """The Trainer, with the collator cutting texts at `--train_max_length` and (by default) each source graph's own
+    standardisation statistics (`SourceStatistics`)."""
     from zerog_graph.collator import ZeroGCollator
-    from zerog_graph.trainer import SourceStatistics, StepTimer, ZeroGTrainer
+    from zerog_graph.trainer import SourceStatistics, ZeroGTrainer
 
     train_dataset, held_aside = datasets
     trainer = ZeroGTrainer(
@@ -342,7 +352,6 @@ def build_trainer(model, data_args: DataArguments, training_args: TrainingArgume
         ),
         processing_class=model.tokenizer,
         source_eval_dataset=held_aside,
-        callbacks=[StepTimer()],
     )
     if model.config.standardize and data_args.standardize_with == "graph":
         statistics = SourceStatistics(
@@ -393,11 +402,13 @@ def save_run(trainer, data_args: DataArguments, training_args: TrainingArguments
 
 def main(argv: Optional[list] = None) -> dict:
     from zerog_graph.graph import result_names
-    from zerog_graph.trainer import push_folder
+    from zerog_graph.trainer import check_no_pickle_pushed
 
     model_args, data_args, training_args = parse_arguments(argv)
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False  # pushed once, with the card
     training_args.remove_unused_columns = False  # the collator needs every field of a subgraph
+    if training_args.device.type == "cpu":
+        training_args.dataloader_pin_memory = False  # pinning needs an accelerator; torch warns on every loader
     set_seed(training_args.seed)
     sources, targets, train_dataset, held_aside = load_data(data_args, training_args.seed)
     model = build_training_model(model_args, data_args, training_args)
@@ -410,12 +421,8 @@ def main(argv: Optional[list] = None) -> dict:
     if trainer.is_world_process_zero():
         save_run(trainer, data_args, training_args, results, before, after)
         if push_to_hub:
-            output = Path(training_args.output_dir)
-            print(
-                push_folder(
-                    output, training_args.hub_model_id, training_args.hub_token, training_args.hub_private_repo
-                )
-            )
+            check_no_pickle_pushed(training_args.output_dir)
+            print(trainer.push_to_hub(commit_message="Upload ZeroG adapter", private=training_args.hub_private_repo))
     return results
 
 

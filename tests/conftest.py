@@ -7,9 +7,13 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 import pytest
 import torch
+import transformers
 
 from tests.helpers import DECODERS, ENCODERS, SHARED_DATA, missing, tiny_config
 from zerog_graph.backbones import minilm_dir, smollm2_dir
+
+# transformers' loggers (ZeroG's own is one of them) stop at the library's root; let caplog see them.
+transformers.utils.logging.enable_propagation()
 
 
 @pytest.fixture(scope="session")

@@ -60,3 +60,34 @@ def test_an_eval_prints_only_the_encoding_bar_and_the_table(minilm_path, tmp_pat
 
     verbose = run_cli(*args, "-v", cache=tmp_path / "cache")  # the notes, on request
     assert verbose.returncode == 0 and "(Normalize) after pooling is not applied" in verbose.stderr
+
+
+@pytest.mark.slow
+def test_help_imports_no_model_code():
+    """`zerog --help` reads no model, metric or graph library: it stays a parser (issue 26: 7.5 s of CPU)."""
+    code = (
+        "import runpy, sys\n"
+        "sys.argv = ['zerog', 'eval', '--help']\n"
+        "try:\n    runpy.run_module('zerog_graph', run_name='__main__')\nexcept SystemExit:\n    pass\n"
+        "heavy = ('modeling_zerog', 'sklearn', 'torch_geometric', 'peft', 'datasets', 'zerog_graph.evaluate')\n"
+        "print('IMPORTED', [m for m in heavy if m in sys.modules])"
+    )
+    env = dict(os.environ, PYTHONPATH=str(REPO))
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=300)
+    assert "--dtype" in result.stdout and "IMPORTED []" in result.stdout, result.stdout[-500:] + result.stderr
+
+
+@pytest.mark.slow
+def test_transformers_verbosity_info_shows_the_notes(minilm_path, tmp_path):
+    """The note on MiniLM's Normalize module is at info level: `TRANSFORMERS_VERBOSITY=info` shows it, the
+    default does not; loading a LoRA model prints no FutureWarning (peft reads a deprecated property)."""
+    code = "from zerog_graph import load_model; load_model(%r, use_lora=True)" % minilm_path
+    runs = {}
+    for verbosity in ("info", "warning"):
+        env = dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", TRANSFORMERS_VERBOSITY=verbosity)
+        runs[verbosity] = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env)
+    note = "'2_Normalize' (Normalize) after pooling is not applied"
+    assert note in runs["info"].stderr and note not in runs["warning"].stderr
+    assert "Warning" not in runs["warning"].stderr and "kernels-community" not in runs["warning"].stderr, runs[
+        "warning"
+    ].stderr

@@ -84,10 +84,11 @@ def help_options(*command: str) -> frozenset:
 def command_options(words: list) -> list:
     """(the command whose `--help` decides, the options given to it) for each command of a shell line."""
     found = []
-    if "train_hf.py" in words:
-        at = words.index("train_hf.py")
+    script = next((w for w in ("train_hf.py", "train_hf", "zerog-train") if w in words), None)  # -m train_hf
+    if script is not None:
+        at = words.index(script)
         if words[0] == "accelerate":
-            found.append((("accelerate", "launch"), words[2:at]))
+            found.append((("accelerate", "launch"), words[2 : at - (script == "train_hf")]))
         found.append(((sys.executable, str(REPO / "train_hf.py")), words[at + 1 :]))
     elif words[:1] == ["zerog"] and len(words) > 1:
         found.append((("zerog", words[1]), words[2:]))

@@ -362,7 +362,7 @@ def test_old_style_pooling_and_skipped_normalize_noted_at_info(minilm_path, capl
     sentence-transformers' own."""
     from sentence_transformers import SentenceTransformer
 
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO, logger="transformers"):  # as TRANSFORMERS_VERBOSITY=info sets it
         model = ZeroGModel(ZeroGConfig(lm_name_or_path=minilm_path, use_lora=False))
     assert model.pooling_mode == "mean"
     notes = [r for r in caplog.records if "'2_Normalize' (Normalize) after pooling is not applied" in r.message]
@@ -374,7 +374,7 @@ def test_old_style_pooling_and_skipped_normalize_noted_at_info(minilm_path, capl
 
 def test_dense_after_pooling_warns(minilm_path, tmp_path, caplog):
     folder = st_checkpoint(tmp_path / "st", minilm_path, {"pooling_mode": "mean"}, after=("Dense", "Normalize"))
-    with caplog.at_level(logging.INFO):
+    with caplog.at_level(logging.INFO, logger="transformers"):
         ZeroGModel(ZeroGConfig(lm_name_or_path=folder, use_lora=False))
     warnings = [r.message for r in caplog.records if r.levelno == logging.WARNING]
     assert any(

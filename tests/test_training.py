@@ -83,6 +83,8 @@ def test_collator_shapes(minilm_path):
     assert batch["label_batch"].tolist() == [0] * 4 + [1] * 4
     assert batch["labels"].tolist() == items[0]["labels"].tolist() + (items[1]["labels"] + 4).tolist()
     assert batch["edge_index"][:, items[0]["edge_index"].size(1) :].min() >= sizes[0]
+    items[1]["labels"][0] = -1  # an unlabelled node keeps -1 whatever the classes before it
+    assert ZeroGCollator(AutoTokenizer.from_pretrained(minilm_path), max_length=16)(items)["labels"][sizes[0]] == -1
 
 
 # --- gradient accumulation --------------------------------------------------------------------------------
@@ -484,3 +486,62 @@ def test_training_a_saved_model_keeps_its_settings(data_dir, minilm_path, tmp_pa
     train_hf.main(train_args(str(tmp_path / "saved"), tmp_path / "out", "--max_steps", "1"))
     config = json.loads((tmp_path / "out" / "config.json").read_text())
     assert (config["pooling_mode"], config["num_rounds"], config["max_seq_length"]) == ("cls", 3, 48)
+
+
+class RecordingHub:
+    """Stands in for transformers' `hf_api()`: records the repository and the files each upload would send."""
+
+    def __init__(self):
+        self.repos, self.uploads = [], []
+
+    def create_repo(self, repo_id, **kwargs):
+        self.repos.append(repo_id)
+        return type("RepoUrl", (), {"repo_id": repo_id})()
+
+    def upload_folder(self, folder_path, ignore_patterns=(), **kwargs):
+        from huggingface_hub.utils import filter_repo_objects
+
+        files = [str(p.relative_to(folder_path)) for p in Path(folder_path).rglob("*") if p.is_file()]
+        self.uploads.append(sorted(filter_repo_objects(files, ignore_patterns=ignore_patterns)))
+        return "https://huggingface.co/org/zerog-test/commit/0"
+
+
+@pytest.mark.slow
+def test_training_is_quiet_and_pushes_through_the_trainer(data_dir, tmp_path, monkeypatch, capsys, recwarn):
+    """No second time estimate beside the Trainer's own, no pin_memory or `is_gradient_checkpointing` warning on
+    the CPU (no --use_cpu: as `accelerate launch --cpu` runs it), and --push_to_hub goes through
+    `Trainer.push_to_hub`: one upload with the ZeroG card and no pickle."""
+    import transformers.trainer
+
+    hub = RecordingHub()
+    monkeypatch.setattr(transformers.trainer, "hf_api", lambda: hub)
+    args = [a for a in train_args("minilm", tmp_path / "run", "--max_steps", "4") if a != "--use_cpu"]
+    train_hf.main([*args, "--push_to_hub", "--hub_model_id", "org/zerog-test"])
+    out = capsys.readouterr()
+    assert "min left" not in out.out + out.err
+    messages = [str(w.message) for w in recwarn]
+    assert not [m for m in messages if "pin_memory" in m or "is_gradient_checkpointing" in m], messages
+    assert hub.repos == ["org/zerog-test"] and len(hub.uploads) == 1
+    assert "adapter/adapter_model.safetensors" in hub.uploads[0] and "README.md" in hub.uploads[0]
+    assert not [f for f in hub.uploads[0] if f.endswith((".bin", ".pt", ".pth")) or f.startswith("checkpoint")]
+    assert "# ZeroG on" in (tmp_path / "run" / "README.md").read_text()
+    assert "https://huggingface.co/org/zerog-test/commit/0" in out.out
+
+
+def test_a_pickle_in_the_output_folder_stops_the_push(tmp_path):
+    from zerog_graph.trainer import check_no_pickle_pushed
+
+    (tmp_path / "checkpoint-4").mkdir()
+    (tmp_path / "checkpoint-4" / "optimizer.pt").write_bytes(b"")  # skipped by the Trainer's push
+    (tmp_path / "adapter").mkdir()
+    (tmp_path / "adapter" / "adapter_model.safetensors").write_bytes(b"")
+    check_no_pickle_pushed(tmp_path)
+    (tmp_path / "adapter" / "extra.bin").write_bytes(b"")
+    with pytest.raises(ValueError, match=r"adapter/extra\.bin: a pickle, which --push_to_hub never uploads"):
+        check_no_pickle_pushed(tmp_path)
+
+
+def test_hub_strategies_that_upload_pickles_are_refused(capsys):
+    with pytest.raises(SystemExit):
+        train_hf.parse_arguments(["--source_graphs", "cora", "--output_dir", "x", "--hub_strategy", "checkpoint"])
+    assert "invalid choice: 'checkpoint'" in capsys.readouterr().err

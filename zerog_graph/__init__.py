@@ -6,8 +6,10 @@
 - `distributed`, `paths`, `precision`: work across `accelerate launch` processes, the cache folder, dtypes.
 """
 
+import logging as _logging
 import os as _os
 import sys as _sys
+from importlib import import_module as _import_module
 from importlib.util import find_spec as _find_spec
 
 
@@ -27,22 +29,38 @@ def _drop_shadowing_copies():
 
 _drop_shadowing_copies()
 
-from .evaluate import GraphResult, embed_graph, evaluate_graph, write_predictions  # noqa: E402
-from .graph import GraphError, TextGraph  # noqa: E402
-from .io import from_pyg, to_pyg  # noqa: E402
-from .models import load_model  # noqa: E402
-from .registry import GRAPHS, load_graph  # noqa: E402
+# Optional 4-bit kernels that bitsandbytes looks for when peft or the Trainer imports it: their absence
+# (offline, or no `kernels` package) is logged as a warning on every command although no quantised
+# layer is in use. Only these two loggers are lowered; QLoRA's own errors still show.
+for _name in ("bitsandbytes.backends.cpu.ops", "kernels"):
+    _logging.getLogger(_name).setLevel(_logging.ERROR)
 
-__all__ = [
-    "TextGraph",
-    "GraphError",
-    "GRAPHS",
-    "load_graph",
-    "from_pyg",
-    "to_pyg",
-    "load_model",
-    "evaluate_graph",
-    "embed_graph",
-    "GraphResult",
-    "write_predictions",
-]
+# The public names, imported on first use (PEP 562): `zerog --help` and `import zerog_graph` load no model code.
+_EXPORTS = {
+    "GraphResult": "evaluate",
+    "embed_graph": "evaluate",
+    "evaluate_graph": "evaluate",
+    "write_predictions": "evaluate",
+    "GraphError": "graph",
+    "TextGraph": "graph",
+    "load_model": "models",
+    "GRAPHS": "registry",
+    "load_graph": "registry",
+    "from_pyg": "io",
+    "to_pyg": "io",
+}
+
+
+def __getattr__(name: str):
+    if name not in _EXPORTS:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(_import_module(f".{_EXPORTS[name]}", __name__), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(_EXPORTS))
+
+
+__all__ = list(_EXPORTS)

@@ -268,7 +268,10 @@ def main(argv=None) -> int:
     except SystemExit as exit_:  # argparse's own errors (exit 2) and --help (exit 0), as a return value
         return exit_.code
     if args.verbose:
+        from modeling_zerog import logger as model_logger  # under transformers' logger, which has its own handler
+
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
+        model_logger.setLevel(logging.INFO)
     try:
         run_eval(args)
     except (GraphError, OSError, ValueError, ImportError) as error:

@@ -4,14 +4,23 @@ from dataclasses import dataclass
 from typing import Optional, Union
 
 import torch
+from torch_geometric.data import Batch, Data
 
 from configuration_zerog import Templates, fill_template
 from modeling_zerog import tokenize_texts
 
 
+class Subgraph(Data):
+    """A subgraph for PyG's `Batch.from_data_list`: its edges are offset by the nodes before it (as any `Data`'s),
+    its `labels` (rows of the label texts) by the classes before it; `class_index` batched gives `label_batch`."""
+
+    def __inc__(self, key, value, *args, **kwargs):
+        return self.class_index.numel() if key == "labels" else super().__inc__(key, value, *args, **kwargs)
+
+
 @dataclass
 class ZeroGCollator:
-    """Concatenates subgraphs into one disjoint graph and tokenizes their texts.
+    """Joins subgraphs into one disjoint graph (PyG's `Batch.from_data_list`) and tokenizes their texts.
 
     Returns `input_ids`/`attention_mask` (every node text), `edge_index` (offset per subgraph),
     `batch` (subgraph of each node), `prompt_*` (one description per subgraph), `label_*` (every
@@ -45,24 +54,27 @@ class ZeroGCollator:
         return {f"{prefix}input_ids": padded["input_ids"], f"{prefix}attention_mask": padded["attention_mask"]}
 
     def __call__(self, items: list) -> dict:
-        node_counts = torch.tensor([len(item["texts"]) for item in items])
-        label_counts = torch.tensor([len(item["class_texts"]) for item in items])
-        node_offsets = torch.cumsum(node_counts, 0) - node_counts
-        label_offsets = torch.cumsum(label_counts, 0) - label_counts
-        labels = torch.cat(
+        union = Batch.from_data_list(
             [
-                torch.where(item["labels"] >= 0, item["labels"] + offset, -1)
-                for item, offset in zip(items, label_offsets)
-            ]
+                Subgraph(
+                    edge_index=item["edge_index"],
+                    num_nodes=len(item["texts"]),
+                    labels=item["labels"],
+                    class_index=torch.arange(len(item["class_texts"])),
+                )
+                for item in items
+            ],
+            follow_batch=["class_index"],
         )
+        unlabelled = torch.cat([item["labels"] for item in items]) < 0
         batch = {
             **self.tokenize(items, "node", lambda item: item["texts"]),
             **self.tokenize(items, "description", lambda item: [item["description"]], "prompt_"),
             **self.tokenize(items, "label", lambda item: item["class_texts"], "label_"),
-            "edge_index": torch.cat([item["edge_index"] + offset for item, offset in zip(items, node_offsets)], dim=1),
-            "batch": torch.repeat_interleave(torch.arange(len(items)), node_counts),
-            "label_batch": torch.repeat_interleave(torch.arange(len(items)), label_counts),
-            "labels": labels,
+            "edge_index": union.edge_index,
+            "batch": union.batch,
+            "label_batch": union.class_index_batch,
+            "labels": union.labels.masked_fill(unlabelled, -1),
         }
         if self.statistics is not None:
             batch["node_mean"] = torch.stack([self.statistics[item["graph_index"]][0] for item in items])

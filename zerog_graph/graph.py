@@ -8,7 +8,6 @@ from typing import Optional
 
 import numpy as np
 import torch
-from torch_geometric.utils import coalesce, remove_self_loops, to_undirected
 
 
 class GraphError(ValueError):
@@ -100,6 +99,8 @@ class TextGraph:
             raise GraphError(
                 f"{where}: edge {edge} {edge_index[:, edge].tolist()} is out of range for {num_nodes} nodes"
             )
+        from torch_geometric.utils import coalesce, remove_self_loops, to_undirected  # not for `zerog --help`
+
         edge_index, _ = remove_self_loops(edge_index)
         self.edge_index = (
             coalesce(edge_index, num_nodes=num_nodes)

@@ -7,15 +7,15 @@ docs/benchmarks.md, `bench/precision.py`):
   - a CPU with AVX512-BF16 but no AMX: bf16 only where a short timed probe finds a bf16 matrix product
     faster than fp32 (`cpu_bf16_speedup`, run once per machine and cached). It differs by CPU: about
     0.6x on a Xeon without AMX, 2.8x on an AMD EPYC with AVX512-BF16;
-  - any other CPU: fp32.
-`int8` (torch's dynamic quantisation of the backbone's `nn.Linear` layers, for CPUs with
-AVX512-VNNI or AMX-INT8) is about three times as fast as fp32 on such a CPU but moved accuracy by up
-to 1.2 points, so it is opt-in (`--dtype int8`), never picked by `auto`.
+  - any other CPU (no `avx512_bf16` / `amx_bf16` flag in /proc/cpuinfo, e.g. an AVX512-VNNI-only Xeon,
+    where bf16 runs about 2.7x slower than fp32): fp32, with no probe.
+`int8` (`Int8Linear`: the backbone's `nn.Linear` weights in int8, one scale per output channel, dequantised
+in the matmul) keeps the embeddings within a cosine of 0.999 of fp32's in a quarter of the weights' memory,
+at about fp32's speed (`bench/int8.py`); it is opt-in (`--dtype int8`), never picked by `auto`.
 """
 
 import json
 import time
-import warnings
 from pathlib import Path
 
 import torch
@@ -25,20 +25,29 @@ from .paths import cache_dir
 
 PRECISIONS = ("auto", "bf16", "fp16", "fp32", "int8")
 # What `quantize_int8` does, for the embedding cache key: a change of scheme must not reuse entries.
-INT8_SCHEME = "torch.ao dynamic qint8: per-channel weights, per-batch activations, LoRA layers float"
+INT8_SCHEME = "Int8Linear: int8 weights per output channel (absmax), float activations, LoRA layers float"
 LOAD_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16, "fp32": torch.float32, "int8": torch.float32}
 
-# torch 2.13 deprecates eager-mode quantisation (and the quantised tensor constructors it calls) in
-# favour of torchao, which is not a dependency here; those two warnings are the only ones silenced.
-_DEPRECATIONS = (
-    r"torch\.ao\.quantization is deprecated",
-    r"torch\.quantize_per_tensor, torch\.quantize_per_channel",
-)
+
+def cpu_flags():
+    """The CPU's feature flags as the kernel reports them (`/proc/cpuinfo`), or None where there is no such file.
+    They are what the OS lets programs use: a VM's CPUID may claim more (torch's own checks read CPUID)."""
+    cpuinfo = Path("/proc/cpuinfo")
+    if not cpuinfo.exists():
+        return None
+    lines = cpuinfo.read_text(errors="replace").splitlines()
+    return set(next((line.split(":", 1)[1].split() for line in lines if line.startswith("flags")), []))
+
+
+def cpu_flag(name: str, torch_check) -> bool:
+    """Whether the CPU has feature `name`: torch's check, and the kernel's flag where the kernel lists flags."""
+    flags = cpu_flags()
+    return torch_check() and (flags is None or name in flags)
 
 
 def cpu_has_amx() -> bool:
     """AMX tiles: bf16 (and int8) matrix units, where bf16 beats fp32."""
-    return torch.cpu._is_amx_tile_supported()
+    return cpu_flag("amx_bf16", torch.cpu._is_amx_tile_supported)
 
 
 def cpu_has_int8_dot() -> bool:
@@ -48,7 +57,7 @@ def cpu_has_int8_dot() -> bool:
 
 def cpu_has_bf16_dot() -> bool:
     """AVX512-BF16: bf16 dot products, which may or may not beat fp32 (see `cpu_bf16_speedup`)."""
-    return torch.cpu._is_avx512_bf16_supported()
+    return cpu_flag("avx512_bf16", torch.cpu._is_avx512_bf16_supported)
 
 
 # The probe: a MiniLM feed-forward product on a batch of short texts. bf16 must beat fp32 by this much.
@@ -118,28 +127,43 @@ def default_dtype(name: str) -> torch.dtype:
     return LOAD_DTYPES[auto_float_precision() if name == "auto" else name]
 
 
+class Int8Linear(nn.Module):
+    """A `nn.Linear` for inference with int8 weights, one scale per output channel (its largest |weight| / 127),
+    dequantised in the matmul; activations stay float. Plain torch operations: torch.ao's eager quantisation is
+    deprecated in torch 2.13, torchao is not a dependency."""
+
+    def __init__(self, linear: nn.Linear):
+        super().__init__()
+        weight = linear.weight.detach().float()
+        scale = weight.abs().amax(dim=1).clamp_min(torch.finfo(torch.float32).tiny) / 127
+        self.in_features, self.out_features = linear.in_features, linear.out_features
+        self.register_buffer("weight_int8", torch.round(weight / scale[:, None]).to(torch.int8))
+        self.register_buffer("scale", scale)
+        self.register_buffer("bias", None if linear.bias is None else linear.bias.detach().float())
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        weight = self.weight_int8.to(x.dtype) * self.scale[:, None].to(x.dtype)
+        return nn.functional.linear(x, weight, None if self.bias is None else self.bias.to(x.dtype))
+
+
 def quantize_int8(model):
-    """Replaces the backbone's `nn.Linear` layers, in place, with dynamically quantised int8 ones
-    (weights int8 per output channel, activations quantised per batch); LoRA layers stay float so that the
-    adapter's weights still key the embedding cache. For inference on the CPU only."""
+    """Replaces the backbone's `nn.Linear` layers, in place, with `Int8Linear` (weights int8 per output channel);
+    LoRA layers stay float so that the adapter's weights still key the embedding cache. For the CPU only."""
     if model.config.quantization is not None:
         raise ValueError(f"--dtype int8 cannot be combined with quantization={model.config.quantization!r}")
     if next(model.lm.parameters()).device.type != "cpu":
-        raise ValueError("--dtype int8 runs on the CPU only (torch dynamic quantisation); use bf16 on a GPU")
-    targets = {
-        name: torch.ao.quantization.per_channel_dynamic_qconfig
-        for name, module in model.lm.named_modules()
-        if type(module) is nn.Linear and "lora_" not in name
-    }
-    with warnings.catch_warnings():
-        for message in _DEPRECATIONS:
-            warnings.filterwarnings("ignore", message=message)
-        torch.ao.quantization.quantize_dynamic(model.lm.float(), targets, dtype=torch.qint8, inplace=True)
+        raise ValueError("--dtype int8 runs on the CPU only; use bf16 on a GPU")
+    model.lm.float()
+    targets = [name for name, module in model.lm.named_modules() if type(module) is nn.Linear and "lora_" not in name]
+    for name in targets:
+        parent, _, child = name.rpartition(".")
+        owner = model.lm.get_submodule(parent)
+        setattr(owner, child, Int8Linear(getattr(owner, child)))
     return model
 
 
 def is_int8(model) -> bool:
-    return any(isinstance(m, torch.ao.nn.quantized.dynamic.Linear) for m in model.lm.modules())
+    return any(isinstance(m, Int8Linear) for m in model.lm.modules())
 
 
 def precision_of(model) -> str:

@@ -3,7 +3,6 @@
 import json
 import math
 import os
-import time
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Optional
@@ -12,6 +11,7 @@ import torch
 from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from torch.utils.data import Dataset
 from transformers import Trainer, TrainerCallback
+from transformers.trainer import TRAINING_ARGS_NAME
 
 from modeling_zerog import ADAPTER_SUBFOLDER, check_adapter_fits, graph_statistics, one_line, read_hub_json
 
@@ -84,6 +84,16 @@ class ZeroGTrainer(Trainer):
                     f"stopped"
                 )
         super().log(logs, *args, **kwargs)
+
+    def _save(self, output_dir: Optional[str] = None, state_dict=None):
+        """As the Trainer's, without `training_args.bin`: a pickle, which nothing reads back and `push_to_hub` would
+        upload (the card lists the run's settings)."""
+        super()._save(output_dir, state_dict)
+        Path(output_dir or self.args.output_dir, TRAINING_ARGS_NAME).unlink(missing_ok=True)
+
+    def create_model_card(self, *args, **kwargs):
+        """Keeps the ZeroG card (`model_card`, written with the results before `push_to_hub`) in place of the
+        Trainer's generic one."""
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
         """Checkpoints hold the LoRA adapter only (the backbone reloads from its source); one that does not fit
@@ -177,22 +187,6 @@ class SourceStatistics(TrainerCallback):
     def on_step_end(self, args, state, control, model=None, **kwargs):
         if self.refresh_steps and state.global_step % self.refresh_steps == 0 and state.global_step < state.max_steps:
             self.compute(model)
-
-
-class StepTimer(TrainerCallback):
-    """Prints the measured time per optimizer step and the expected time left, `after_steps` steps after the
-    first step of this run (which holds one-off costs; a resumed run starts at its checkpoint's step)."""
-
-    def __init__(self, after_steps: int = 3):
-        self.after_steps, self.start = after_steps, None
-
-    def on_step_end(self, args, state, control, **kwargs):
-        if self.start is None:
-            self.start = (time.perf_counter(), state.global_step)
-        elif state.global_step == self.start[1] + self.after_steps and state.is_world_process_zero:
-            per_step = (time.perf_counter() - self.start[0]) / self.after_steps
-            left = per_step * (state.max_steps - state.global_step) / 60
-            print(f"[zerog] {per_step:.2f} s per step; {state.max_steps} steps, about {left:.0f} min left", flush=True)
 
 
 def eval_results(results: dict) -> list:
@@ -311,25 +305,15 @@ embeddings alone.
 """
 
 
-# Never uploaded: Trainer checkpoints (optimizer and RNG state are pickles) and logs.
-PUSH_IGNORED = ["checkpoint-*", "checkpoint-*/**", "runs/**", "*.pt", "*.pth", "*.bin"]
+# What `Trainer.push_to_hub` skips (checkpoints, `_*`), and what ZeroG refuses to upload: pickles.
+PUSH_SKIPPED, PICKLES = ("checkpoint-", "_"), (".pt", ".pth", ".bin", ".pkl", ".pickle")
 
 
-def push_folder(folder: Path, repo_id: str, token=None, private: bool = False) -> str:
-    """Uploads a saved ZeroG folder (config, code, tokenizer, adapter, card) to the Hub."""
-    from huggingface_hub import HfApi
-
-    api = HfApi(token=token)
-    try:
-        api.create_repo(repo_id, exist_ok=True, private=private)
-        return api.upload_folder(
-            repo_id=repo_id,
-            folder_path=str(folder),
-            commit_message="Upload ZeroG adapter",
-            ignore_patterns=PUSH_IGNORED,
-        ).commit_url
-    except OSError as error:  # requests/httpx connection errors derive from OSError
-        raise OSError(
-            f"Could not push {folder} to the Hub as {repo_id!r}: {error}. Check the network and "
-            f"`hf auth login`; the trained model is saved in {folder}."
-        ) from error
+def check_no_pickle_pushed(folder) -> None:
+    """Refuses, naming the file, an output folder with a pickle that `Trainer.push_to_hub` would upload (one
+    copied in by hand, or an older run's `training_args.bin`): a published ZeroG model holds none."""
+    folder = Path(folder)
+    for path in sorted(folder.rglob("*")):
+        relative = path.relative_to(folder)
+        if path.is_file() and path.suffix in PICKLES and not relative.parts[0].startswith(PUSH_SKIPPED):
+            raise ValueError(f"{path}: a pickle, which --push_to_hub never uploads; remove it and push again")
