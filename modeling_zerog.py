@@ -903,7 +903,7 @@ def zerog_logits(
                 dots[i] = dots[i] + x[:num_nodes] @ labels[:, start:stop].T
                 squares[i] = squares[i] + x[:num_nodes].square().sum(-1)
         # the clamp only absorbs rounding: numerator and norm come from the same propagated vectors
-        logits = ((d / s.sqrt().clamp(min=1e-12).unsqueeze(1)).clamp(-1, 1) for d, s in zip(dots, squares))
+        logits = ((d / s.clamp(min=1e-24).sqrt().unsqueeze(1)).clamp(-1, 1) for d, s in zip(dots, squares))
     else:
         # Standardising is affine, so it moves onto the labels: ((x - m) * s) @ l = x @ (s * l) - (m * s) @ l.
         weights = (labels * scale[label_batch]).double()

@@ -14,7 +14,7 @@ import pytest
 import torch
 from transformers import AutoTokenizer
 
-from zerog_graph.cache import EmbeddingCache, model_fingerprint, text_keys, write_shard
+from zerog_graph.cache import HOST, EmbeddingCache, model_fingerprint, text_keys, write_shard
 from zerog_graph.models import load_model
 
 TEXTS = [
@@ -128,7 +128,7 @@ def test_cache_path_that_is_not_what_it_should_be_is_replaced(minilm, reference,
     elif kind == "shard symlink":
         path.mkdir()
         (path / "shard-0-link.arrow").symlink_to(elsewhere / "keep.txt")
-        (path / "shard-1-dead.arrow.partial-999999999-dead").write_text("")  # left by a process that was killed
+        (path / f"shard-1-dead.arrow.partial-{HOST}-999999999-dead").write_text("")  # a killed process
     else:
         path.symlink_to(elsewhere if kind == "symlink to a folder" else tmp_path / "missing")
     for _ in range(2):
@@ -229,3 +229,60 @@ def test_backbone_and_adapter_configs_are_part_of_the_key(minilm, minilm_path, t
     before = model_fingerprint(adapted)
     adapted.lm.peft_config["default"].lora_alpha = 64
     assert model_fingerprint(adapted) != before
+
+
+def _lookup(tmp_path, width=8):
+    keys = text_keys("fp", None, TEXTS)
+    return EmbeddingCache(tmp_path).lookup(tmp_path, "fp", width, keys)
+
+
+def test_shard_whose_schema_disagrees_with_its_metadata_is_removed(tmp_path, caplog):
+    """Rows twice as wide as the metadata says (reshaped, they would serve other rows' values), float64 values, or
+    null keys: the shard is removed with a warning, whatever its checksum."""
+    import pyarrow as pa
+
+    keys = text_keys("fp", None, TEXTS)
+    cases = {
+        "wide": (pa.list_(pa.float32(), 16), np.zeros((5, 16), np.float32), [bytes(k) for k in keys]),
+        "float64": (pa.list_(pa.float64(), 8), np.zeros((5, 8)), [bytes(k) for k in keys]),
+        "null key": (pa.list_(pa.float32(), 8), np.zeros((5, 8), np.float32), [None] + [bytes(k) for k in keys[1:]]),
+    }
+    for name, (kind, values, key_list) in cases.items():
+        table = pa.table({"key": pa.array(key_list, pa.binary(16)), "embedding": pa.array(list(values), kind)})
+        metadata = {"fingerprint": "fp", "rows": 5, "width": 8, "sha256": "x"}
+        table = table.replace_schema_metadata({b"zerog": json.dumps(metadata)})
+        with (
+            pa.OSFile(str(tmp_path / f"shard-{name}.arrow"), "wb") as sink,
+            pa.ipc.new_stream(sink, table.schema) as w,
+        ):
+            w.write_table(table)
+    with caplog.at_level(logging.WARNING):
+        shards, shard_of, _ = _lookup(tmp_path)
+    assert shards == [] and (shard_of == -1).all() and caplog.text.count("is damaged") == 3
+    assert list(tmp_path.glob("shard-*")) == []
+
+
+def test_damaged_shard_that_cannot_be_removed_is_skipped(tmp_path, monkeypatch, caplog):
+    """A read-only cache: the damaged shard stays, is skipped with a warning, and the lookup ends."""
+    path = write_shard(tmp_path, "fp", text_keys("fp", None, TEXTS), np.full((5, 8), np.nan, np.float32))
+
+    def refuse(entry):
+        raise PermissionError(13, "Permission denied", str(entry))
+
+    monkeypatch.setattr("zerog_graph.cache.remove_entry", refuse)
+    with caplog.at_level(logging.WARNING):
+        shards, shard_of, _ = _lookup(tmp_path)
+    assert (shard_of == -1).all() and path.exists() and "Cannot remove" in caplog.text
+
+
+def test_partial_files_of_other_hosts_are_judged_by_age_only(tmp_path):
+    from zerog_graph import cache
+
+    young = tmp_path / "shard-1.arrow.partial-otherhost-1-abc"
+    old = tmp_path / "shard-2.arrow.partial-otherhost-1-def"
+    dead = tmp_path / f"shard-3.arrow.partial-{cache.HOST}-999999999-ghi"
+    for path in (young, old, dead):
+        path.write_bytes(b"")
+    os.utime(old, (0, 0))
+    cache.remove_stale_partials(tmp_path)
+    assert young.exists() and not old.exists() and not dead.exists()

@@ -177,3 +177,21 @@ def test_two_processes_encode_into_one_cache(minilm, minilm_path, tmp_path, monk
     calls = count_forwards(minilm, monkeypatch)
     again = EmbeddingCache(tmp_path / "c").rows(minilm, texts, model_fingerprint(minilm))
     assert calls == [] and torch.allclose(again.tensor(), sharded["embeds"])
+
+
+def test_cosine_gradient_is_finite_where_a_propagated_vector_is_zero():
+    """Identical nodes and prompt: every standardised vector is 0; the scores' gradient stays finite."""
+    nodes = torch.ones(4, 6, requires_grad=True)
+    edges = torch.tensor([[0, 1, 2], [1, 2, 3]])
+    scores = zerog_logits(nodes, torch.ones(1, 6), torch.randn(3, 6), edges, 2)
+    scores.sum().backward()
+    assert torch.isfinite(nodes.grad).all()
+
+
+@pytest.mark.slow
+def test_bad_kind_and_lone_surrogates_are_clear_errors(minilm, tmp_path):
+    cache = EmbeddingCache(tmp_path)
+    with pytest.raises(ValueError, match="kind='nodes' is not one of"):
+        cache.rows(minilm, ["a"], kind="nodes")
+    with pytest.raises(ValueError, match=r"texts\[1\] is not a valid Unicode string"):
+        cache.rows(minilm, ["a", "b\ud800"])

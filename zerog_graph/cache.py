@@ -15,7 +15,9 @@ import json
 import logging
 import os
 import shutil
+import socket
 import sys
+import tempfile
 import time
 import uuid
 from pathlib import Path
@@ -77,31 +79,39 @@ def tokenize_version(model):
     return getattr(sys.modules.get(type(model).__module__), "TOKENIZE_VERSION", None)
 
 
-# Bytes of a weights file hashed in full below this size; above it, its header and SAMPLES spread slices.
-FULL_HASH_BYTES = 64 * 2**20
-SAMPLES, SAMPLE_BYTES = 64, 2**16
-_weights_fingerprints = {}
+WEIGHTS_HASHES = "weights-sha256.json"  # in the cache folder: the hashes of local weights files, by file identity
+_weights_hashes = {}
 
 
 def weights_fingerprint(path: Path) -> str:
-    """A hash of a weights file's content: all of it up to `FULL_HASH_BYTES`, else its safetensors header (names,
-    dtypes, shapes, offsets), its size and `SAMPLES` slices spread over it. Another checkpoint copied in place with
-    the same size and time (`cp -p`, `rsync -a`) changes it. Kept per process by path, size, times and inode."""
+    """The sha256 of a weights file's whole content: another checkpoint copied over it, even with the same size and
+    time (`cp -p`, `rsync -a`), changes it. A file is hashed once: the hash is kept, in this process and in
+    `$ZEROG_CACHE/weights-sha256.json`, by the file's device, inode, size and modification and change times (no
+    copy keeps the change time)."""
     stat = path.stat()
-    memo = (str(path), stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns, stat.st_ino)  # ctime: no copy keeps it
-    if memo not in _weights_fingerprints:
-        digest = hashlib.sha256(str(stat.st_size).encode())
+    identity = f"{stat.st_dev}:{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}:{path.resolve()}"
+    if identity not in _weights_hashes:
+        stored = cache_dir() / WEIGHTS_HASHES
+        try:
+            _weights_hashes.update(json.loads(stored.read_text(encoding="utf-8")))
+        except (OSError, ValueError, TypeError):
+            pass
+    if identity not in _weights_hashes:
+        digest = hashlib.sha256()
         with open(path, "rb") as f:
-            if stat.st_size <= FULL_HASH_BYTES:
-                digest.update(f.read())
-            else:
-                header = int.from_bytes(f.read(8), "little")
-                digest.update(f.read(min(header, FULL_HASH_BYTES)))
-                for i in range(SAMPLES):
-                    f.seek(stat.st_size * i // SAMPLES)
-                    digest.update(f.read(SAMPLE_BYTES))
-        _weights_fingerprints[memo] = digest.hexdigest()[:20]
-    return _weights_fingerprints[memo]
+            while block := f.read(2**24):
+                digest.update(block)
+        _weights_hashes[identity] = digest.hexdigest()[:20]
+        temp = stored.with_name(partial_name(WEIGHTS_HASHES))
+        try:  # kept for the next run; a cache that cannot be written only costs the next run a hash
+            stored.parent.mkdir(parents=True, exist_ok=True)
+            temp.write_text(json.dumps(_weights_hashes), encoding="utf-8")
+            os.replace(temp, stored)
+        except OSError:
+            pass
+        finally:
+            temp.unlink(missing_ok=True)
+    return _weights_hashes[identity]
 
 
 def model_fingerprint(model) -> str:
@@ -134,7 +144,7 @@ def model_fingerprint(model) -> str:
     digest.update(stable_json(settings).encode())
     local = Path(settings["lm_path"] or config.lm_name_or_path)
     if local.is_dir():
-        for weights in sorted(local.glob("*.safetensors")):
+        for weights in sorted([*local.glob("*.safetensors"), *local.glob("*.bin")]):
             digest.update(f"{weights.name}:{weights_fingerprint(weights)}".encode())
     for name, param in sorted(model.lm.named_parameters()):
         if "lora_" in name:
@@ -151,15 +161,33 @@ def remove_entry(path: Path):
         shutil.rmtree(path, ignore_errors=True)
 
 
+# A partial file is named `<shard>.partial-<host>-<pid>-<random>`: a process judges only its own host's partials by
+# their pid; another host's (a cache on a shared file system) only by age.
+HOST = socket.gethostname().replace("-", "_")[:64] or "host"
+STALE_PARTIAL_SECONDS = 24 * 3600
+
+
+def partial_name(name: str) -> str:
+    return f"{name}.partial-{HOST}-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+
+
 def remove_stale_partials(folder: Path):
-    """Partial files in `folder` left by processes that no longer run (killed while writing a shard)."""
+    """Partial files in `folder` left by processes that no longer run (killed while writing a shard): on this host,
+    those whose process is gone; from another host, those older than a day. One that cannot be removed stays."""
     for partial in folder.glob("*.partial-*"):
-        pid = partial.name.rsplit(".partial-", 1)[1].split("-")[0]
+        host, pid = (partial.name.rsplit(".partial-", 1)[1].split("-") + ["", ""])[:2]
         try:
+            if host != HOST:
+                if time.time() - partial.lstat().st_mtime > STALE_PARTIAL_SECONDS:
+                    remove_entry(partial)
+                continue
             os.kill(int(pid), 0)
         except ProcessLookupError:
-            remove_entry(partial)
-        except (ValueError, PermissionError):  # not ours to judge, or alive under another user
+            try:
+                remove_entry(partial)
+            except OSError:
+                pass
+        except (ValueError, OSError):  # not ours to judge, alive under another user, or gone meanwhile
             pass
 
 
@@ -172,9 +200,12 @@ def text_keys(fingerprint: str, template, texts: list) -> np.ndarray:
     sha256 of the three, so that a row read back says what it was computed from."""
     prefix = hashlib.sha256(stable_json({"model": fingerprint, "template": template}).encode())
     keys = bytearray()
-    for text in texts:
+    for i, text in enumerate(texts):
         digest = prefix.copy()
-        digest.update(text.encode("utf-8"))
+        try:
+            digest.update(text.encode("utf-8"))
+        except (UnicodeEncodeError, AttributeError):
+            raise ValueError(f"texts[{i}] is not a valid Unicode string ({type(text).__name__})") from None
         keys += digest.digest()[:KEY_BYTES]
     return np.frombuffer(bytes(keys), dtype=f"V{KEY_BYTES}")
 
@@ -212,7 +243,7 @@ def write_shard(folder: Path, fingerprint: str, keys: np.ndarray, embeds: np.nda
     table = pa.table({"key": key_array(keys), "embedding": pa.FixedSizeListArray.from_arrays(values, width)})
     table = table.replace_schema_metadata({SHARD_SCHEMA_KEY: json.dumps(metadata)})
     name = f"shard-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.arrow"
-    partial = folder / f"{name}.partial-{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    partial = folder / partial_name(name)
     try:
         with pa.OSFile(str(partial), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)
@@ -220,6 +251,9 @@ def write_shard(folder: Path, fingerprint: str, keys: np.ndarray, embeds: np.nda
     finally:
         partial.unlink(missing_ok=True)
     return folder / name
+
+
+_verified_shards = set()  # `Shard.identity` of the shards this process has checked
 
 
 class Shard:
@@ -236,22 +270,29 @@ class Shard:
         metadata = json.loads((table.schema.metadata or {})[SHARD_SCHEMA_KEY])
         if metadata["fingerprint"] != fingerprint:
             raise ValueError(f"computed by model {metadata['fingerprint']}, not {fingerprint}")
-        if metadata["width"] != width or metadata["rows"] != table.num_rows:
-            raise ValueError(f"shape ({table.num_rows}, {metadata['width']}), expected ({metadata['rows']}, {width})")
+        expected = pa.schema([("key", pa.binary(KEY_BYTES)), ("embedding", pa.list_(pa.float32(), width))])
+        if not table.schema.remove_metadata().equals(expected):
+            raise ValueError(f"schema {table.schema.remove_metadata()}, expected {expected}")
+        nulls = table.column("key").null_count + table.column("embedding").null_count
+        if metadata["rows"] != table.num_rows or nulls:
+            raise ValueError(f"{table.num_rows} rows ({nulls} null), expected {metadata['rows']}")
         keys, embeds = table.column("key").combine_chunks(), table.column("embedding").combine_chunks()
         self.keys = np.frombuffer(keys.buffers()[1], dtype=f"V{KEY_BYTES}", count=len(keys), offset=keys.offset * 16)
         self.embeds = embeds.flatten().to_numpy(zero_copy_only=True).reshape(-1, width)
+        if len(self.embeds) != len(self.keys):
+            raise ValueError(f"{len(self.embeds)} embeddings for {len(self.keys)} keys")
         self.checksum = metadata["sha256"]
-        self.verified = False
+        stat = path.stat()
+        self.identity = (str(path), stat.st_dev, stat.st_ino, stat.st_size, stat.st_mtime_ns, stat.st_ctime_ns)
 
     def verify(self):
-        """Checks the rows against the checksum and for finite values (once)."""
-        if not self.verified:
+        """Checks the rows against the checksum and for finite values, once per process and file."""
+        if self.identity not in _verified_shards:
             if rows_checksum(self.keys, self.embeds) != self.checksum:
                 raise ValueError("checksum mismatch")
             if not np.isfinite(self.embeds).all():
                 raise ValueError("non-finite values")
-            self.verified = True
+            _verified_shards.add(self.identity)
 
 
 class ShardRows:
@@ -261,6 +302,7 @@ class ShardRows:
     def __init__(self, shards: list, shard_of: np.ndarray, row_of: np.ndarray, width: int, chunk_size: int = 65536):
         self.shards, self.shard_of, self.row_of = shards, shard_of, row_of
         self.width, self.chunk_size = width, chunk_size
+        self.by_column = None  # `column_file`, once a block of columns is asked for
         order = np.argsort(shard_of, kind="stable")
         bounds = np.searchsorted(shard_of[order], np.arange(len(shards) + 1))
         self.members = [order[a:b] for a, b in zip(bounds[:-1], bounds[1:])]  # rows of the graph, per shard
@@ -277,11 +319,35 @@ class ShardRows:
                 yield torch.from_numpy(rows), torch.from_numpy(shard.embeds[self.row_of[rows]])
 
     def columns(self, start: int, stop: int) -> torch.Tensor:
-        """`[N, stop - start]`: columns `start:stop` of every row."""
-        out = torch.empty(len(self.shard_of), stop - start)
-        for rows, part in self.chunks():
-            out[rows] = part[:, start:stop]
-        return out
+        """`[N, stop - start]`: columns `start:stop` of every row. Blocks narrower than a row are read from a
+        temporary copy of the rows stored column by column (`column_file`, written at the first such call), so that
+        each block reads its own columns only, not every row again."""
+        if stop - start == self.width:
+            out = torch.empty(len(self.shard_of), self.width)
+            for rows, part in self.chunks():
+                out[rows] = part
+            return out
+        if self.by_column is None:
+            self.by_column = self.column_file()
+        num_rows = len(self.shard_of)
+        block = os.pread(self.by_column.fileno(), (stop - start) * num_rows * 4, start * num_rows * 4)
+        return torch.from_numpy(np.frombuffer(block, dtype=np.float32).reshape(stop - start, num_rows).copy()).T
+
+    def column_file(self):
+        """The rows written column by column (`[H, N]` float32) to an unnamed temporary file beside the shards, in
+        one pass over slices of about 64 MB."""
+        num_rows, width = len(self.shard_of), self.width
+        column_file = tempfile.TemporaryFile(dir=self.shards[0].path.parent if self.shards else None)
+        step = max(1, 2**24 // width)
+        for start in range(0, num_rows, step):
+            shard_of, row_of = self.shard_of[start : start + step], self.row_of[start : start + step]
+            part = np.empty((len(shard_of), width), dtype=np.float32)
+            for index in np.unique(shard_of):
+                chosen = shard_of == index
+                part[chosen] = self.shards[index].embeds[row_of[chosen]]
+            for column, values in enumerate(np.ascontiguousarray(part.T)):
+                os.pwrite(column_file.fileno(), values.tobytes(), (column * num_rows + start) * 4)
+        return column_file
 
     def tensor(self) -> torch.Tensor:
         """All rows, `[N, H]`, in memory."""
@@ -321,6 +387,7 @@ class EmbeddingCache:
         self.root = Path(root) if root else cache_dir() / "embeddings"
         self.shard_rows, self.shard_seconds = shard_rows, shard_seconds
         self.opened = {}  # path -> Shard, kept between lookups
+        self.skipped = set()  # damaged shards that could not be removed (a read-only cache)
 
     def shards(self, folder: Path, fingerprint: str, width: int) -> list:
         """The folder's shards, opened (damaged ones removed with a warning); stale partial files are removed."""
@@ -329,9 +396,15 @@ class EmbeddingCache:
         remove_stale_partials(folder)
         shards = []
         for path in sorted(folder.glob("shard-*.arrow")):
+            if path in self.skipped:
+                continue
             if path not in self.opened:
                 try:
                     self.opened[path] = Shard(path, fingerprint, width)
+                except PermissionError as error:  # another user's shard: not damaged, not ours to remove
+                    logger.warning(f"Embedding cache shard {path} cannot be read ({error.strerror}); skipping it.")
+                    self.skipped.add(path)
+                    continue
                 except Exception as error:  # a truncated or foreign shard is removed, never trusted
                     self.discard(path, error)
                     continue
@@ -341,7 +414,11 @@ class EmbeddingCache:
     def discard(self, path: Path, error: Exception):
         logger.warning(f"Embedding cache shard {path} is damaged ({error}); removing it.")
         self.opened.pop(path, None)
-        remove_entry(path)
+        try:
+            remove_entry(path)
+        except OSError as failure:  # a read-only cache: the shard stays, and is skipped
+            logger.warning(f"Cannot remove {path} ({failure.strerror}); skipping it.")
+            self.skipped.add(path)
 
     def lookup(self, folder: Path, fingerprint: str, width: int, keys: np.ndarray):
         """`(shards, shard_of, row_of)`: where each key's row is (`shard_of` -1 where none holds it). The shards
@@ -376,49 +453,50 @@ class EmbeddingCache:
         `labels`, `description`: `model.tokenize`) choose and fill the template, which is part of each key."""
         fingerprint = fingerprint or model_fingerprint(model)
         kind = template_fields.get("kind", "node")
+        if kind not in ("node", "label", "description"):
+            raise ValueError(f"kind={kind!r} is not one of 'node', 'label', 'description'")
         template = fill_template(
             getattr(model.config.templates, kind), template_fields.get("labels"), template_fields.get("description")
         )
         folder, width = self.root / fingerprint, model.lm.config.hidden_size
         keys = text_keys(fingerprint, template, texts)
+        state = process_state()
+        try:
+            if folder.is_symlink() or folder.exists() and not folder.is_dir():
+                logger.warning(f"{folder} is a link or a file, not a cache folder; replacing it (never followed).")
+                remove_entry(folder)
+            state.wait_for_everyone()  # every process looks up before any writes: they split one list of texts
+            shards, shard_of, row_of = self.lookup(folder, fingerprint, width, keys)
+            state.wait_for_everyone()
+            if (shard_of >= 0).all():
+                return ShardRows(shards, shard_of, row_of, width)
+            folder.mkdir(parents=True, exist_ok=True)
+            self.fill(
+                model, folder, fingerprint, texts, keys, shard_of < 0, batch_size, show_progress_bar, template_fields
+            )
+        except OSError as error:
+            if state.num_processes > 1:  # one process alone cannot leave the others: stop them all
+                raise OSError(f"Cannot use the embedding cache at {self.root} ({error})") from None
+            logger.warning(f"Cannot write the embedding cache at {self.root} ({error}); continuing without it.")
+            return EmbeddingRows(encode_sharded(model, texts, batch_size, show_progress_bar, **template_fields))
         shards, shard_of, row_of = self.lookup(folder, fingerprint, width, keys)
         if (shard_of < 0).any():
-            try:
-                if folder.is_symlink() or folder.exists() and not folder.is_dir():
-                    remove_entry(folder)  # the cache's own path, taken by a file or a link: never followed
-                folder.mkdir(parents=True, exist_ok=True)
-                self.fill(
-                    model,
-                    folder,
-                    fingerprint,
-                    texts,
-                    keys,
-                    shard_of < 0,
-                    batch_size,
-                    show_progress_bar,
-                    template_fields,
-                )
-            except OSError as error:
-                logger.warning(f"Cannot write the embedding cache at {self.root} ({error}); continuing without it.")
-                return EmbeddingRows(encode_sharded(model, texts, batch_size, show_progress_bar, **template_fields))
-            shards, shard_of, row_of = self.lookup(folder, fingerprint, width, keys)
-            if (shard_of < 0).any():
-                raise RuntimeError(f"{folder}: {int((shard_of < 0).sum())} encoded texts are missing from the cache")
+            raise ValueError(
+                f"{folder}: {int((shard_of < 0).sum())} encoded texts are missing from the cache: on several "
+                "machines, every process needs the same cache folder (ZEROG_CACHE on a shared file system)"
+            )
         return ShardRows(shards, shard_of, row_of, width)
 
     def fill(self, model, folder, fingerprint, texts, keys, missing, batch_size, show_progress_bar, template_fields):
         """Encodes the distinct texts whose keys are `missing`, longest first, into new shards. With several
-        processes, each takes a contiguous run of the batches and writes its own shards."""
+        processes, process `p` of `P` takes batches `p, p + P, ...` and writes its own shards: the batches are the
+        same whatever the number of processes, and so are the embeddings."""
         todo = np.flatnonzero(missing)
         todo = todo[first_positions(keys[todo], keys[todo]) == np.arange(len(todo))]  # each text once, in order
         todo = todo[length_order([texts[i] for i in todo]).numpy()]
         state = process_state()
-        num_batches = -(-len(todo) // batch_size)
-        share = slice(
-            num_batches * state.process_index // state.num_processes * batch_size,
-            num_batches * (state.process_index + 1) // state.num_processes * batch_size,
-        )
-        mine = todo[share]
+        batches = [todo[start : start + batch_size] for start in range(0, len(todo), batch_size)]
+        mine = batches[state.process_index :: state.num_processes]
         writer = ShardWriter(folder, fingerprint, self.shard_rows, self.shard_seconds)
         progress = None
         if show_progress_bar and state.is_main_process:
@@ -428,15 +506,15 @@ class EmbeddingCache:
             progress = hf_logging.tqdm(total=distinct, initial=distinct - len(todo), desc="encode", unit="text")
         was_training = model.training
         model.eval()
+        name = model.name_or_path or model.config.lm_name_or_path
         try:
             with torch.inference_mode():
-                batches = model.encode_batches([texts[i] for i in mine], batch_size, **template_fields)
-                for start, embeds in zip(range(0, len(mine), batch_size), batches):
-                    name = model.name_or_path or model.config.lm_name_or_path
+                ordered = [texts[i] for batch in mine for i in batch]
+                for batch, embeds in zip(mine, model.encode_batches(ordered, batch_size, **template_fields)):
                     check_finite(embeds, name, model.config.lm_name_or_path)
-                    writer.add(keys[mine[start : start + batch_size]], embeds)
-                    if progress is not None:
-                        progress.update(len(embeds) * state.num_processes)
+                    writer.add(keys[batch], embeds)
+                    if progress is not None:  # the others' batches are as many, give or take one
+                        progress.update(min(len(embeds) * state.num_processes, progress.total - progress.n))
             writer.flush()
         finally:
             model.train(was_training)
