@@ -194,6 +194,17 @@ def hub_file(name_or_path: str, filename: str, **hub_kwargs) -> Optional[str]:
     )
 
 
+def unique_keys(pairs: list) -> dict:
+    """A JSON object from its `(key, value)` pairs (`json`'s `object_pairs_hook`), refusing a key given twice:
+    Python's `json` keeps the last one silently, so a second `labels` or config field would shadow the first."""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise ValueError(f"key {twice!r} is given twice in one object")
+    return data
+
+
 def read_hub_json(name_or_path: str, filename: str, expected_type: Optional[type] = None, **hub_kwargs):
     """A JSON file of a folder or Hub repository, or None when it has none; with `expected_type` (e.g. dict),
     a value of another type is a ValueError naming the file."""
@@ -202,8 +213,8 @@ def read_hub_json(name_or_path: str, filename: str, expected_type: Optional[type
         return None
     try:
         with open(path, encoding="utf-8") as f:
-            value = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
+            value = json.load(f, object_pairs_hook=unique_keys)
+    except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError, a key given twice
         raise ValueError(f"{path}: not valid JSON ({error})") from None
     except OSError as error:
         raise OSError(f"{path}: cannot be read ({error.strerror or error})") from None
@@ -594,10 +605,24 @@ def add_prompt_nodes(edge_index: torch.Tensor, batch: torch.Tensor) -> torch.Ten
     return torch.cat([edge_index, torch.stack([nodes, prompts]), torch.stack([prompts, nodes])], dim=1)
 
 
+def check_edge_index(edge_index: torch.Tensor, num_nodes: int) -> None:
+    """Refuses an `edge_index` that is not a `[2, E]` integer tensor of node ids in `[0, num_nodes)`: an id out of
+    range would silently become another edge (edges are keyed `row * num_nodes + col`) or crash a sparse kernel."""
+    if not isinstance(edge_index, torch.Tensor) or edge_index.is_floating_point() or edge_index.dtype == torch.bool:
+        raise ValueError(f"edge_index must be an integer tensor, got {getattr(edge_index, 'dtype', type(edge_index))}")
+    if edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise ValueError(f"edge_index has shape {tuple(edge_index.shape)}; expected (2, E)")
+    bad = ((edge_index < 0) | (edge_index >= num_nodes)).any(0).nonzero().flatten()
+    if bad.numel():
+        edge = int(bad[0])
+        raise ValueError(f"edge {edge} {edge_index[:, edge].tolist()} is out of range for {num_nodes} nodes")
+
+
 def normalized_adjacency(edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor:
-    r"""Sparse CSR :math:`\hat{D}^{-1/2}(A + I)\hat{D}^{-1/2}`; duplicate edges and self-loops count once."""
+    r"""Sparse CSR :math:`\hat{D}^{-1/2}(A + I)\hat{D}^{-1/2}`; duplicate edges and self-loops count once. As in
+    PyG (`flow="source_to_target"`), an edge `[i, j]` makes its target `j` aggregate from its source `i`: row `j`."""
     loops = torch.arange(num_nodes, device=edge_index.device)
-    row, col = torch.cat([edge_index[:, edge_index[0] != edge_index[1]], loops.expand(2, -1)], dim=1)
+    col, row = torch.cat([edge_index[:, edge_index[0] != edge_index[1]], loops.expand(2, -1)], dim=1)
     key = torch.unique(row * num_nodes + col)  # sorted by row, then column; each edge once
     row, col = key // num_nodes, key % num_nodes
     degree = torch.bincount(row, minlength=num_nodes)  # >= 1 everywhere (the self-loop)
@@ -715,6 +740,7 @@ def zerog_logits(
 
     :rtype: :class:`torch.Tensor` `[N, L]`, `-inf` where node and label are in different graphs.
     """
+    check_edge_index(edge_index, node_embeds.size(0))
     num_nodes, num_graphs = node_embeds.size(0), prompt_embeds.size(0)
     device = node_embeds.device
     batch = batch if batch is not None else torch.zeros(num_nodes, dtype=torch.long, device=device)

@@ -8,10 +8,12 @@ Data flow: graphs -> SubgraphDataset -> ZeroGCollator -> ZeroGModel (encode -> p
 """
 
 import copy
+import fcntl
 import inspect
 import json
 import os
 import sys
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
@@ -213,12 +215,77 @@ def check_arguments(model_args: ModelArguments, data_args: DataArguments, traini
         from zerog_graph.trainer import check_checkpoint
 
         check_checkpoint(training_args.resume_from_checkpoint)
+    check_output_dir(model_args, data_args, training_args)
+
+
+def check_output_dir(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments):
+    """Refuses an output folder that is, holds or lies inside the model trained from (or the backbone folder a saved
+    model names), whatever --overwrite_output says: saving would overwrite the input; and one that already holds a
+    model, without --overwrite_output or --resume_from_checkpoint."""
     output = Path(training_args.output_dir)
+    for field_name, folder in input_folders(model_args.model_name_or_path):
+        inside = os.path.commonpath([folder, os.path.realpath(output)])
+        if inside in (folder, os.path.realpath(output)):
+            how = "is" if folder == os.path.realpath(output) else "lies inside" if inside == folder else "holds"
+            raise ValueError(
+                f"--output_dir {output} {how} the model trained from ({field_name} {folder}); saving would overwrite "
+                f"it: choose another --output_dir"
+            )
     if (output / "config.json").exists() and not (data_args.overwrite_output or training_args.resume_from_checkpoint):
         raise ValueError(
             f"{output} already holds a model; pass --overwrite_output to replace it, "
             f"or --resume_from_checkpoint to continue"
         )
+
+
+def input_folders(model_name_or_path: str) -> list:
+    """`(what, real path)` of each local folder a training run reads its model from: --model_name_or_path, and
+    the backbone folder that a saved ZeroG model's `lm_name_or_path` names."""
+    if not os.path.isdir(model_name_or_path):
+        return []
+    from modeling_zerog import read_hub_json, saved_folder_backbone
+
+    folders = [("--model_name_or_path", os.path.realpath(model_name_or_path))]
+    config = read_hub_json(model_name_or_path, "config.json", dict) or {}
+    backbone = config.get("lm_name_or_path") if config.get("model_type") == "zerog" else None
+    if isinstance(backbone, str):
+        backbone = saved_folder_backbone(model_name_or_path, backbone) or backbone
+        if os.path.isdir(backbone):
+            folders.append((f"the lm_name_or_path of {model_name_or_path}/config.json,", os.path.realpath(backbone)))
+    return folders
+
+
+# Held (an exclusive `flock`) while a run writes its --output_dir; the lock ends with the process, however it ends.
+OUTPUT_LOCK = ".zerog-train.lock"
+
+
+@contextmanager
+def claimed(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments):
+    """Claims --output_dir for this run: a second run into the same folder at once is refused, rather than both
+    writing it and one model silently replacing the other. The checks of `check_output_dir` are made again under
+    the claim. A folder this run created is removed again if the run leaves it empty (a refused run)."""
+    if int(os.environ.get("RANK", "0")) != 0:  # under DDP, the main process claims the folder for all
+        yield
+        return
+    output = Path(training_args.output_dir)
+    created = not output.exists()
+    output.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(output / OUTPUT_LOCK, "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ValueError(
+                    f"--output_dir {output}: another run is writing into it; wait for it to end, or choose another"
+                ) from None
+            try:
+                check_output_dir(model_args, data_args, training_args)
+                yield
+            finally:
+                os.unlink(output / OUTPUT_LOCK)
+    finally:
+        if created and not any(output.iterdir()):
+            output.rmdir()
 
 
 def same_file(a, b) -> bool:
@@ -378,7 +445,12 @@ def save_run(trainer, data_args: DataArguments, training_args: TrainingArguments
     from zerog_graph.trainer import model_card
 
     output = Path(training_args.output_dir)
-    trainer.save_model(str(output))
+    try:
+        trainer.save_model(str(output))
+    except (ValueError, OSError):
+        raise
+    except Exception as error:  # safetensors' own error for a full disk or a file-size limit
+        raise OSError(f"{output}: the model cannot be saved ({' '.join(str(error).split())[:300]})") from None
     given = dict(zip(results, data_args.target_graphs))
     record = {"sources": data_args.source_graphs, "targets": data_args.target_graphs, "target_names": given}
     record["results"] = results
@@ -392,10 +464,16 @@ def save_run(trainer, data_args: DataArguments, training_args: TrainingArguments
 
 
 def main(argv: Optional[list] = None) -> dict:
+    model_args, data_args, training_args = parse_arguments(argv)
+    with claimed(model_args, data_args, training_args):
+        return train(model_args, data_args, training_args)
+
+
+def train(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> dict:
+    """Loads the graphs and the model, evaluates the targets, trains, evaluates again, saves (and pushes)."""
     from zerog_graph.graph import result_names
     from zerog_graph.trainer import push_folder
 
-    model_args, data_args, training_args = parse_arguments(argv)
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False  # pushed once, with the card
     training_args.remove_unused_columns = False  # the collator needs every field of a subgraph
     set_seed(training_args.seed)

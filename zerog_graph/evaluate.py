@@ -7,8 +7,8 @@ from typing import Optional
 
 import torch
 import torch.nn.functional as F
-from sklearn.metrics import f1_score
 
+from configuration_zerog import LABEL_STATISTICS, check_num_rounds
 from modeling_zerog import (
     choose_rounds,
     graph_statistics,
@@ -49,11 +49,14 @@ class GraphResult:
     settings: dict
     logits: torch.Tensor = field(repr=False)
     cosines: Optional[torch.Tensor] = field(default=None, repr=False)
+    # the classes macro-F1 averages over: those among the scored nodes' labels and predictions (docs/evaluation.md)
+    macro_f1_classes: list = field(default_factory=list)
 
     def to_dict(self) -> dict:
         return {
             "accuracy": self.accuracy,
             "macro_f1": self.macro_f1,
+            "macro_f1_classes": self.macro_f1_classes,
             "num_scored": self.num_scored,
             "majority_accuracy": self.majority_accuracy,
             "settings": self.settings,
@@ -145,16 +148,27 @@ def propagated_cosines(
 
 
 def score(logits: torch.Tensor, graph: TextGraph) -> tuple:
-    """Accuracy and macro-F1 over the graph's evaluation mask; None for both when it has no labelled node."""
+    """Accuracy and macro-F1 over the graph's evaluation mask; None for both when it has no labelled node.
+    Accuracy is the exact fraction of right answers; macro-F1 is `macro_f1`'s."""
     mask = graph.eval_mask
     if not mask.any():
         return None, None, 0
     truth, predicted = graph.labels[mask], logits[mask].argmax(-1)
-    accuracy = (predicted == truth).float().mean().item()
-    macro_f1 = f1_score(
-        truth.numpy(), predicted.numpy(), average="macro", labels=list(range(graph.num_classes)), zero_division=0
-    )
-    return accuracy, float(macro_f1), int(mask.sum())
+    num_scored = int(mask.sum())
+    accuracy = int((predicted == truth).sum()) / num_scored
+    return accuracy, macro_f1(truth, predicted, graph.num_classes)[0], num_scored
+
+
+def macro_f1(truth: torch.Tensor, predicted: torch.Tensor, num_classes: int) -> tuple:
+    """`(macro-F1, classes)`: the mean F1 over the classes that occur among the scored nodes' true labels or
+    predictions (`classes`, their indices), as scikit-learn's `f1_score(average="macro")` without `labels=`.
+    A class that no scored node has and none is predicted as has no F1, rather than an F1 of 0."""
+    true_counts = torch.bincount(truth, minlength=num_classes)
+    predicted_counts = torch.bincount(predicted, minlength=num_classes)
+    hits = torch.bincount(truth[truth == predicted], minlength=num_classes)
+    classes = ((true_counts + predicted_counts) > 0).nonzero().flatten()
+    f1 = [2 * int(hits[c]) / (int(true_counts[c]) + int(predicted_counts[c])) for c in classes.tolist()]
+    return sum(f1) / len(f1), classes.tolist()
 
 
 def majority_accuracy(graph: TextGraph) -> Optional[float]:
@@ -181,9 +195,11 @@ def evaluate_graph(
     `with_cosines=True` fills `result.cosines`, for `write_predictions`: the node embeddings are then
     propagated in chunks of dimensions (`propagated_cosines`) instead of as their `[N, C]` projection
     (`classify`), and the cosines are the logits, so the graph is propagated once either way."""
-    num_rounds = model.config.num_rounds if num_rounds is None else num_rounds
+    num_rounds = model.config.num_rounds if num_rounds is None else check_num_rounds(num_rounds, "num_rounds")
     standardize = model.config.standardize if standardize is None else standardize
     label_statistics = label_statistics or model.config.label_statistics
+    check_settings(standardize, label_statistics, batch_size)
+    graph.check()  # a graph changed since it was built
     embeds = embed_graph(model, graph, cache, batch_size, show_progress_bar)
     rounds_setting, diagnostics = num_rounds, None
     if num_rounds == "auto":  # from the embeddings and the edges: the labels are not passed
@@ -199,7 +215,9 @@ def evaluate_graph(
         logits = propagated_cosines(embeds, graph, num_rounds, standardize, label_statistics)
     else:
         logits = classify(embeds, graph, num_rounds, standardize, label_statistics)
-    accuracy, macro_f1, num_scored = score(logits, graph)
+    accuracy, f1, num_scored = score(logits, graph)
+    mask = graph.eval_mask
+    f1_classes = macro_f1(graph.labels[mask], logits[mask].argmax(-1), graph.num_classes)[1] if num_scored else []
     settings = {
         "model": model.config.lm_name_or_path,
         "pooling": model.pooling_mode,
@@ -217,9 +235,20 @@ def evaluate_graph(
         "dtype": precision_of(model),
         "confidence_temperature": 1 / model.config.logit_scale,
     }
-    result = GraphResult(graph.name, accuracy, macro_f1, num_scored, majority_accuracy(graph), settings, logits)
+    result = GraphResult(graph.name, accuracy, f1, num_scored, majority_accuracy(graph), settings, logits)
     result.cosines = logits if with_cosines else None
+    result.macro_f1_classes = [graph.label_names[c] for c in f1_classes]
     return result
+
+
+def check_settings(standardize, label_statistics, batch_size) -> None:
+    """Refuses `evaluate_graph` arguments of the wrong type or range (the CLI checks its options likewise)."""
+    if not isinstance(standardize, bool):
+        raise ValueError(f"standardize must be True or False, got {standardize!r}")
+    if label_statistics not in LABEL_STATISTICS:
+        raise ValueError(f"label_statistics must be one of {LABEL_STATISTICS}, got {label_statistics!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
 
 
 # OWASP's CSV injection rule: a cell starting with one of these is a formula to a spreadsheet.

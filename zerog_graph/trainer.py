@@ -75,15 +75,14 @@ class ZeroGTrainer(Trainer):
                 f"the training loss is {loss} at step {self.state.global_step}: training diverged; stopped"
             )
         if "loss" in logs:
-            broken = next(
-                (n for n, p in self.model.named_parameters() if p.requires_grad and not p.isfinite().all()), None
-            )
-            if broken is not None:
-                raise ValueError(
-                    f"{broken} holds NaN or infinite values at step {self.state.global_step}: training diverged; "
-                    f"stopped"
-                )
+            check_finite(self.model, f"at step {self.state.global_step}")
         super().log(logs, *args, **kwargs)
+
+    def _save(self, output_dir: Optional[str] = None, state_dict=None):
+        """Saves (the model, a checkpoint) after refusing trainable weights that are NaN or infinite: a run that
+        diverged between logging steps is stopped here, before it writes an adapter that is no model."""
+        check_finite(self.model, f"at step {self.state.global_step}, before saving")
+        super()._save(output_dir, state_dict)
 
     def _load_from_checkpoint(self, resume_from_checkpoint, model=None):
         """Checkpoints hold the LoRA adapter only (the backbone reloads from its source); one that does not fit
@@ -104,6 +103,13 @@ class ZeroGTrainer(Trainer):
         """As the Trainer's, with errors naming the files."""
         with named_errors(f"{checkpoint}: optimizer.pt or scheduler.pt cannot be loaded"):
             super()._load_optimizer_and_scheduler(checkpoint)
+
+
+def check_finite(model, when: str) -> None:
+    """Refuses a model whose trainable weights (the LoRA adapter) hold NaN or infinite values: training diverged."""
+    broken = next((n for n, p in model.named_parameters() if p.requires_grad and not p.isfinite().all()), None)
+    if broken is not None:
+        raise ValueError(f"{broken} holds NaN or infinite values {when}: training diverged; stopped")
 
 
 @contextmanager
@@ -307,7 +313,7 @@ embeddings = model.encode(["a node text", "another"], labels=["a class", "anothe
 
 
 # Never uploaded: Trainer checkpoints (optimizer and RNG state are pickles) and logs.
-PUSH_IGNORED = ["checkpoint-*", "checkpoint-*/**", "runs/**", "*.pt", "*.pth", "*.bin"]
+PUSH_IGNORED = ["checkpoint-*", "checkpoint-*/**", "runs/**", "*.pt", "*.pth", "*.bin", ".zerog-train.lock"]
 
 
 def push_folder(folder: Path, repo_id: str, token=None, private: bool = False) -> str:

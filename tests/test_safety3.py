@@ -1,0 +1,276 @@
+"""Issue 27: inputs that were accepted but meant something else, refused runs that left folders, the Python API's
+checks, first runs that race, training that saved what it should refuse. Each test fails without its fix;
+docs/safety.md states the rules they check."""
+
+import argparse
+import json
+import zipfile
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+import torch
+
+import train_hf
+from modeling_zerog import normalized_adjacency, read_hub_json, zerog_logits
+from tests import test_safety
+from zerog_graph.cli import class_names
+from zerog_graph.cli import main as cli
+from zerog_graph.evaluate import evaluate_graph, macro_f1, score
+from zerog_graph.graph import GraphError, TextGraph
+from zerog_graph.io import load_csv, load_json, load_pt
+
+TEXTS = ["Graph neural networks for citation data.", "A recipe for bread with flour and yeast.", "Query plans."]
+GRAPH = {"texts": TEXTS, "edges": [[0, 1]], "labels": [0, 1, 0], "label_names": ["learning", "cooking"]}
+
+
+@pytest.fixture(autouse=True)
+def own_cache(tmp_path, monkeypatch):
+    monkeypatch.setenv("ZEROG_CACHE", str(tmp_path / "zerog-cache"))
+
+
+def csv_folder(tmp_path: Path, nodes: str, edges: str = "source,target\nn1,n2\n") -> Path:
+    folder = tmp_path / "g"
+    folder.mkdir(exist_ok=True)
+    (folder / "nodes.csv").write_text(nodes)
+    (folder / "edges.csv").write_text(edges)
+    return folder
+
+
+def graph(**changes) -> TextGraph:
+    fields = dict(texts=TEXTS, edge_index=[[0], [1]], labels=[0, 1, 0], label_names=["learning", "cooking"])
+    return TextGraph(**{**fields, **changes})
+
+
+# --- inputs accepted that meant something else --------------------------------------------------------------
+
+
+def test_a_csv_header_naming_a_column_twice_is_refused(tmp_path):
+    folder = csv_folder(tmp_path, "id,text,label,text\nn1,a,x,b\nn2,c,y,d\n")
+    with pytest.raises(GraphError, match=r"nodes.csv: the header names column 'text' twice"):
+        load_csv(folder / "nodes.csv", folder / "edges.csv")
+    folder = csv_folder(tmp_path, "id,text,label\nn1,a,x\nn2,c,y\n", "source,target,target\nn1,n2,n1\n")
+    with pytest.raises(GraphError, match=r"edges.csv: the header names column 'target' twice"):
+        load_csv(folder / "nodes.csv", folder / "edges.csv")
+
+
+def test_labels_that_name_a_missing_file_or_one_class_are_refused(tmp_path):
+    with pytest.raises(argparse.ArgumentTypeError, match=r"labls.txt: no such file"):
+        class_names(str(tmp_path / "labls.txt"))
+    with pytest.raises(argparse.ArgumentTypeError, match=r"classes: no such file"):
+        class_names("classes")
+    one = tmp_path / "one.txt"
+    one.write_text("birds\n\n")
+    with pytest.raises(argparse.ArgumentTypeError, match=r"one class name \('birds'\)"):
+        class_names(str(one))
+    with pytest.raises(GraphError, match=r"label_names has one class \('x'\)"):
+        graph(labels=[0, 0, -1], label_names=["x"])
+    assert class_names("a,b") == ["a", "b"]
+
+
+def test_a_json_key_given_twice_is_refused(tmp_path):
+    path = tmp_path / "g.json"
+    text = json.dumps(GRAPH)
+    path.write_text(text[:-1] + ', "labels": [-1, -1, -1]}')
+    with pytest.raises(GraphError, match=r"g.json: not valid JSON \(key 'labels' is given twice"):
+        load_json(path)
+    folder = tmp_path / "model"
+    folder.mkdir()
+    (folder / "config.json").write_text('{"model_type": "zerog", "num_rounds": 2, "num_rounds": 100}')
+    with pytest.raises(ValueError, match=r"config.json: not valid JSON \(key 'num_rounds' is given twice"):
+        read_hub_json(str(folder), "config.json", dict)
+
+
+def test_a_pandas_missing_value_label_is_refused(tmp_path):
+    folder = csv_folder(tmp_path, "id,text,label\nn1,a,ML\nn2,b,nan\nn3,c,DB\n")
+    with pytest.raises(GraphError, match=r"nodes.csv:3: label 'nan' is how pandas writes a missing value"):
+        load_csv(folder / "nodes.csv", folder / "edges.csv")
+    given = load_csv(folder / "nodes.csv", folder / "edges.csv", label_names=["ML", "DB", "nan"])
+    assert given.labels.tolist() == [0, 2, 1]  # a class named nan, given on purpose
+
+
+def test_accuracy_is_an_exact_fraction():
+    scored = graph(labels=[0, 1, 1])
+    accuracy, _, num_scored = score(torch.tensor([[1.0, 0.0], [0.0, 1.0], [1.0, 0.0]]), scored)
+    assert num_scored == 3 and type(accuracy) is float and accuracy == 2 / 3
+
+
+def test_macro_f1_averages_the_classes_that_occur():
+    offered = graph(labels=[0, 1, 0], label_names=["learning", "cooking", "databases"])
+    logits = torch.tensor([[1.0, 0, 0], [0, 1.0, 0], [1.0, 0, 0]])
+    accuracy, f1, _ = score(logits, offered)
+    assert accuracy == 1.0 and f1 == 1.0  # was 2/3: the class no node has counted as F1 = 0
+    truth = torch.tensor([0, 0, 1, 1, 2, 2, 2, 4])
+    predicted = torch.tensor([0, 1, 1, 1, 3, 2, 0, 4])
+    value, classes = macro_f1(truth, predicted, 6)
+    f1s = {0: 2 * 1 / (2 + 2), 1: 2 * 2 / (2 + 3), 2: 2 * 1 / (3 + 1), 3: 0.0, 4: 1.0}  # 2 TP / (true + predicted)
+    assert classes == [0, 1, 2, 3, 4] and value == pytest.approx(sum(f1s.values()) / 5, abs=1e-15)
+
+
+def test_class_names_equal_but_for_invisible_characters_are_refused():
+    for twin in ("c\u200bat", "c\u00adat", "\u200ecat", "cat\u2060"):
+        with pytest.raises(GraphError, match=r"names classes 'cat' and "):
+            graph(label_names=["cat", twin])
+
+
+def test_a_directed_edge_goes_from_source_to_target():
+    """PyG's convention: in `[i, j]`, the target `j` aggregates from the source `i`, not the reverse."""
+    adj = normalized_adjacency(torch.tensor([[0], [1]]), 2).to_dense()
+    assert adj[1, 0] > 0 and adj[0, 1] == 0
+
+
+# --- the Python API checks what the CLI checks --------------------------------------------------------------
+
+FAKE_MODEL = SimpleNamespace(config=SimpleNamespace(num_rounds=2, standardize=True, label_statistics="labels"))
+
+
+@pytest.mark.parametrize(
+    "kwargs, message",
+    [
+        (dict(num_rounds=-1), r"num_rounds must be an integer in \[0, 100\]"),
+        (dict(num_rounds=10**6), r"num_rounds must be an integer in \[0, 100\]"),
+        (dict(standardize="no"), r"standardize must be True or False, got 'no'"),
+        (dict(label_statistics="all"), r"label_statistics must be one of"),
+        (dict(batch_size=0), r"batch_size must be a positive integer"),
+    ],
+)
+def test_evaluate_graph_checks_its_arguments(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        evaluate_graph(FAKE_MODEL, graph(), **kwargs)
+
+
+def test_a_graph_changed_after_it_was_built_is_refused():
+    changed = graph()
+    changed.edge_index = torch.tensor([[0], [9]])
+    with pytest.raises(GraphError, match=r"edge 0 \[0, 9\] is out of range for 3 nodes"):
+        evaluate_graph(FAKE_MODEL, changed)
+    changed = graph()
+    changed.edge_index = torch.tensor([[-1], [0]])
+    with pytest.raises(GraphError, match=r"edge 0 \[-1, 0\] is out of range"):
+        evaluate_graph(FAKE_MODEL, changed)
+    changed = graph()
+    changed.labels = torch.tensor([0, 2, 0])
+    with pytest.raises(GraphError, match=r"labels\[1\] = 2 \(node 1\) is not in \[-1, 2\)"):
+        evaluate_graph(FAKE_MODEL, changed)
+    nodes, prompt, labels = torch.randn(7, 4), torch.randn(1, 4), torch.randn(2, 4)
+    with pytest.raises(ValueError, match=r"edge 0 \[0, 9\] is out of range for 7 nodes"):
+        zerog_logits(nodes, prompt, labels, torch.tensor([[0], [9]]), 2)
+
+
+# --- files small on disk and huge in memory -------------------------------------------------------------------
+
+
+def test_a_pt_file_that_inflates_far_beyond_its_size_is_refused(tmp_path):
+    path = tmp_path / "bomb.pt"
+    with zipfile.ZipFile(path, "w", compression=zipfile.ZIP_DEFLATED) as archive:
+        archive.writestr("bomb/data.pkl", b"\0" * (64 * 2**20))
+    assert path.stat().st_size < 2**20
+    with pytest.raises(GraphError, match=r"bomb.pt: its zip entries inflate to 67,108,864 bytes"):
+        load_pt(path)
+
+
+# --- refused means nothing written ----------------------------------------------------------------------------
+
+
+def write_graph(tmp_path: Path) -> str:
+    path = tmp_path / "g.json"
+    path.write_text(json.dumps(GRAPH))
+    return str(path)
+
+
+def test_a_refused_run_creates_no_output_folder(tmp_path, capsys):
+    predictions = tmp_path / "out" / "nested"
+    code = cli(["predict", "--model", str(tmp_path / "no-such-model"), "--graph", write_graph(tmp_path),
+                "--output", str(predictions)])  # fmt: skip
+    assert code == 2 and not (tmp_path / "out").exists(), capsys.readouterr().err
+
+
+def test_output_paths_are_checked_before_any_work(tmp_path, capsys):
+    graph_path, model = write_graph(tmp_path), str(tmp_path / "no-such-model")  # checked before the model loads
+    long_name = tmp_path / ("r" * 240 + ".json")
+    code = cli(["eval", "--model", model, "--graph", graph_path, "--output", str(long_name)])
+    err = capsys.readouterr().err
+    assert code == 2 and "the file name is too long" in err and "no-such-model" not in err, err
+    (tmp_path / "preds" / "g.csv").mkdir(parents=True)
+    code = cli(
+        ["eval", "--model", model, "--graph", graph_path, "--predictions", str(tmp_path / "preds"), "--overwrite"]
+    )
+    err = capsys.readouterr().err
+    assert code == 2 and "g.csv is a folder, where an output file would be written" in err, err
+    (tmp_path / "file").write_text("")
+    code = cli(["predict", "--model", model, "--graph", graph_path, "--output", str(tmp_path / "file" / "sub")])
+    err = capsys.readouterr().err
+    assert code == 2 and "file is a file, not a folder" in err, err
+
+
+@pytest.mark.parametrize(
+    "error",
+    [
+        torch.OutOfMemoryError("CUDA out of memory. Tried to allocate 20.00 GiB"),
+        RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory: you tried"),
+        MemoryError(),
+    ],
+)
+def test_out_of_memory_is_one_line_suggesting_a_smaller_batch(tmp_path, capsys, monkeypatch, error):
+    def run_eval(args):
+        raise error
+
+    monkeypatch.setattr("zerog_graph.cli.run_eval", run_eval)
+    code = cli(["eval", "--model", "m", "--graph", write_graph(tmp_path), "--batch-size", "512"])
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and "give a smaller --batch-size (e.g. 128)" in err, err
+
+
+# --- training: what it saves, where it writes -----------------------------------------------------------------
+
+
+tiny_bert = test_safety.tiny_bert  # the fixture: a 2-layer random BERT with MiniLM's tokenizer
+
+
+def train_args(model, output_dir, *extra):
+    return ["--model_name_or_path", model, "--source_graphs", "cora", "--output_dir", str(output_dir),
+            "--num_subgraphs", "8", "--max_nodes", "6", "--max_seq_length", "32", "--report_to", "none", "--use_cpu",
+            "--eval_strategy", "no", "--save_strategy", "no", "--disable_tqdm", "true", *extra]  # fmt: skip
+
+
+@pytest.mark.slow
+def test_a_run_that_diverges_between_logging_steps_saves_nothing(data_dir, tiny_bert, tmp_path):
+    output = tmp_path / "run"
+    args = train_args(tiny_bert, output, "--learning_rate", "inf", "--max_steps", "3", "--logging_steps", "10")
+    with pytest.raises(ValueError, match=r"lora_.* holds NaN or infinite values at step 3, before saving"):
+        train_hf.main(args)
+    assert not (output / "adapter").exists() and not (output / "config.json").exists()
+
+
+def test_an_output_dir_that_is_holds_or_lies_inside_the_input_model_is_refused(tiny_bert, tmp_path):
+    for output, how in (
+        (tiny_bert, "is"),
+        (Path(tiny_bert) / "sub", "lies inside"),
+        (Path(tiny_bert).parent, "holds"),
+    ):
+        with pytest.raises(ValueError, match=rf"--output_dir .* {how} the model trained from \(--model_name_or_path"):
+            train_hf.main(train_args(tiny_bert, output, "--overwrite_output", "true"))
+    assert sorted(p.name for p in Path(tiny_bert).iterdir()) == sorted(
+        ["config.json", "model.safetensors", "tokenizer.json", "tokenizer_config.json"]
+    )
+
+
+def test_a_saved_models_backbone_folder_is_an_input_too(tiny_bert, tmp_path):
+    saved = tmp_path / "zerog"
+    saved.mkdir()
+    (saved / "config.json").write_text(json.dumps({"model_type": "zerog", "lm_name_or_path": tiny_bert}))
+    with pytest.raises(ValueError, match=r"--output_dir .* is the model trained from \(the lm_name_or_path of"):
+        train_hf.main(train_args(str(saved), tiny_bert, "--overwrite_output", "true"))
+
+
+def test_an_output_dir_is_claimed_for_one_run(data_dir, tmp_path):
+    output = tmp_path / "run"
+    model_args, data_args, training_args = train_hf.parse_arguments(train_args("minilm", output))
+    with train_hf.claimed(model_args, data_args, training_args):
+        with pytest.raises(ValueError, match=r"--output_dir .*run: another run is writing into it"):
+            train_hf.main(train_args("minilm", output))
+        assert (output / train_hf.OUTPUT_LOCK).exists()
+    assert not output.exists()  # created by the claim, left empty: removed
+    with pytest.raises(GraphError, match=r"'no-such-graph' is neither a file nor a known graph"):
+        train_hf.main(train_args("minilm", output, "--source_graphs", "no-such-graph"))
+    assert not output.exists()  # a refused run leaves no folder
