@@ -9,6 +9,7 @@ import importlib.util
 import json
 import logging as std_logging
 import os
+import re
 import warnings
 from dataclasses import dataclass
 from typing import NamedTuple, Optional, Union
@@ -40,6 +41,7 @@ try:
         DEFAULT_LORA_RANK,
         LABEL_STATISTICS,
         MAX_LAYERS,
+        MAX_LORA_R,
         POOLING,
         SUBGRAPH_ROUNDS,
         ZEROG_ROUNDS,
@@ -54,6 +56,7 @@ except ImportError:  # imported as a top-level module rather than as Hub remote 
         DEFAULT_LORA_RANK,
         LABEL_STATISTICS,
         MAX_LAYERS,
+        MAX_LORA_R,
         POOLING,
         SUBGRAPH_ROUNDS,
         ZEROG_ROUNDS,
@@ -469,6 +472,7 @@ def load_backbone(
                 f"{adapter_path}: no {ADAPTER_SUBFOLDER}/adapter_model.safetensors with its adapter_config.json. "
                 f"A LoRA adapter loads from safetensors only, never from a pickle such as adapter_model.bin."
             )
+        check_adapter_config(adapter_config)
         try:
             model = import_peft().PeftModel.from_pretrained(lm, os.path.dirname(weights), is_trainable=True)
         except Exception as error:  # e.g. a tensor of another shape than its adapter_config.json gives
@@ -495,6 +499,83 @@ def check_hidden_layer(hidden_layer: int, lm_config, name: str) -> None:
             f"hidden_layer={hidden_layer}, but backbone {name!r} has {layers} layers: give one in [{-layers - 1}, "
             f"{layers}] (0: the token embeddings, -1: the last layer)"
         )
+
+
+# An adapter config's module names, and the one regular-expression form accepted for `target_modules`: names, `.`,
+# `|`, groups, anchors and at most four `.*` (no nested quantifier can make `re.fullmatch` take forever).
+MODULE_NAME = re.compile(r"[\w.-]{1,200}")
+SAFE_MODULE_REGEX = re.compile(r"(?:[\w|()^$-]|\\.|\.\*?)*")
+MAX_REGEX_LENGTH, MAX_REGEX_WILDCARDS, MAX_MODULE_NAMES = 512, 4, 4096
+
+
+def check_module_names(value, field_name: str, where: str) -> None:
+    """`value` is None, a list of module names, or one `SAFE_MODULE_REGEX` (peft matches a string with
+    `re.fullmatch` against every module name)."""
+    if value is None or value == "all-linear":
+        return
+    if isinstance(value, list):
+        bad = next((name for name in value if not (isinstance(name, str) and MODULE_NAME.fullmatch(name))), None)
+        if bad is not None or len(value) > MAX_MODULE_NAMES:
+            raise ValueError(
+                f"{where}: {field_name} must list at most {MAX_MODULE_NAMES} module names; {bad!r} is not one"
+            )
+        return
+    if not isinstance(value, str):
+        raise ValueError(
+            f"{where}: {field_name} must be a list of module names or a string, got {type(value).__name__}"
+        )
+    wildcards = value.count(".*")
+    if len(value) > MAX_REGEX_LENGTH or wildcards > MAX_REGEX_WILDCARDS or not SAFE_MODULE_REGEX.fullmatch(value):
+        raise ValueError(
+            f"{where}: {field_name} {value[:80]!r} is not a list of module names nor a regular expression of the "
+            f"accepted form (names, '.', '|', groups, anchors and at most {MAX_REGEX_WILDCARDS} '.*', "
+            f"{MAX_REGEX_LENGTH} characters); refused before anything is built"
+        )
+    try:
+        re.compile(value)
+    except re.error as error:
+        raise ValueError(f"{where}: {field_name} {value[:80]!r} is not a valid regular expression ({error})") from None
+
+
+def check_rank(value, field_name: str, where: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_LORA_R:
+        raise ValueError(f"{where}: {field_name} must be an integer in [1, {MAX_LORA_R}], got {value!r}")
+
+
+def check_adapter_config(path: str) -> dict:
+    """Reads an adapter's `adapter_config.json` and refuses, before peft builds anything, what would make it
+    allocate or compute without bound or build something else than a ZeroG LoRA: another adapter type or task,
+    a rank over `MAX_LORA_R` (also in `rank_pattern`), `layer_replication` building over `MAX_LAYERS` layers,
+    `target_modules` (or `exclude_modules`, pattern keys) other than module names or a bounded, safe regex."""
+    config = read_hub_json(os.path.dirname(path), os.path.basename(path), dict)
+    where = path
+    if config.get("peft_type") != "LORA":
+        raise ValueError(f"{where}: peft_type {config.get('peft_type')!r}; a ZeroG adapter is a LoRA adapter (LORA)")
+    if config.get("task_type") not in (None, "FEATURE_EXTRACTION"):
+        raise ValueError(f"{where}: task_type {config['task_type']!r}; a ZeroG adapter is FEATURE_EXTRACTION")
+    check_rank(config.get("r"), "r", where)
+    for field_name in ("target_modules", "exclude_modules", "modules_to_save"):
+        check_module_names(config.get(field_name), field_name, where)
+    for field_name in ("rank_pattern", "alpha_pattern"):
+        pattern = config.get(field_name) or {}
+        if not isinstance(pattern, dict) or len(pattern) > MAX_MODULE_NAMES:
+            raise ValueError(f"{where}: {field_name} must be an object of at most {MAX_MODULE_NAMES} entries")
+        for key, value in pattern.items():
+            check_module_names(key, f"a {field_name} key", where)
+            if field_name == "rank_pattern":
+                check_rank(value, f"rank_pattern[{key!r}]", where)
+    replication = config.get("layer_replication")
+    if replication is not None:
+        pairs = isinstance(replication, list) and all(
+            isinstance(p, list) and len(p) == 2 and all(type(v) is int and v >= 0 for v in p) and p[0] < p[1]
+            for p in replication
+        )
+        if not pairs or sum(end - start for start, end in replication) > MAX_LAYERS:
+            raise ValueError(
+                f"{where}: layer_replication must be [start, end] pairs building at most {MAX_LAYERS} layers in all, "
+                f"got {str(replication)[:80]}"
+            )
+    return config
 
 
 def check_adapter_fits(model, folder: str, adapter_name: str = "default") -> None:

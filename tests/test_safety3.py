@@ -4,6 +4,8 @@ docs/safety.md states the rules they check."""
 
 import argparse
 import json
+import shutil
+import time
 import zipfile
 from pathlib import Path
 from types import SimpleNamespace
@@ -12,13 +14,15 @@ import pytest
 import torch
 
 import train_hf
-from modeling_zerog import normalized_adjacency, read_hub_json, zerog_logits
+from modeling_zerog import check_module_names, normalized_adjacency, read_hub_json, zerog_logits
 from tests import test_safety
 from zerog_graph.cli import class_names
 from zerog_graph.cli import main as cli
 from zerog_graph.evaluate import evaluate_graph, macro_f1, score
 from zerog_graph.graph import GraphError, TextGraph
 from zerog_graph.io import load_csv, load_json, load_pt
+from zerog_graph.models import load_model
+from zerog_graph.trainer import check_checkpoint
 
 TEXTS = ["Graph neural networks for citation data.", "A recipe for bread with flour and yeast.", "Query plans."]
 GRAPH = {"texts": TEXTS, "edges": [[0, 1]], "labels": [0, 1, 0], "label_names": ["learning", "cooking"]}
@@ -274,3 +278,43 @@ def test_an_output_dir_is_claimed_for_one_run(data_dir, tmp_path):
     with pytest.raises(GraphError, match=r"'no-such-graph' is neither a file nor a known graph"):
         train_hf.main(train_args("minilm", output, "--source_graphs", "no-such-graph"))
     assert not output.exists()  # a refused run leaves no folder
+
+
+# --- a model folder's adapter config is checked before peft builds anything ------------------------------------
+
+saved = test_safety.saved  # the fixture: a saved ZeroG model on the tiny BERT, with its LoRA adapter
+
+
+@pytest.mark.parametrize(
+    "changes, message",
+    [
+        (dict(target_modules="(query|value)+"), r"target_modules '\(query\|value\)\+' is not a list of module names"),
+        (dict(target_modules="^(a|a?)+$"), r"target_modules .* is not a list of module names nor a regular expr"),
+        (dict(target_modules=["query", "va lue"]), r"target_modules must list at most 4096 module names; 'va lue'"),
+        (dict(r=50_000), r"r must be an integer in \[1, 1024\], got 50000"),
+        (dict(rank_pattern={"query": 10**6}), r"rank_pattern\['query'\] must be an integer in \[1, 1024\]"),
+        (dict(layer_replication=[[0, 2]] * 6000), r"layer_replication must be \[start, end\] pairs building at most"),
+        (dict(peft_type="PROMPT_TUNING"), r"peft_type 'PROMPT_TUNING'; a ZeroG adapter is a LoRA adapter"),
+        (dict(task_type="CAUSAL_LM"), r"task_type 'CAUSAL_LM'; a ZeroG adapter is FEATURE_EXTRACTION"),
+    ],
+    ids=["regex", "pathological", "name", "rank", "rank-pattern", "replication", "prompt-tuning", "task"],
+)
+def test_an_adapter_config_beyond_the_limits_is_refused_before_peft_builds(saved, tmp_path, changes, message):
+    folder = tmp_path / "model"
+    shutil.copytree(saved[0], folder)
+    config = folder / "adapter" / "adapter_config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), **changes}))
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"adapter_config.json: " + message):
+        load_model(str(folder))
+    assert time.perf_counter() - start < 30
+    checkpoint = tmp_path / "run" / "checkpoint-1"
+    shutil.copytree(folder / "adapter", checkpoint / "adapter")
+    (checkpoint / "trainer_state.json").write_text("{}")
+    with pytest.raises(ValueError, match=r"adapter_config.json: " + message):
+        check_checkpoint(checkpoint)
+
+
+def test_safe_regular_expressions_of_module_names_are_accepted():
+    for value in (["query", "value"], r".*\.(query|value)$", "all-linear", r"encoder\.layer\.0\..*"):
+        check_module_names(value, "target_modules", "adapter_config.json")

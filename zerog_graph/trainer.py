@@ -13,7 +13,14 @@ from huggingface_hub import EvalResult, ModelCard, ModelCardData
 from torch.utils.data import Dataset
 from transformers import Trainer, TrainerCallback
 
-from modeling_zerog import ADAPTER_SUBFOLDER, check_adapter_fits, graph_statistics, one_line, read_hub_json
+from modeling_zerog import (
+    ADAPTER_SUBFOLDER,
+    check_adapter_config,
+    check_adapter_fits,
+    graph_statistics,
+    one_line,
+    read_hub_json,
+)
 
 from .console import percent
 from .evaluate import evaluate_graph
@@ -134,8 +141,8 @@ def check_checkpoint(folder) -> None:
     for name in CHECKPOINT_FILES:
         if not (folder / name).is_file():
             raise ValueError(f"{folder / name}: missing; a ZeroG checkpoint holds its LoRA adapter there")
-    for name in (f"{ADAPTER_SUBFOLDER}/adapter_config.json", "trainer_state.json"):
-        read_hub_json(str(folder), name, dict)  # a ValueError naming the file if it is not a JSON object
+    check_adapter_config(str(folder / ADAPTER_SUBFOLDER / "adapter_config.json"))  # before peft builds anything
+    read_hub_json(str(folder), "trainer_state.json", dict)  # a ValueError naming the file if not a JSON object
 
 
 class SourceStatistics(TrainerCallback):
