@@ -21,7 +21,7 @@ from zerog_graph.cli import main as cli
 from zerog_graph.evaluate import evaluate_graph, macro_f1, score
 from zerog_graph.graph import GraphError, TextGraph
 from zerog_graph.io import load_csv, load_json, load_pt
-from zerog_graph.models import load_model
+from zerog_graph.models import check_folder_symlinks, load_model
 from zerog_graph.trainer import check_checkpoint
 
 TEXTS = ["Graph neural networks for citation data.", "A recipe for bread with flour and yeast.", "Query plans."]
@@ -318,3 +318,87 @@ def test_an_adapter_config_beyond_the_limits_is_refused_before_peft_builds(saved
 def test_safe_regular_expressions_of_module_names_are_accepted():
     for value in (["query", "value"], r".*\.(query|value)$", "all-linear", r"encoder\.layer\.0\..*"):
         check_module_names(value, "target_modules", "adapter_config.json")
+
+
+def test_a_saved_model_naming_the_root_as_its_backbone_is_refused_at_once(saved, tmp_path, monkeypatch):
+    folder = tmp_path / "model"
+    shutil.copytree(saved[0], folder)
+    config = folder / "config.json"
+    config.write_text(json.dumps({**json.loads(config.read_text()), "lm_name_or_path": "/"}))
+    start = time.perf_counter()
+    with pytest.raises(ValueError, match=r"model/config.json: lm_name_or_path '/' names the folder /, which holds no"):
+        load_model(str(folder))
+    assert time.perf_counter() - start < 5
+    monkeypatch.setattr("zerog_graph.models.MAX_FOLDER_ENTRIES", 3)
+    with pytest.raises(ValueError, match=r"model holds over 3 files and folders: not a model folder"):
+        check_folder_symlinks(str(folder))
+
+
+# --- first runs at the same time ---------------------------------------------------------------------------------
+
+
+def test_two_first_wordnet_builds_at_once_leave_one_graph_and_nothing_partial(tmp_path, monkeypatch):
+    """The second build runs while the first has written its file but not yet published it."""
+    from zerog_graph import wordnet
+
+    small = {**GRAPH, "label_names": ["learning", "cooking"], "name": "wordnet"}
+    monkeypatch.setattr(wordnet, "build_wordnet", lambda num_nodes: small)
+    write_text, calls = Path.write_text, []
+
+    def write_then_race(self, *args, **kwargs):
+        result = write_text(self, *args, **kwargs)
+        calls.append(self)
+        if len(calls) == 1:
+            wordnet.load_wordnet(5)
+        return result
+
+    monkeypatch.setattr(Path, "write_text", write_then_race)
+    assert wordnet.load_wordnet(5).texts == TEXTS
+    assert [p.name for p in (tmp_path / "zerog-cache" / "data").iterdir()] == ["wordnet-nouns-5.json"]
+    assert len(calls) == 2 and calls[0] != calls[1]  # each build wrote its own private file
+
+
+def test_two_first_smollm2_conversions_at_once_leave_one_folder_and_nothing_partial(tmp_path, monkeypatch):
+    """The second conversion runs while the first is saving; the GGUF loaders are stand-ins."""
+    from zerog_graph import backbones
+
+    saves = []
+
+    class Saved:
+        hf_quantizer = SimpleNamespace(remove_quantization_config=lambda model: None)
+
+        def __init__(self, filename):
+            self.filename = filename
+
+        def save_pretrained(self, folder):
+            Path(folder).mkdir(parents=True, exist_ok=True)
+            (Path(folder) / self.filename).write_text("{}")
+            saves.append(Path(folder))
+            if len(saves) == 1:
+                backbones.smollm2_dir()
+
+    monkeypatch.setattr(backbones, "_package_dir", lambda name: tmp_path / "package")
+    monkeypatch.setattr("transformers.AutoModel.from_pretrained", lambda *a, **k: Saved("model.safetensors"))
+    monkeypatch.setattr("transformers.AutoTokenizer.from_pretrained", lambda *a, **k: Saved("tokenizer.json"))
+    target = backbones.smollm2_dir()
+    assert sorted(p.name for p in target.iterdir()) == ["model.safetensors", "tokenizer.json"]
+    assert [p.name for p in target.parent.iterdir()] == ["SmolLM2-135M-Instruct"]
+
+
+# --- an unseen target is unseen --------------------------------------------------------------------------------
+
+
+def test_a_target_that_is_a_source_changed_a_little_is_refused():
+    texts = [f"paper {i} about topic {i % 3}" for i in range(12)]
+    edges = [[i for i in range(11)], [i + 1 for i in range(11)]]
+    source = graph(texts=texts, edge_index=edges, labels=[i % 2 for i in range(12)])
+    hidden = graph(texts=texts, edge_index=edges, labels=[i % 2 if i < 6 else -1 for i in range(12)])
+    edited = graph(texts=["another text"] + texts[1:], edge_index=edges, labels=[i % 2 for i in range(12)])
+    half = graph(texts=[t.upper() for t in texts[:6]] + [f"new {i}" for i in range(6)], edge_index=[[0], [1]],
+                 labels=[0] * 12)  # fmt: skip
+    other = graph(texts=[f"new {i}" for i in range(12)], edge_index=[[0], [1]], labels=[0] * 12)
+    data_args = train_hf.DataArguments(source_graphs=["source"], target_graphs=["target"])
+    for target, how in ((hidden, "edges over"), (edited, "edges over"), (half, r"node texts \(50% of its 12")):
+        with pytest.raises(ValueError, match=rf"target 'target' has the same {how}"):
+            train_hf.check_graphs(data_args, [source], [target])
+    train_hf.check_graphs(data_args, [source], [other])

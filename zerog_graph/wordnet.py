@@ -17,7 +17,7 @@ from typing import Optional
 
 from .graph import GraphError, TextGraph
 from .io import load_json
-from .paths import cache_dir
+from .paths import build_once, cache_dir
 
 DEFAULT_NUM_NODES = None  # all noun synsets
 FIRST_NOUN_LEXFILE = 3  # lexicographer files 03..28 are the noun files
@@ -123,8 +123,6 @@ def load_wordnet(num_nodes: Optional[int] = DEFAULT_NUM_NODES) -> TextGraph:
     the registry's description."""
     path = cache_dir() / "data" / f"wordnet-nouns-{num_nodes or 'all'}.json"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial")
-        partial.write_text(json.dumps(build_wordnet(num_nodes)), encoding="utf-8")
-        os.replace(partial, path)
+        graph = json.dumps(build_wordnet(num_nodes))
+        build_once(path, lambda partial: partial.write_text(graph, encoding="utf-8"))
     return load_json(path)
