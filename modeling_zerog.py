@@ -368,7 +368,9 @@ def tokenize_texts(tokenizer, texts: list, template=None, max_length: int = 512,
         head, tail = special_ids_around(tokenizer)
         room = (max_length - len(head) - sum(map(len, piece_ids)) - len(tail)) // slots
         if min(budget, room) < 1:
-            raise ValueError(f"max_length={max_length} leaves no room for text inside template {template!r}")
+            shown = "{text}".join(pieces)
+            shown = repr(shown) if len(shown) <= 200 else f"{shown[:200]!r}... ({len(shown):,} characters)"
+            raise ValueError(f"max_length={max_length} leaves no room for text inside template {shown}")
         text_ids = tokenizer(texts, add_special_tokens=False, truncation=True, max_length=max(budget, room))
         long = {i for i, ids in enumerate(text_ids["input_ids"]) if len(ids) >= budget}  # cut, or at the limit
         texts = ["" if i in long else text.join(pieces) for i, text in enumerate(texts)]
@@ -402,8 +404,12 @@ def load_backbone_config(path: str, **hub_kwargs):
             f"`hf download {path}`, or pass a local folder."
         ) from error
     except ValueError as error:
+        remote = "trust_remote_code" in str(
+            error
+        )  # transformers' text names a bogus https://hf.co//<path> for a folder
+        reason = f"its config names code of its own ({path}/config.json auto_map)" if remote else one_line(error)
         raise ValueError(
-            f"Backbone {path!r} cannot be loaded without running code from it, which never happens: {error}"
+            f"Backbone {path!r} cannot be loaded without running code from it, which never happens: {reason}"
         ) from None
     check_backbone_in_scope(lm_config, path)
     for field in LAYER_COUNT_FIELDS:

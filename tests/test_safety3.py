@@ -4,6 +4,7 @@ docs/safety.md states the rules they check."""
 
 import argparse
 import json
+import os
 import shutil
 import time
 import zipfile
@@ -402,3 +403,49 @@ def test_a_target_that_is_a_source_changed_a_little_is_refused():
         with pytest.raises(ValueError, match=rf"target 'target' has the same {how}"):
             train_hf.check_graphs(data_args, [source], [target])
     train_hf.check_graphs(data_args, [source], [other])
+
+
+# --- errors in one line, naming what is at fault -----------------------------------------------------------------
+
+
+def test_a_backbone_that_needs_its_own_code_is_refused_in_one_line_without_a_hub_url(tmp_path):
+    folder = tmp_path / "qwen"
+    folder.mkdir()
+    config = {"model_type": "qwen", "auto_map": {"AutoConfig": "configuration_qwen.QWenConfig"}}
+    (folder / "config.json").write_text(json.dumps(config))
+    with pytest.raises(ValueError) as refused:
+        load_model(str(folder))
+    message = str(refused.value)
+    assert "hf.co" not in message and "\n" not in message and "qwen/config.json auto_map" in message, message
+
+
+def test_a_template_too_long_for_max_length_is_named_in_a_short_line(minilm_path):
+    from transformers import AutoTokenizer
+
+    from modeling_zerog import tokenize_texts
+
+    tokenizer = AutoTokenizer.from_pretrained(minilm_path)
+    names = ", ".join(f"class number {i}" for i in range(302))
+    with pytest.raises(ValueError, match=r"leaves no room for text inside template") as refused:
+        tokenize_texts(tokenizer, ["a text"], f"Categories: {names}. Text: {{text}}", max_length=64)
+    assert len(str(refused.value)) < 400 and "characters)" in str(refused.value)
+
+
+def test_a_malformed_wordnet_file_is_named_with_its_line(tmp_path):
+    from zerog_graph.wordnet import build_wordnet
+
+    (tmp_path / "data.noun").write_text("  licence\n00001740 03 n 01 entity 0 000 | a thing\n00001741 03 n\n")
+    with pytest.raises(GraphError, match=r"data.noun:3: not a line of WordNet's data format"):
+        build_wordnet(wordnet_dir=tmp_path)
+    (tmp_path / "data.noun").write_text("00001740 99 n 01 entity 0 000 | a thing\n")
+    with pytest.raises(GraphError, match=r"data.noun: synset 00001740 is in lexicographer file 99, not a noun file"):
+        build_wordnet(wordnet_dir=tmp_path)
+
+
+def test_a_csv_folder_whose_name_is_not_utf8_is_read(tmp_path):
+    folder = Path(os.fsdecode(bytes(tmp_path) + b"/caf\xe9"))
+    folder.mkdir()
+    (folder / "nodes.csv").write_text("id,text,label\nn1,a,ML\nn2,b,DB\n")
+    (folder / "edges.csv").write_text("source,target\nn1,n2\n")
+    loaded = load_csv(folder / "nodes.csv", folder / "edges.csv")
+    assert loaded.name == "caf\ufffd" and loaded.labels.tolist() == [1, 0]
