@@ -449,3 +449,35 @@ def test_a_csv_folder_whose_name_is_not_utf8_is_read(tmp_path):
     (folder / "edges.csv").write_text("source,target\nn1,n2\n")
     loaded = load_csv(folder / "nodes.csv", folder / "edges.csv")
     assert loaded.name == "caf\ufffd" and loaded.labels.tolist() == [1, 0]
+
+
+# --- own round: what else was accepted and meant something else ---------------------------------------------------
+
+
+def test_node_ids_equal_but_for_spaces_or_leading_zeros_are_refused(tmp_path):
+    for ids, second in ((("n1", " n1"), "' n1'"), (("7", "007"), "'007'")):
+        folder = csv_folder(tmp_path, f"id,text,label\n{ids[0]},a,ML\n{ids[1]},b,DB\n", "source,target\n")
+        with pytest.raises(GraphError, match=rf"nodes.csv:3: node id {second} differs from node id"):
+            load_csv(folder / "nodes.csv", folder / "edges.csv")
+
+
+def test_a_json_key_one_letter_from_a_field_is_refused(tmp_path):
+    path = tmp_path / "g.json"
+    for typo, field in (("direct", "directed"), ("label_text", "label_texts"), ("test_masks", "test_mask")):
+        path.write_text(json.dumps({**GRAPH, typo: True}))
+        with pytest.raises(GraphError, match=rf"key '{typo}' is not read \(did you mean '{field}'\?\)"):
+            load_json(path)
+    path.write_text(json.dumps({**GRAPH, "num_edges": 1, "license_note": "CC", "source": "x"}))  # metadata
+    assert load_json(path).num_nodes == 3
+
+
+def test_other_fields_changed_after_construction_are_refused():
+    for field_name, value, message in (
+        ("test_mask", torch.tensor([1, 0, 1]), r"test_mask must be a bool tensor"),
+        ("node_ids", ["a", "b"], r"node_ids has 2 entries, expected 3"),
+        ("label_texts", ["only one"], r"label_texts has 1 entries, expected 2"),
+    ):
+        changed = graph()
+        setattr(changed, field_name, value)
+        with pytest.raises(GraphError, match=message):
+            evaluate_graph(FAKE_MODEL, changed)

@@ -137,8 +137,17 @@ class TextGraph:
             check_edge_index(self.edge_index, num_nodes)
         except ValueError as error:
             raise GraphError(f"{where}: {error}") from None
-        if self.test_mask is not None and tuple(self.test_mask.shape) != (num_nodes,):
-            raise GraphError(f"{where}: test_mask has shape {tuple(self.test_mask.shape)}, expected ({num_nodes},)")
+        mask = self.test_mask
+        if mask is not None and not (isinstance(mask, torch.Tensor) and mask.dtype == torch.bool):
+            raise GraphError(f"{where}: test_mask must be a bool tensor, got {getattr(mask, 'dtype', type(mask))}")
+        if mask is not None and tuple(mask.shape) != (num_nodes,):
+            raise GraphError(f"{where}: test_mask has shape {tuple(mask.shape)}, expected ({num_nodes},)")
+        for field_name, values, expected in (
+            ("node_ids", self.node_ids, num_nodes),
+            ("label_texts", self.label_texts, self.num_classes),
+        ):
+            if values is not None and len(values) != expected:
+                raise GraphError(f"{where}: {field_name} has {len(values)} entries, expected {expected}")
 
     @property
     def num_nodes(self) -> int:

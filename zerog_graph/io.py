@@ -1,6 +1,7 @@
 """Loaders: JSON, ZeroG's `.pt` files, PyG `Data`, and a pair of CSV files."""
 
 import csv
+import difflib
 import json
 import os
 import stat
@@ -17,6 +18,7 @@ from modeling_zerog import unique_keys
 from .graph import GraphError, TextGraph
 
 JSON_REQUIRED_KEYS = ("texts", "edges", "labels", "label_names")
+JSON_KEYS = JSON_REQUIRED_KEYS + ("description", "label_texts", "name", "test_mask", "directed")
 # Labels that pandas writes for a missing value (`astype(str)`, `to_csv(na_rep=...)`): never inferred as a class.
 MISSING_VALUES = ("nan", "NaN", "None", "<NA>", "NaT", "null", "NULL")
 
@@ -93,6 +95,10 @@ def load_json(path, **overrides) -> TextGraph:
         raise GraphError(f"{path}: JSON nested too deeply to read") from None
     if not isinstance(data, dict):
         raise GraphError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    for key in data:  # other keys are metadata, ignored; one a letter or two from a field is a typo, not metadata
+        near = difflib.get_close_matches(key, JSON_KEYS, n=1, cutoff=0.8) if key not in JSON_KEYS else []
+        if near:
+            raise GraphError(f"{path}: key {key!r} is not read (did you mean {near[0]!r}?); fix or remove it")
     missing = [key for key in JSON_REQUIRED_KEYS if key not in data]
     if missing:
         raise GraphError(f"{path}: missing key(s) {missing}; required: {list(JSON_REQUIRED_KEYS)}")
@@ -213,12 +219,18 @@ def load_csv(nodes_path, edges_path, label_names: Optional[list] = None, **overr
     be one of `label_names`.
     """
     rows = read_csv(nodes_path, ("id", "text"))
-    index = {}
+    index, seen = {}, {}
     for line, row in rows:
         if not row["id"]:
             raise GraphError(f"{nodes_path}:{line}: empty node id")
         if row["id"] in index:
             raise GraphError(f"{nodes_path}:{line}: duplicate node id {row['id']!r}")
+        twin = seen.setdefault(id_key(row["id"]), row["id"])
+        if twin != row["id"]:  # a spreadsheet or a hand-written edges.csv would not tell them apart
+            raise GraphError(
+                f"{nodes_path}:{line}: node id {row['id']!r} differs from node id {twin!r} only by spaces or leading "
+                f"zeros; make the ids distinct"
+            )
         index[row["id"]] = len(index)
     raw_labels = [(line, (row.get("label") or "").strip()) for line, row in rows]
     if label_names is None:
@@ -252,6 +264,12 @@ def load_csv(nodes_path, edges_path, label_names: Optional[list] = None, **overr
     )
     fields.update(overrides)
     return TextGraph(**fields)
+
+
+def id_key(node_id: str) -> str:
+    """A node id without surrounding spaces, and a number without its leading zeros."""
+    node_id = node_id.strip()
+    return (node_id.lstrip("0") or "0") if node_id.isdigit() else node_id
 
 
 def readable(path: str) -> str:
