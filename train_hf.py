@@ -12,7 +12,9 @@ import fcntl
 import inspect
 import json
 import os
+import shutil
 import sys
+import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -475,12 +477,7 @@ def save_run(trainer, data_args: DataArguments, training_args: TrainingArguments
     from zerog_graph.trainer import model_card
 
     output = Path(training_args.output_dir)
-    try:
-        trainer.save_model(str(output))
-    except (ValueError, OSError):
-        raise
-    except Exception as error:  # safetensors' own error for a full disk or a file-size limit
-        raise OSError(f"{output}: the model cannot be saved ({' '.join(str(error).split())[:300]})") from None
+    save_whole(trainer, output)
     given = dict(zip(results, data_args.target_graphs))
     record = {"sources": data_args.source_graphs, "targets": data_args.target_graphs, "target_names": given}
     record["results"] = results
@@ -491,6 +488,25 @@ def save_run(trainer, data_args: DataArguments, training_args: TrainingArguments
     model_name = training_args.hub_model_id or output.name
     card = model_card(trainer.model, model_name, data_args.source_graphs, given, training_args, results)
     write_atomically(output / "README.md", lambda f: f.write(str(card)))
+
+
+def save_whole(trainer, output: Path) -> None:
+    """`trainer.save_model` into a private folder inside `output`, then each saved file and folder renamed into
+    place: a save that fails (a full disk, a file-size limit) leaves no half-written model, and names the folder."""
+    staging = output / f".save-{os.getpid()}-{uuid.uuid4().hex[:8]}.partial"
+    try:
+        trainer.save_model(str(staging))
+        for item in staging.iterdir():
+            target = output / item.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)  # an older save's adapter/ folder
+            os.replace(item, target)
+    except ValueError:
+        raise
+    except Exception as error:  # OSError, or safetensors' own error for a full disk
+        raise OSError(f"{output}: the model cannot be saved ({' '.join(str(error).split())[:300]})") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
 
 
 def main(argv: Optional[list] = None) -> dict:

@@ -3,6 +3,7 @@ checks, first runs that race, training that saved what it should refuse. Each te
 docs/safety.md states the rules they check."""
 
 import argparse
+import errno
 import json
 import os
 import shutil
@@ -481,3 +482,15 @@ def test_other_fields_changed_after_construction_are_refused():
         setattr(changed, field_name, value)
         with pytest.raises(GraphError, match=message):
             evaluate_graph(FAKE_MODEL, changed)
+
+
+@pytest.mark.slow
+def test_a_save_that_fails_leaves_no_half_written_model(data_dir, tiny_bert, tmp_path, monkeypatch):
+    def too_large(*args, **kwargs):
+        raise OSError(errno.EFBIG, "File too large")
+
+    monkeypatch.setattr("transformers.PreTrainedTokenizerBase.save_pretrained", too_large)
+    output = tmp_path / "run"
+    with pytest.raises(OSError, match=r"run: the model cannot be saved \(\[Errno 27\] File too large\)"):
+        train_hf.main(train_args(tiny_bert, output, "--max_steps", "1"))
+    assert not output.exists() or not any(output.iterdir()), list(output.iterdir())
