@@ -545,8 +545,11 @@ def train(model_args: ModelArguments, data_args: DataArguments, training_args: T
 
 def run(argv: Optional[list] = None) -> int:
     """`main` as a command: exit 2 with one line for bad input, 130 for Ctrl-C, no traceback."""
+    from zerog_graph.console import terminate_as_interrupt
+
     try:
-        main(argv)
+        with terminate_as_interrupt():  # SIGTERM as Ctrl-C: the claimed --output_dir is released and cleaned
+            main(argv)
     except (ValueError, OSError, ImportError) as error:
         print(f"train_hf.py: error: {error}", file=sys.stderr)
         return 2

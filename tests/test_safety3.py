@@ -7,6 +7,9 @@ import errno
 import json
 import os
 import shutil
+import signal
+import subprocess
+import sys
 import time
 import zipfile
 from pathlib import Path
@@ -26,6 +29,7 @@ from zerog_graph.io import load_csv, load_json, load_pt
 from zerog_graph.models import check_folder_symlinks, load_model
 from zerog_graph.trainer import check_checkpoint
 
+REPO = Path(__file__).resolve().parents[1]
 TEXTS = ["Graph neural networks for citation data.", "A recipe for bread with flour and yeast.", "Query plans."]
 GRAPH = {"texts": TEXTS, "edges": [[0, 1]], "labels": [0, 1, 0], "label_names": ["learning", "cooking"]}
 
@@ -494,3 +498,18 @@ def test_a_save_that_fails_leaves_no_half_written_model(data_dir, tiny_bert, tmp
     with pytest.raises(OSError, match=r"run: the model cannot be saved \(\[Errno 27\] File too large\)"):
         train_hf.main(train_args(tiny_bert, output, "--max_steps", "1"))
     assert not output.exists() or not any(output.iterdir()), list(output.iterdir())
+
+
+@pytest.mark.slow
+def test_sigterm_during_training_leaves_no_claimed_folder(data_dir, tiny_bert, tmp_path):
+    output = tmp_path / "run"
+    env = dict(os.environ, PYTHONPATH=str(REPO), HF_HUB_OFFLINE="1", ZEROG_DATA=str(data_dir))
+    args = train_args(tiny_bert, output, "--max_steps", "100000")
+    process = subprocess.Popen([sys.executable, str(REPO / "train_hf.py"), *args], env=env, stderr=subprocess.PIPE)
+    deadline = time.monotonic() + 120
+    while not (output / train_hf.OUTPUT_LOCK).exists() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    process.send_signal(signal.SIGTERM)
+    _, err = process.communicate(timeout=120)
+    assert process.returncode == 130 and err.decode().endswith("train_hf.py: interrupted\n"), err.decode()[-2000:]
+    assert not output.exists()

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from configuration_zerog import LABEL_STATISTICS, POOLING_HELP, POOLING_MODES, TEMPLATES, check_num_rounds
 
-from .console import percent, quiet_progress_bars
+from .console import percent, quiet_progress_bars, terminate_as_interrupt
 from .graph import GraphError, class_pair, same_names
 from .precision import PRECISIONS, apply_precision, default_dtype
 
@@ -273,7 +273,8 @@ def main(argv=None) -> int:
     if args.verbose:
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
     try:
-        run_eval(args)
+        with terminate_as_interrupt():
+            run_eval(args)
     except (GraphError, OSError, ValueError, ImportError) as error:
         print(f"zerog: error: {error}", file=sys.stderr)
         return 2
