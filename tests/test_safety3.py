@@ -142,6 +142,7 @@ FAKE_MODEL = SimpleNamespace(config=SimpleNamespace(num_rounds=2, standardize=Tr
         (dict(standardize="no"), r"standardize must be True or False, got 'no'"),
         (dict(label_statistics="all"), r"label_statistics must be one of"),
         (dict(batch_size=0), r"batch_size must be a positive integer"),
+        (dict(cache="no"), r"cache must be an EmbeddingCache, None \(the default one\) or False"),
     ],
 )
 def test_evaluate_graph_checks_its_arguments(kwargs, message):

@@ -199,6 +199,8 @@ def evaluate_graph(
     standardize = model.config.standardize if standardize is None else standardize
     label_statistics = label_statistics or model.config.label_statistics
     check_settings(standardize, label_statistics, batch_size)
+    if not (cache is None or cache is False or isinstance(cache, EmbeddingCache)):
+        raise ValueError(f"cache must be an EmbeddingCache, None (the default one) or False (none), got {cache!r}")
     graph.check()  # a graph changed since it was built
     embeds = embed_graph(model, graph, cache, batch_size, show_progress_bar)
     rounds_setting, diagnostics = num_rounds, None
