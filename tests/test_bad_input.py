@@ -173,7 +173,8 @@ def test_odd_but_valid_files_are_accepted(tmp_path):
     (tmp_path / "edges.csv").write_bytes(b"\xef\xbb\xbfsource,target\nn1,n2\n")
     graph = load_graph(str(tmp_path))
     assert graph.texts == [long_text, "a, quoted\nmultiline text", "c"] and graph.node_ids == ["n1", "n2", "n3"]
-    assert graph.label_names == ["DB", "ML"] and graph.labels.tolist() == [1, -1, 0] and graph.edge_index.shape == (2, 2)
+    assert graph.label_names == ["DB", "ML"] and graph.labels.tolist() == [1, -1, 0]
+    assert graph.edge_index.shape == (2, 2)
     with_names = load_graph(str(tmp_path), label_names=["ML", "DB", "AI"])
     assert with_names.label_names == ["ML", "DB", "AI"] and with_names.labels.tolist() == [0, -1, 1]
     bom_json = tmp_path / "bom.json"
