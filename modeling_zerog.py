@@ -9,6 +9,7 @@ import importlib.util
 import json
 import logging as std_logging
 import os
+import re
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -42,6 +43,7 @@ try:
         DEFAULT_LORA_RANK,
         LABEL_STATISTICS,
         MAX_LAYERS,
+        MAX_LORA_R,
         POOLING,
         SUBGRAPH_ROUNDS,
         ZEROG_ROUNDS,
@@ -57,6 +59,7 @@ except ImportError:  # imported as a top-level module rather than as Hub remote 
         DEFAULT_LORA_RANK,
         LABEL_STATISTICS,
         MAX_LAYERS,
+        MAX_LORA_R,
         POOLING,
         SUBGRAPH_ROUNDS,
         ZEROG_ROUNDS,
@@ -214,6 +217,17 @@ def hub_file(name_or_path: str, filename: str, **hub_kwargs) -> Optional[str]:
     )
 
 
+def unique_keys(pairs: list) -> dict:
+    """A JSON object from its `(key, value)` pairs (`json`'s `object_pairs_hook`), refusing a key given twice:
+    Python's `json` keeps the last one silently, so a second `labels` or config field would shadow the first."""
+    data = dict(pairs)
+    if len(data) != len(pairs):
+        seen = set()
+        twice = next(key for key, _ in pairs if key in seen or seen.add(key))
+        raise ValueError(f"key {twice!r} is given twice in one object")
+    return data
+
+
 def read_hub_json(name_or_path: str, filename: str, expected_type: Optional[type] = None, **hub_kwargs):
     """A JSON file of a folder or Hub repository, or None when it has none; with `expected_type` (e.g. dict),
     a value of another type is a ValueError naming the file."""
@@ -222,8 +236,8 @@ def read_hub_json(name_or_path: str, filename: str, expected_type: Optional[type
         return None
     try:
         with open(path, encoding="utf-8") as f:
-            value = json.load(f)
-    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as error:
+            value = json.load(f, object_pairs_hook=unique_keys)
+    except (ValueError, RecursionError) as error:  # JSONDecodeError, UnicodeDecodeError, a key given twice
         raise ValueError(f"{path}: not valid JSON ({error})") from None
     except OSError as error:
         raise OSError(f"{path}: cannot be read ({error.strerror or error})") from None
@@ -374,7 +388,9 @@ def tokenize_texts(tokenizer, texts: list, template=None, max_length: int = 512,
         head, tail = special_ids_around(tokenizer)
         room = (max_length - len(head) - sum(map(len, piece_ids)) - len(tail)) // slots
         if min(budget, room) < 1:
-            raise ValueError(f"max_length={max_length} leaves no room for text inside template {template!r}")
+            shown = "{text}".join(pieces)
+            shown = repr(shown) if len(shown) <= 200 else f"{shown[:200]!r}... ({len(shown):,} characters)"
+            raise ValueError(f"max_length={max_length} leaves no room for text inside template {shown}")
         text_ids = tokenizer(texts, add_special_tokens=False, truncation=True, max_length=max(budget, room))
         long = {i for i, ids in enumerate(text_ids["input_ids"]) if len(ids) >= budget}  # cut, or at the limit
         texts = ["" if i in long else text.join(pieces) for i, text in enumerate(texts)]
@@ -408,8 +424,12 @@ def load_backbone_config(path: str, **hub_kwargs):
             f"`hf download {path}`, or pass a local folder."
         ) from error
     except ValueError as error:
+        remote = "trust_remote_code" in str(
+            error
+        )  # transformers' text names a bogus https://hf.co//<path> for a folder
+        reason = f"its config names code of its own ({path}/config.json auto_map)" if remote else one_line(error)
         raise ValueError(
-            f"Backbone {path!r} cannot be loaded without running code from it, which never happens: {error}"
+            f"Backbone {path!r} cannot be loaded without running code from it, which never happens: {reason}"
         ) from None
     check_backbone_in_scope(lm_config, path)
     for field in LAYER_COUNT_FIELDS:
@@ -478,6 +498,7 @@ def load_backbone(
                 f"{adapter_path}: no {ADAPTER_SUBFOLDER}/adapter_model.safetensors with its adapter_config.json. "
                 f"A LoRA adapter loads from safetensors only, never from a pickle such as adapter_model.bin."
             )
+        check_adapter_config(adapter_config)
         try:
             model = import_peft().PeftModel.from_pretrained(lm, os.path.dirname(weights), is_trainable=True)
         except Exception as error:  # e.g. a tensor of another shape than its adapter_config.json gives
@@ -504,6 +525,83 @@ def check_hidden_layer(hidden_layer: int, lm_config, name: str) -> None:
             f"hidden_layer={hidden_layer}, but backbone {name!r} has {layers} layers: give one in [{-layers - 1}, "
             f"{layers}] (0: the token embeddings, -1: the last layer)"
         )
+
+
+# An adapter config's module names, and the one regular-expression form accepted for `target_modules`: names, `.`,
+# `|`, groups, anchors and at most four `.*` (no nested quantifier can make `re.fullmatch` take forever).
+MODULE_NAME = re.compile(r"[\w.-]{1,200}")
+SAFE_MODULE_REGEX = re.compile(r"(?:[\w|()^$-]|\\.|\.\*?)*")
+MAX_REGEX_LENGTH, MAX_REGEX_WILDCARDS, MAX_MODULE_NAMES = 512, 4, 4096
+
+
+def check_module_names(value, field_name: str, where: str) -> None:
+    """`value` is None, a list of module names, or one `SAFE_MODULE_REGEX` (peft matches a string with
+    `re.fullmatch` against every module name)."""
+    if value is None or value == "all-linear":
+        return
+    if isinstance(value, list):
+        bad = next((name for name in value if not (isinstance(name, str) and MODULE_NAME.fullmatch(name))), None)
+        if bad is not None or len(value) > MAX_MODULE_NAMES:
+            raise ValueError(
+                f"{where}: {field_name} must list at most {MAX_MODULE_NAMES} module names; {bad!r} is not one"
+            )
+        return
+    if not isinstance(value, str):
+        raise ValueError(
+            f"{where}: {field_name} must be a list of module names or a string, got {type(value).__name__}"
+        )
+    wildcards = value.count(".*")
+    if len(value) > MAX_REGEX_LENGTH or wildcards > MAX_REGEX_WILDCARDS or not SAFE_MODULE_REGEX.fullmatch(value):
+        raise ValueError(
+            f"{where}: {field_name} {value[:80]!r} is not a list of module names nor a regular expression of the "
+            f"accepted form (names, '.', '|', groups, anchors and at most {MAX_REGEX_WILDCARDS} '.*', "
+            f"{MAX_REGEX_LENGTH} characters); refused before anything is built"
+        )
+    try:
+        re.compile(value)
+    except re.error as error:
+        raise ValueError(f"{where}: {field_name} {value[:80]!r} is not a valid regular expression ({error})") from None
+
+
+def check_rank(value, field_name: str, where: str) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or not 1 <= value <= MAX_LORA_R:
+        raise ValueError(f"{where}: {field_name} must be an integer in [1, {MAX_LORA_R}], got {value!r}")
+
+
+def check_adapter_config(path: str) -> dict:
+    """Reads an adapter's `adapter_config.json` and refuses, before peft builds anything, what would make it
+    allocate or compute without bound or build something else than a ZeroG LoRA: another adapter type or task,
+    a rank over `MAX_LORA_R` (also in `rank_pattern`), `layer_replication` building over `MAX_LAYERS` layers,
+    `target_modules` (or `exclude_modules`, pattern keys) other than module names or a bounded, safe regex."""
+    config = read_hub_json(os.path.dirname(path), os.path.basename(path), dict)
+    where = path
+    if config.get("peft_type") != "LORA":
+        raise ValueError(f"{where}: peft_type {config.get('peft_type')!r}; a ZeroG adapter is a LoRA adapter (LORA)")
+    if config.get("task_type") not in (None, "FEATURE_EXTRACTION"):
+        raise ValueError(f"{where}: task_type {config['task_type']!r}; a ZeroG adapter is FEATURE_EXTRACTION")
+    check_rank(config.get("r"), "r", where)
+    for field_name in ("target_modules", "exclude_modules", "modules_to_save"):
+        check_module_names(config.get(field_name), field_name, where)
+    for field_name in ("rank_pattern", "alpha_pattern"):
+        pattern = config.get(field_name) or {}
+        if not isinstance(pattern, dict) or len(pattern) > MAX_MODULE_NAMES:
+            raise ValueError(f"{where}: {field_name} must be an object of at most {MAX_MODULE_NAMES} entries")
+        for key, value in pattern.items():
+            check_module_names(key, f"a {field_name} key", where)
+            if field_name == "rank_pattern":
+                check_rank(value, f"rank_pattern[{key!r}]", where)
+    replication = config.get("layer_replication")
+    if replication is not None:
+        pairs = isinstance(replication, list) and all(
+            isinstance(p, list) and len(p) == 2 and all(type(v) is int and v >= 0 for v in p) and p[0] < p[1]
+            for p in replication
+        )
+        if not pairs or sum(end - start for start, end in replication) > MAX_LAYERS:
+            raise ValueError(
+                f"{where}: layer_replication must be [start, end] pairs building at most {MAX_LAYERS} layers in all, "
+                f"got {str(replication)[:80]}"
+            )
+    return config
 
 
 def check_adapter_fits(model, folder: str, adapter_name: str = "default") -> None:
@@ -670,11 +768,27 @@ def add_prompt_nodes(edge_index: torch.Tensor, batch: torch.Tensor) -> torch.Ten
     return torch.cat([edge_index, torch.stack([nodes, prompts]), torch.stack([prompts, nodes])], dim=1)
 
 
+def check_edge_index(edge_index: torch.Tensor, num_nodes: int) -> None:
+    """Refuses an `edge_index` that is not a `[2, E]` integer tensor of node ids in `[0, num_nodes)`: an id out of
+    range would silently become another edge (edges are keyed `row * num_nodes + col`) or crash a sparse kernel."""
+    if not isinstance(edge_index, torch.Tensor) or edge_index.is_floating_point() or edge_index.dtype == torch.bool:
+        kind = f"a {edge_index.dtype} tensor" if isinstance(edge_index, torch.Tensor) else type(edge_index).__name__
+        raise ValueError(f"edge_index is {kind}; expected an integer tensor of node indices")
+    if edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise ValueError(f"edge_index has shape {tuple(edge_index.shape)}; expected (2, E)")
+    bad = ((edge_index < 0) | (edge_index >= num_nodes)).any(0).nonzero().flatten()
+    if bad.numel():
+        edge = int(bad[0])
+        raise ValueError(f"edge {edge} {edge_index[:, edge].tolist()} is out of range for {num_nodes} nodes")
+
+
 def edge_keys(edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor:
-    """`row * num_nodes + col` of each edge that is not a self-loop: one int64 per edge, half an `edge_index`."""
-    row, col = edge_index
-    keep = row != col
-    return row[keep] * num_nodes + col[keep]
+    """`target * num_nodes + source` of each edge that is not a self-loop: its place in the adjacency, one int64 per
+    edge (half an `edge_index`). As in PyG (`flow="source_to_target"`), an edge `[i, j]` makes its target `j`
+    aggregate from its source `i`: row `j`, column `i`."""
+    source, target = edge_index
+    keep = source != target
+    return target[keep] * num_nodes + source[keep]
 
 
 def normalized_adjacency(
@@ -879,6 +993,7 @@ def zerog_logits(
     nodes = as_rows(node_embeds)
     reduce = reduce or (lambda scores: scores)
     (num_nodes, width), num_graphs = nodes.shape, prompt_embeds.size(0)
+    check_edge_index(edge_index, num_nodes)
     device = prompt_embeds.device
     batch = batch if batch is not None else torch.zeros(num_nodes, dtype=torch.long, device=device)
     label_batch = (
@@ -942,6 +1057,7 @@ def collapse(
     blocks: once for the norms, once for the sum)."""
     nodes = as_rows(node_embeds)
     (num_nodes, width), prompts = nodes.shape, prompt_embeds.float()
+    check_edge_index(edge_index, num_nodes)
     if num_nodes < 2:
         return 1.0
     x_batch = torch.zeros(num_nodes + 1, dtype=torch.long, device=prompts.device)
@@ -1067,25 +1183,19 @@ def check_texts(texts, name: str) -> list:
     return list(texts)
 
 
-def check_edge_index(edge_index, num_nodes: int) -> torch.Tensor:
-    """`[2, E]` long edges from a `[2, E]` integer tensor (PyG's layout) or a list of `(i, j)` pairs; a ValueError
-    naming the first edge that is not a pair of node indices in [0, num_nodes)."""
+def edge_index_from(edge_index, num_nodes: int) -> torch.Tensor:
+    """`[2, E]` long edges from a `[2, E]` integer tensor (PyG's layout) or a list of `(i, j)` pairs, checked by
+    `check_edge_index`; a ValueError naming the first item that is not a pair of node indices."""
     if isinstance(edge_index, torch.Tensor):
-        if edge_index.is_floating_point() or edge_index.dtype == torch.bool:
-            raise ValueError(f"edge_index is a {edge_index.dtype} tensor; expected integer node indices")
-        edges = edge_index.long().reshape(2, -1) if edge_index.numel() == 0 else edge_index.long()
-        if edges.dim() != 2 or edges.size(0) != 2:
-            raise ValueError(f"edge_index has shape {tuple(edges.shape)}; expected (2, E)")
+        edges = edge_index.reshape(2, -1) if edge_index.numel() == 0 else edge_index
     else:
         pairs = list(edge_index)
         for i, pair in enumerate(pairs):
             if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and all(type(v) is int for v in pair)):
                 raise ValueError(f"edge_index[{i}] = {pair!r} is not a pair (i, j) of node indices")
         edges = torch.tensor(pairs, dtype=torch.long).reshape(-1, 2).T
-    bad = ((edges < 0) | (edges >= num_nodes)).any(0).nonzero().flatten()
-    if bad.numel():
-        raise ValueError(f"edge {int(bad[0])} {edges[:, bad[0]].tolist()} is out of range for {num_nodes} nodes")
-    return edges
+    check_edge_index(edges, num_nodes)
+    return edges.long()
 
 
 class ZeroGPreTrainedModel(PreTrainedModel):
@@ -1353,7 +1463,7 @@ class ZeroGModel(ZeroGPreTrainedModel):
             raise ValueError(f"label_texts has {len(label_texts)} entries for {len(class_names)} classes")
         description = "" if description is None else check_texts([description], "description")[0]
         num_rounds = self.config.num_rounds if num_rounds is None else check_num_rounds(num_rounds, "num_rounds")
-        edges = check_edge_index(edge_index, len(texts))
+        edges = edge_index_from(edge_index, len(texts))
         if not directed:
             edges = torch.cat([edges, edges.flip(0)], dim=1)
         fields = {"labels": class_names, "description": description}

@@ -8,13 +8,19 @@ Data flow: graphs -> SubgraphDataset -> ZeroGCollator -> ZeroGModel (encode -> p
 """
 
 import copy
+import fcntl
 import inspect
 import json
 import os
+import shutil
 import sys
+import uuid
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal, Optional
+
+import torch
 
 import zerog_graph  # noqa: F401  (first: it quiets optional-kernel warnings that importing transformers' Trainer logs)
 
@@ -223,12 +229,77 @@ def check_arguments(model_args: ModelArguments, data_args: DataArguments, traini
         from zerog_graph.trainer import check_checkpoint
 
         check_checkpoint(training_args.resume_from_checkpoint)
+    check_output_dir(model_args, data_args, training_args)
+
+
+def check_output_dir(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments):
+    """Refuses an output folder that is, holds or lies inside the model trained from (or the backbone folder a saved
+    model names), whatever --overwrite_output says: saving would overwrite the input; and one that already holds a
+    model, without --overwrite_output or --resume_from_checkpoint."""
     output = Path(training_args.output_dir)
+    for field_name, folder in input_folders(model_args.model_name_or_path):
+        inside = os.path.commonpath([folder, os.path.realpath(output)])
+        if inside in (folder, os.path.realpath(output)):
+            how = "is" if folder == os.path.realpath(output) else "lies inside" if inside == folder else "holds"
+            raise ValueError(
+                f"--output_dir {output} {how} the model trained from ({field_name} {folder}); saving would overwrite "
+                f"it: choose another --output_dir"
+            )
     if (output / "config.json").exists() and not (data_args.overwrite_output or training_args.resume_from_checkpoint):
         raise ValueError(
             f"{output} already holds a model; pass --overwrite_output to replace it, "
             f"or --resume_from_checkpoint to continue"
         )
+
+
+def input_folders(model_name_or_path: str) -> list:
+    """`(what, real path)` of each local folder a training run reads its model from: --model_name_or_path, and
+    the backbone folder that a saved ZeroG model's `lm_name_or_path` names."""
+    if not os.path.isdir(model_name_or_path):
+        return []
+    from modeling_zerog import read_hub_json, saved_folder_backbone
+
+    folders = [("--model_name_or_path", os.path.realpath(model_name_or_path))]
+    config = read_hub_json(model_name_or_path, "config.json", dict) or {}
+    backbone = config.get("lm_name_or_path") if config.get("model_type") == "zerog" else None
+    if isinstance(backbone, str):
+        backbone = saved_folder_backbone(model_name_or_path, backbone) or backbone
+        if os.path.isdir(backbone):
+            folders.append((f"the lm_name_or_path of {model_name_or_path}/config.json,", os.path.realpath(backbone)))
+    return folders
+
+
+# Held (an exclusive `flock`) while a run writes its --output_dir; the lock ends with the process, however it ends.
+OUTPUT_LOCK = ".zerog-train.lock"
+
+
+@contextmanager
+def claimed(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments):
+    """Claims --output_dir for this run: a second run into the same folder at once is refused, rather than both
+    writing it and one model silently replacing the other. The checks of `check_output_dir` are made again under
+    the claim. A folder this run created is removed again if the run leaves it empty (a refused run)."""
+    if int(os.environ.get("RANK", "0")) != 0:  # under DDP, the main process claims the folder for all
+        yield
+        return
+    output = Path(training_args.output_dir)
+    created = not output.exists()
+    output.mkdir(parents=True, exist_ok=True)
+    try:
+        with open(output / OUTPUT_LOCK, "a") as lock:
+            try:
+                fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                raise ValueError(
+                    f"--output_dir {output}: another run is writing into it; wait for it to end, or choose another"
+                ) from None
+            try:
+                check_output_dir(model_args, data_args, training_args)
+                yield
+            finally:
+                os.unlink(output / OUTPUT_LOCK)
+    finally:
+        if created and not any(output.iterdir()):
+            output.rmdir()
 
 
 def same_file(a, b) -> bool:
@@ -254,15 +325,44 @@ def check_graphs(data_args: DataArguments, sources: list, targets: list):
                 f"trained model instead"
             )
     source_keys = [graph_key(source) for source in sources]
+    source_texts = [text_set(source) for source in sources]
     for given, target in zip(data_args.target_graphs, targets):
-        target_key = graph_key(target)
-        for source_given, source, source_key in zip(data_args.source_graphs, sources, source_keys):
-            if same_file(source, target) or source_key == target_key:
-                how = "file" if same_file(source, target) else "nodes, edges and labels"
+        target_key, target_texts = graph_key(target), text_set(target)
+        for source_given, source, source_key, texts in zip(
+            data_args.source_graphs, sources, source_keys, source_texts
+        ):
+            how = seen_in(target, target_key, target_texts, source, source_key, texts)
+            if how is not None:
                 raise ValueError(
                     f"target graphs must be unseen in training, but target {given!r} has the same {how} as "
                     f"source {source_given!r} ({source.source})"
                 )
+
+
+# A target sharing this fraction of its node texts with a source graph is not unseen (half its labels hidden,
+# a text edited, a subgraph of the source all share more).
+MAX_SHARED_TEXTS = 0.5
+
+
+def text_set(graph) -> set:
+    """A graph's node texts, whitespace and case normalised; blank texts left out."""
+    return {" ".join(text.split()).casefold() for text in graph.texts} - {""}
+
+
+def seen_in(target, target_key: str, target_texts: set, source, source_key: str, source_texts: set):
+    """How `target` is the `source` graph, or a copy of it changed a little (None when it is not): the same file,
+    the same content, the same edges over as many nodes, or most of its node texts."""
+    if same_file(source, target):
+        return "file"
+    if source_key == target_key:
+        return "nodes, edges and labels"
+    same_nodes = source.num_nodes == target.num_nodes and source.edge_index.numel() > 0
+    if same_nodes and torch.equal(source.edge_index, target.edge_index):
+        return "edges over as many nodes"
+    shared = len(target_texts & source_texts) / max(len(target_texts), 1)
+    if shared >= MAX_SHARED_TEXTS:
+        return f"node texts ({shared:.0%} of its {len(target_texts)} distinct texts)"
+    return None
 
 
 def build_training_model(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments):
@@ -387,7 +487,7 @@ def save_run(trainer, data_args: DataArguments, training_args: TrainingArguments
     from zerog_graph.trainer import model_card
 
     output = Path(training_args.output_dir)
-    trainer.save_model(str(output))
+    save_whole(trainer, output)
     given = dict(zip(results, data_args.target_graphs))
     record = {"sources": data_args.source_graphs, "targets": data_args.target_graphs, "target_names": given}
     record["results"] = results
@@ -400,11 +500,36 @@ def save_run(trainer, data_args: DataArguments, training_args: TrainingArguments
     write_atomically(output / "README.md", lambda f: f.write(str(card)))
 
 
+def save_whole(trainer, output: Path) -> None:
+    """`trainer.save_model` into a private folder inside `output`, then each saved file and folder renamed into
+    place: a save that fails (a full disk, a file-size limit) leaves no half-written model, and names the folder."""
+    staging = output / f".save-{os.getpid()}-{uuid.uuid4().hex[:8]}.partial"
+    try:
+        trainer.save_model(str(staging))
+        for item in staging.iterdir():
+            target = output / item.name
+            if target.is_dir() and not target.is_symlink():
+                shutil.rmtree(target)  # an older save's adapter/ folder
+            os.replace(item, target)
+    except ValueError:
+        raise
+    except Exception as error:  # OSError, or safetensors' own error for a full disk
+        raise OSError(f"{output}: the model cannot be saved ({' '.join(str(error).split())[:300]})") from None
+    finally:
+        shutil.rmtree(staging, ignore_errors=True)
+
+
 def main(argv: Optional[list] = None) -> dict:
+    model_args, data_args, training_args = parse_arguments(argv)
+    with claimed(model_args, data_args, training_args):
+        return train(model_args, data_args, training_args)
+
+
+def train(model_args: ModelArguments, data_args: DataArguments, training_args: TrainingArguments) -> dict:
+    """Loads the graphs and the model, evaluates the targets, trains, evaluates again, saves (and pushes)."""
     from zerog_graph.graph import result_names
     from zerog_graph.trainer import check_no_pickle_pushed
 
-    model_args, data_args, training_args = parse_arguments(argv)
     push_to_hub, training_args.push_to_hub = training_args.push_to_hub, False  # pushed once, with the card
     training_args.remove_unused_columns = False  # the collator needs every field of a subgraph
     if training_args.device.type == "cpu":
@@ -428,8 +553,11 @@ def main(argv: Optional[list] = None) -> dict:
 
 def run(argv: Optional[list] = None) -> int:
     """`main` as a command: exit 2 with one line for bad input, 130 for Ctrl-C, no traceback."""
+    from zerog_graph.console import terminate_as_interrupt
+
     try:
-        main(argv)
+        with terminate_as_interrupt():  # SIGTERM as Ctrl-C: the claimed --output_dir is released and cleaned
+            main(argv)
     except (ValueError, OSError, ImportError) as error:
         print(f"train_hf.py: error: {error}", file=sys.stderr)
         return 2

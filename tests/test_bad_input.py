@@ -168,14 +168,15 @@ def test_cli_rejects_bad_csv_folders(capsys, tmp_path, nodes, extra, message):
 
 def test_odd_but_valid_files_are_accepted(tmp_path):
     long_text = "word " * 40_000  # 200,000 characters, over csv's default field limit of 131,072
-    nodes = f'id,text,label\nn1,"{long_text}",ML\nn2,"a, quoted\nmultiline text",\n'
+    nodes = f'id,text,label\nn1,"{long_text}",ML\nn2,"a, quoted\nmultiline text",\nn3,c,DB\n'
     (tmp_path / "nodes.csv").write_bytes(b"\xef\xbb\xbf" + nodes.encode("utf-8"))  # a spreadsheet's BOM
     (tmp_path / "edges.csv").write_bytes(b"\xef\xbb\xbfsource,target\nn1,n2\n")
     graph = load_graph(str(tmp_path))
-    assert graph.texts == [long_text, "a, quoted\nmultiline text"] and graph.node_ids == ["n1", "n2"]
-    assert graph.label_names == ["ML"] and graph.labels.tolist() == [0, -1] and graph.edge_index.shape == (2, 2)
-    with_names = load_graph(str(tmp_path), label_names=["DB", "ML"])
-    assert with_names.label_names == ["DB", "ML"] and with_names.labels.tolist() == [1, -1]
+    assert graph.texts == [long_text, "a, quoted\nmultiline text", "c"] and graph.node_ids == ["n1", "n2", "n3"]
+    assert graph.label_names == ["DB", "ML"] and graph.labels.tolist() == [1, -1, 0]
+    assert graph.edge_index.shape == (2, 2)
+    with_names = load_graph(str(tmp_path), label_names=["ML", "DB", "AI"])
+    assert with_names.label_names == ["ML", "DB", "AI"] and with_names.labels.tolist() == [0, -1, 1]
     bom_json = tmp_path / "bom.json"
     bom_json.write_bytes(b"\xef\xbb\xbf" + json.dumps({**GOOD, "directed": True}).encode("utf-8"))
     assert load_graph(str(bom_json)).edge_index.tolist() == [[0], [2]]  # directed kept one-way

@@ -8,11 +8,10 @@ loads from the Hub as usual.
 """
 
 import importlib.util
-import os
 from pathlib import Path
 from typing import Callable, NamedTuple, Optional
 
-from .paths import cache_dir
+from .paths import build_once, cache_dir
 
 SMOLLM2_GGUF = "SmolLM2-135M-Instruct.Q4_1.gguf"
 
@@ -40,12 +39,12 @@ def smollm2_dir() -> Optional[Path]:
     model = AutoModel.from_pretrained(package, gguf_file=SMOLLM2_GGUF)
     tokenizer = AutoTokenizer.from_pretrained(package, gguf_file=SMOLLM2_GGUF)
     model.hf_quantizer.remove_quantization_config(model)  # weights are already dense
-    partial = target.with_name(target.name + ".partial")
-    model.save_pretrained(partial)
-    tokenizer.save_pretrained(partial)
-    if not target.exists():  # another process may have finished first
-        os.replace(partial, target)
-    return target
+
+    def save(partial: Path):
+        model.save_pretrained(partial)
+        tokenizer.save_pretrained(partial)
+
+    return build_once(target, save)  # two first runs at once: each converts, one publishes
 
 
 class Backbone(NamedTuple):

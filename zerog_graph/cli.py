@@ -11,7 +11,7 @@ from pathlib import Path
 
 from configuration_zerog import LABEL_STATISTICS, POOLING_HELP, POOLING_MODES, TEMPLATES, check_num_rounds
 
-from .console import percent, quiet_progress_bars
+from .console import percent, quiet_progress_bars, terminate_as_interrupt
 from .graph import GraphError, class_pair, same_names
 from .precision import PRECISIONS, apply_precision, default_dtype
 
@@ -49,6 +49,11 @@ def class_names(value: str, what: str = "class name") -> list:
     path = Path(value)
     if path.exists() and not path.is_file() and not path.is_dir():
         raise argparse.ArgumentTypeError(f"{value}: not a regular file (a device, pipe or socket is never read)")
+    if not path.exists() and "," not in value:  # a typo'd file name would become one class named like it
+        raise argparse.ArgumentTypeError(
+            f"cannot read {what}s from {value}: no such file; give two or more as a,b,c, or an existing file with one"
+            " per line"
+        )
     if path.is_file() or path.suffix == ".txt":
         try:
             names = [line.strip() for line in path.read_text(encoding="utf-8-sig").splitlines() if line.strip()]
@@ -59,6 +64,10 @@ def class_names(value: str, what: str = "class name") -> list:
     where = f"{value}" if path.is_file() else repr(argv_text(value))
     if not names or "" in names:
         raise argparse.ArgumentTypeError(f"{where}: empty {what}; give them as a,b,c or a file, one per line")
+    if len(names) == 1:
+        raise argparse.ArgumentTypeError(
+            f"{where}: one {what} ({names[0]!r}); zero-shot classification needs two or more classes (a,b,c)"
+        )
     pair = same_names(names)
     if pair is not None:
         raise argparse.ArgumentTypeError(f"{where}: {class_pair(*(names[i] for i in pair))}")
@@ -149,9 +158,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def check_outputs(args, keys: list):
-    """Refuses, before any work, outputs that cannot be written: a results file in a missing or
-    unwritable folder, a predictions folder that is a file, a symlink where a file would go (even with
-    --overwrite), and existing files without --overwrite. (`write_atomically` checks again as it writes.)"""
+    """Refuses, before any work and without creating anything, outputs that cannot be written: a results file in a
+    missing or unwritable folder, a predictions folder that is a file or lies below one, a folder or a symlink where
+    a file would go (even with --overwrite), a file name too long once the temporary suffix is added, and existing
+    files without --overwrite. (`write_atomically` checks again as it writes.)"""
     output = getattr(args, "output", None)
     if output:
         if output.is_dir():
@@ -163,17 +173,39 @@ def check_outputs(args, keys: list):
     if args.predictions:
         if args.predictions.exists() and not args.predictions.is_dir():
             raise ValueError(f"--predictions {args.predictions} is a file, not a folder")
-        args.predictions.mkdir(parents=True, exist_ok=True)
-        check_writable(args.predictions, "--predictions")
+        existing = next(folder for folder in [args.predictions, *args.predictions.parents] if folder.exists())
+        if not existing.is_dir():
+            raise ValueError(f"--predictions {args.predictions}: {existing} is a file, not a folder")
+        check_writable(existing, "--predictions")  # the folder is made when the first CSV is written
         paths += [args.predictions / f"{key}.csv" for key in keys]
-    links = [p for p in paths if p.is_symlink()]
-    if links:
-        raise ValueError(
-            f"{links[0]} is a symlink; an output is never written through one (remove it, or choose another path)"
-        )
+    for path in paths:
+        check_output_path(path)
     existing = [str(p) for p in paths if os.path.lexists(p)]
     if existing and not args.overwrite:
         raise ValueError(f"{', '.join(existing)} already exist(s); pass --overwrite to replace")
+
+
+def check_output_path(path: Path):
+    """Refuses a symlink or a folder where an output file goes, and a name that the file system cannot hold with
+    the temporary suffix `write_atomically` adds (`.<name>.<pid>-<random>.partial`)."""
+    if path.is_symlink():
+        raise ValueError(
+            f"{path} is a symlink; an output is never written through one (remove it, or choose another path)"
+        )
+    if path.is_dir():
+        raise ValueError(
+            f"{path} is a folder, where an output file would be written; remove it or choose another path"
+        )
+    folder = next(folder for folder in path.parents if folder.exists())
+    try:
+        limit = os.pathconf(folder, "PC_NAME_MAX")
+    except (OSError, ValueError):
+        limit = 255
+    longest = len(f".{path.name}.{'9' * 7}-{'0' * 8}.partial".encode("utf-8", "surrogateescape"))
+    if longest > limit:
+        raise ValueError(
+            f"{path}: the file name is too long ({longest} bytes with the temporary suffix; the limit is {limit})"
+        )
 
 
 def check_writable(folder: Path, option: str):
@@ -232,6 +264,7 @@ def run_eval(args) -> dict:
         )
         results[key] = {"graph": graph.name, "source": graph.source, **result.to_dict()}
         if args.predictions and state.is_main_process:
+            args.predictions.mkdir(parents=True, exist_ok=True)
             write_predictions(args.predictions / f"{key}.csv", graph, result, overwrite=args.overwrite)
     if state.is_main_process:
         print(format_table(results))
@@ -273,11 +306,28 @@ def main(argv=None) -> int:
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
         model_logger.setLevel(logging.INFO)
     try:
-        run_eval(args)
+        with terminate_as_interrupt():
+            run_eval(args)
     except (GraphError, OSError, ValueError, ImportError) as error:
         print(f"zerog: error: {error}", file=sys.stderr)
+        return 2
+    except (MemoryError, RuntimeError) as error:
+        if not out_of_memory(error):
+            raise
+        print(
+            f"zerog: error: out of memory at --batch-size {args.batch_size}; give a smaller --batch-size (e.g. "
+            f"{max(1, args.batch_size // 4)}) or a lower --dtype",
+            file=sys.stderr,
+        )
         return 2
     except KeyboardInterrupt:  # Ctrl-C: outputs are written whole or not at all (write_atomically)
         print("zerog: interrupted", file=sys.stderr)
         return 130
     return 0
+
+
+def out_of_memory(error: BaseException) -> bool:
+    """Whether `error` is running out of memory: Python's MemoryError, torch's OutOfMemoryError (CUDA) or a CPU
+    allocator's RuntimeError."""
+    text = str(error)
+    return isinstance(error, MemoryError) or "out of memory" in text.lower() or "can't allocate memory" in text

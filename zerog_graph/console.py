@@ -1,6 +1,7 @@
 """What ZeroG prints: percentages, and no library progress bars for steps that take a second."""
 
 import contextlib
+import signal
 
 from transformers.utils import logging as hf_logging
 
@@ -26,3 +27,22 @@ def quiet_progress_bars():
             hf_logging.enable_progress_bar()
         if ds_enabled:
             datasets.enable_progress_bars()
+
+
+@contextlib.contextmanager
+def terminate_as_interrupt():
+    """SIGTERM (`kill`, a scheduler stopping a job) ends the steps inside as Ctrl-C does: cleanup runs (temporary
+    files, a claimed output folder) and the command exits 130 with one line; the handler is restored after."""
+
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+
+    try:
+        previous = signal.signal(signal.SIGTERM, interrupt)
+    except ValueError:  # not the main thread: signals stay as they are
+        previous = None
+    try:
+        yield
+    finally:
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)

@@ -6,8 +6,8 @@ from dataclasses import dataclass, field
 from typing import Optional, Union
 
 import torch
-from sklearn.metrics import f1_score
 
+from configuration_zerog import LABEL_STATISTICS, check_num_rounds
 from modeling_zerog import EmbeddingRows, choose_rounds, zerog_logits
 
 from .cache import EmbeddingCache, model_fingerprint
@@ -65,11 +65,15 @@ class GraphResult:
             raise ValueError("this GraphResult holds no label_names; evaluate_graph fills them")
         return [self.label_names[i] for i in self.predictions.tolist()]
 
+    # the classes macro-F1 averages over: those among the scored nodes' labels and predictions (docs/evaluation.md)
+    macro_f1_classes: list = field(default_factory=list)
+
     def to_dict(self) -> dict:
         return {
             "accuracy": self.accuracy,
             "macro_f1": self.macro_f1,
             "num_nodes": self.num_nodes,
+            "macro_f1_classes": self.macro_f1_classes,
             "num_scored": self.num_scored,
             "majority_accuracy": self.majority_accuracy,
             "settings": self.settings,
@@ -136,16 +140,27 @@ def classify(
 
 
 def score(logits: torch.Tensor, graph: TextGraph) -> tuple:
-    """Accuracy and macro-F1 over the graph's evaluation mask; None for both when it has no labelled node."""
+    """Accuracy and macro-F1 over the graph's evaluation mask; None for both when it has no labelled node.
+    Accuracy is the exact fraction of right answers; macro-F1 is `macro_f1`'s."""
     mask = graph.eval_mask
     if not mask.any():
         return None, None, 0
     truth, predicted = graph.labels[mask], logits[mask].argmax(-1)
-    accuracy = (predicted == truth).float().mean().item()
-    macro_f1 = f1_score(
-        truth.numpy(), predicted.numpy(), average="macro", labels=list(range(graph.num_classes)), zero_division=0
-    )
-    return accuracy, float(macro_f1), int(mask.sum())
+    num_scored = int(mask.sum())
+    accuracy = int((predicted == truth).sum()) / num_scored
+    return accuracy, macro_f1(truth, predicted, graph.num_classes)[0], num_scored
+
+
+def macro_f1(truth: torch.Tensor, predicted: torch.Tensor, num_classes: int) -> tuple:
+    """`(macro-F1, classes)`: the mean F1 over the classes that occur among the scored nodes' true labels or
+    predictions (`classes`, their indices), as scikit-learn's `f1_score(average="macro")` without `labels=`.
+    A class that no scored node has and none is predicted as has no F1, rather than an F1 of 0."""
+    true_counts = torch.bincount(truth, minlength=num_classes)
+    predicted_counts = torch.bincount(predicted, minlength=num_classes)
+    hits = torch.bincount(truth[truth == predicted], minlength=num_classes)
+    classes = ((true_counts + predicted_counts) > 0).nonzero().flatten()
+    f1 = [2 * int(hits[c]) / (int(true_counts[c]) + int(predicted_counts[c])) for c in classes.tolist()]
+    return sum(f1) / len(f1), classes.tolist()
 
 
 def majority_accuracy(graph: TextGraph) -> Optional[float]:
@@ -173,9 +188,13 @@ def evaluate_graph(
     `result.cosines`, for `write_predictions`: the node embeddings themselves are then propagated too, a block of
     dimensions at a time (`classify(..., cosine=True)`), besides their `[N, C]` projection."""
     graph = as_text_graph(graph)
-    num_rounds = model.config.num_rounds if num_rounds is None else num_rounds
+    num_rounds = model.config.num_rounds if num_rounds is None else check_num_rounds(num_rounds, "num_rounds")
     standardize = model.config.standardize if standardize is None else standardize
     label_statistics = label_statistics or model.config.label_statistics
+    check_settings(standardize, label_statistics, batch_size)
+    if not (cache is None or cache is False or isinstance(cache, EmbeddingCache)):
+        raise ValueError(f"cache must be an EmbeddingCache, None (the default one) or False (none), got {cache!r}")
+    graph.check()  # a graph changed since it was built
     embeds = embed_graph(model, graph, cache, batch_size, show_progress_bar, as_rows=True)
     rounds_setting, diagnostics = num_rounds, None
     if num_rounds == "auto":  # from the embeddings and the edges: the labels are not passed
@@ -189,7 +208,9 @@ def evaluate_graph(
         )
     logits = classify(embeds, graph, num_rounds, standardize, label_statistics)
     cosines = classify(embeds, graph, num_rounds, standardize, label_statistics, cosine=True) if with_cosines else None
-    accuracy, macro_f1, num_scored = score(logits, graph)
+    accuracy, f1, num_scored = score(logits, graph)
+    mask = graph.eval_mask
+    f1_classes = macro_f1(graph.labels[mask], logits[mask].argmax(-1), graph.num_classes)[1] if num_scored else []
     settings = {
         "model": model.config.lm_name_or_path,
         "pooling": model.pooling_mode,
@@ -207,17 +228,21 @@ def evaluate_graph(
         "dtype": precision_of(model),
         "confidence_temperature": 1 / model.config.logit_scale,
     }
-    return GraphResult(
-        graph.name,
-        accuracy,
-        macro_f1,
-        num_scored,
-        majority_accuracy(graph),
-        settings,
-        logits,
-        cosines,
-        graph.label_names,
+    result = GraphResult(
+        graph.name, accuracy, f1, num_scored, majority_accuracy(graph), settings, logits, cosines, graph.label_names
     )
+    result.macro_f1_classes = [graph.label_names[c] for c in f1_classes]
+    return result
+
+
+def check_settings(standardize, label_statistics, batch_size) -> None:
+    """Refuses `evaluate_graph` arguments of the wrong type or range (the CLI checks its options likewise)."""
+    if not isinstance(standardize, bool):
+        raise ValueError(f"standardize must be True or False, got {standardize!r}")
+    if label_statistics not in LABEL_STATISTICS:
+        raise ValueError(f"label_statistics must be one of {LABEL_STATISTICS}, got {label_statistics!r}")
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
 
 
 # OWASP's CSV injection rule: a cell starting with one of these is a formula to a spreadsheet.

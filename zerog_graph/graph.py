@@ -9,6 +9,8 @@ from typing import Optional
 import numpy as np
 import torch
 
+from modeling_zerog import check_edge_index
+
 
 class GraphError(ValueError):
     """A graph's input is invalid; the message names the source, field and node or edge."""
@@ -55,6 +57,11 @@ class TextGraph:
         check_strings(self.label_names, "label_names", where)
         if not self.label_names:
             raise GraphError(f"{where}: label_names must be a non-empty list of strings")
+        if len(self.label_names) == 1:  # every node would be predicted as it, with confidence 1
+            raise GraphError(
+                f"{where}: label_names has one class ({self.label_names[0]!r}); zero-shot classification needs two "
+                "or more"
+            )
         pair = same_names(self.label_names)
         if pair is not None:
             raise GraphError(f"{where}: label_names {class_pair(*(self.label_names[i] for i in pair))}")
@@ -114,6 +121,35 @@ class TextGraph:
                     f"{where}: test_mask has shape {tuple(self.test_mask.shape)}, expected ({num_nodes},)"
                 )
 
+    def check(self) -> None:
+        """Checks again what may have been changed since construction (the graph is a plain dataclass): one label per
+        node, each in `[-1, C)`, edge ids in range, the test mask's shape. A GraphError names the node or edge."""
+        where, num_nodes = self.source, self.num_nodes
+        labels = self.labels
+        if not isinstance(labels, torch.Tensor) or labels.shape != (num_nodes,) or labels.is_floating_point():
+            raise GraphError(f"{where}: labels must be an integer tensor of shape ({num_nodes},), one per node")
+        bad = ((labels < -1) | (labels >= self.num_classes)).nonzero().flatten()
+        if bad.numel():
+            node = int(bad[0])
+            raise GraphError(
+                f"{where}: labels[{node}] = {int(labels[node])} (node {node}) is not in [-1, {self.num_classes})"
+            )
+        try:
+            check_edge_index(self.edge_index, num_nodes)
+        except ValueError as error:
+            raise GraphError(f"{where}: {error}") from None
+        mask = self.test_mask
+        if mask is not None and not (isinstance(mask, torch.Tensor) and mask.dtype == torch.bool):
+            raise GraphError(f"{where}: test_mask must be a bool tensor, got {getattr(mask, 'dtype', type(mask))}")
+        if mask is not None and tuple(mask.shape) != (num_nodes,):
+            raise GraphError(f"{where}: test_mask has shape {tuple(mask.shape)}, expected ({num_nodes},)")
+        for field_name, values, expected in (
+            ("node_ids", self.node_ids, num_nodes),
+            ("label_texts", self.label_texts, self.num_classes),
+        ):
+            if values is not None and len(values) != expected:
+                raise GraphError(f"{where}: {field_name} has {len(values)} entries, expected {expected}")
+
     @property
     def num_nodes(self) -> int:
         return len(self.texts)
@@ -164,9 +200,11 @@ class TextGraph:
 
 
 def name_key(name: str) -> str:
-    """What a class name is compared by: NFKC-normalised, case-folded, `_` as a space, runs of spaces as one
+    """What a class name is compared by: NFKC-normalised, without Unicode format characters (category Cf: zero-width
+    spaces, soft hyphens, bidi marks, which tokenizers drop), case-folded, `_` as a space, runs of spaces as one
     (the class text encoded for a name replaces `_` with a space; tokenizers normalise much of the rest)."""
-    return " ".join(unicodedata.normalize("NFKC", name).casefold().replace("_", " ").split())
+    visible = "".join(char for char in unicodedata.normalize("NFKC", name) if unicodedata.category(char) != "Cf")
+    return " ".join(visible.casefold().replace("_", " ").split())
 
 
 def same_names(names: list) -> Optional[tuple]:

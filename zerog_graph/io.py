@@ -1,19 +1,26 @@
 """Loaders: JSON, ZeroG's `.pt` files, PyG `Data`, and a pair of CSV files."""
 
 import csv
+import difflib
 import json
 import os
 import stat
 import sys
 import uuid
+import zipfile
 from pathlib import Path
 from typing import Optional
 
 import torch
 
+from modeling_zerog import unique_keys
+
 from .graph import GraphError, TextGraph
 
 JSON_REQUIRED_KEYS = ("texts", "edges", "labels", "label_names")
+JSON_KEYS = JSON_REQUIRED_KEYS + ("description", "label_texts", "name", "test_mask", "directed")
+# Labels that pandas writes for a missing value (`astype(str)`, `to_csv(na_rep=...)`): never inferred as a class.
+MISSING_VALUES = ("nan", "NaN", "None", "<NA>", "NaT", "null", "NULL")
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # a node text may be long (the JSON loader takes any length)
 
@@ -81,13 +88,17 @@ def read_text(path: Path) -> str:
 def load_json(path, **overrides) -> TextGraph:
     """A graph in the JSON format of docs/formats.md."""
     try:
-        data = json.loads(read_text(path))
-    except ValueError as error:  # JSONDecodeError, or an integer of over 4,300 digits
+        data = json.loads(read_text(path), object_pairs_hook=unique_keys)
+    except ValueError as error:  # JSONDecodeError, a key given twice, or an integer of over 4,300 digits
         raise GraphError(f"{path}: not valid JSON ({error})") from None
     except RecursionError:
         raise GraphError(f"{path}: JSON nested too deeply to read") from None
     if not isinstance(data, dict):
         raise GraphError(f"{path}: expected a JSON object, got {type(data).__name__}")
+    for key in data:  # other keys are metadata, ignored; one a letter or two from a field is a typo, not metadata
+        near = difflib.get_close_matches(key, JSON_KEYS, n=1, cutoff=0.8) if key not in JSON_KEYS else []
+        if near:
+            raise GraphError(f"{path}: key {key!r} is not read (did you mean {near[0]!r}?); fix or remove it")
     missing = [key for key in JSON_REQUIRED_KEYS if key not in data]
     if missing:
         raise GraphError(f"{path}: missing key(s) {missing}; required: {list(JSON_REQUIRED_KEYS)}")
@@ -100,10 +111,10 @@ def load_json(path, **overrides) -> TextGraph:
         label_names=data["label_names"],
         description=data.get("description", ""),
         label_texts=data.get("label_texts"),
-        name=data.get("name", Path(path).stem),
+        name=data.get("name", readable(Path(path).stem)),
         test_mask=data.get("test_mask"),
         directed=data.get("directed", False),
-        source=str(path),
+        source=readable(str(path)),
     )
     fields.update(overrides)
     return TextGraph(**fields)
@@ -198,6 +209,7 @@ def load_safely(path, safe: Optional[list] = None):
     """`torch.load(path, weights_only=True)` with the classes `safe` allowed: no pickled code runs; a refusal
     names the file."""
     check_regular_file(path)
+    check_inflated_size(path)
     with torch.serialization.safe_globals(safe or []):
         try:
             return torch.load(path, weights_only=True)
@@ -223,7 +235,30 @@ def load_pyg_file(path):
 
 def load_pt(path, **overrides) -> TextGraph:
     """A ZeroG `.pt` file (a pickled PyG `Data`), loaded with `weights_only=True`."""
-    return from_pyg(load_pyg_file(path), name=Path(path).stem, source=str(path), **overrides)
+    return from_pyg(load_pyg_file(path), name=readable(Path(path).stem), source=readable(str(path)), **overrides)
+
+
+# `torch.save` stores its zip entries uncompressed; a compressed entry may inflate far beyond the file's size.
+MAX_INFLATION = 4
+
+
+def check_inflated_size(path) -> None:
+    """Refuses a `.pt` zip archive whose entries inflate to more than `MAX_INFLATION` times the file's size (a zip
+    bomb: a 760 KB file of DEFLATE entries held 939 MB), before `torch.load` inflates anything. Files that are not
+    zip archives (torch's legacy format) are read as they are: they hold no compression."""
+    if not zipfile.is_zipfile(path):
+        return
+    try:
+        with zipfile.ZipFile(path) as archive:
+            inflated = sum(entry.file_size for entry in archive.infolist())
+    except (zipfile.BadZipFile, OSError, ValueError) as error:
+        raise GraphError(f"{path}: not a readable zip archive ({error})") from None
+    size = os.path.getsize(path)
+    if inflated > MAX_INFLATION * size + 2**20:
+        raise GraphError(
+            f"{path}: its zip entries inflate to {inflated:,} bytes from a file of {size:,} (compressed); torch.save "
+            f"writes them uncompressed, so this is refused before anything is inflated"
+        )
 
 
 def load_csv(nodes_path, edges_path, label_names: Optional[list] = None, **overrides) -> TextGraph:
@@ -234,16 +269,28 @@ def load_csv(nodes_path, edges_path, label_names: Optional[list] = None, **overr
     be one of `label_names`.
     """
     rows = read_csv(nodes_path, ("id", "text"))
-    index = {}
+    index, seen = {}, {}
     for line, row in rows:
         if not row["id"]:
             raise GraphError(f"{nodes_path}:{line}: empty node id")
         if row["id"] in index:
             raise GraphError(f"{nodes_path}:{line}: duplicate node id {row['id']!r}")
+        twin = seen.setdefault(id_key(row["id"]), row["id"])
+        if twin != row["id"]:  # a spreadsheet or a hand-written edges.csv would not tell them apart
+            raise GraphError(
+                f"{nodes_path}:{line}: node id {row['id']!r} differs from node id {twin!r} only by spaces or leading "
+                f"zeros; make the ids distinct"
+            )
         index[row["id"]] = len(index)
     raw_labels = [(line, (row.get("label") or "").strip()) for line, row in rows]
     if label_names is None:
         label_names = sorted({label for _, label in raw_labels if label})
+        missing = next(((line, label) for line, label in raw_labels if label in MISSING_VALUES), None)
+        if missing:
+            raise GraphError(
+                f"{nodes_path}:{missing[0]}: label {missing[1]!r} is how pandas writes a missing value; leave the "
+                f"cell empty for an unlabelled node, or give the classes (--labels) if {missing[1]!r} is one"
+            )
         if not label_names:
             raise GraphError(f"{nodes_path}: no node has a label, so there are no class names; give them (--labels)")
     classes = {name: i for i, name in enumerate(label_names)}
@@ -255,12 +302,26 @@ def load_csv(nodes_path, edges_path, label_names: Optional[list] = None, **overr
         edge_index=read_edges(edges_path, index, nodes_path),
         labels=[classes[label] if label else -1 for _, label in raw_labels],
         label_names=list(label_names),
-        name=Path(nodes_path).parent.name or "graph",
-        source=str(nodes_path),
+        name=readable(Path(nodes_path).parent.name) or "graph",
+        source=readable(str(nodes_path)),
         node_ids=list(index),
     )
     fields.update(overrides)
     return TextGraph(**fields)
+
+
+def id_key(node_id: str) -> str:
+    """A node id without surrounding spaces, and a number without its leading zeros."""
+    node_id = node_id.strip()
+    return (node_id.lstrip("0") or "0") if node_id.isdigit() else node_id
+
+
+def readable(path: str) -> str:
+    """A file name as valid Unicode: bytes that are not UTF-8 (held by Python as surrogate escapes) become U+FFFD."""
+    try:
+        return path.encode("utf-8", "surrogateescape").decode("utf-8", "replace")
+    except UnicodeEncodeError:  # a lone surrogate that no file name gave
+        return path.encode("utf-8", "replace").decode("utf-8")
 
 
 # An edges.csv of this size or more is read by Arrow's CSV reader, with no Python object per edge; a smaller one, and
@@ -323,7 +384,11 @@ def read_csv(path, columns) -> list:
     try:
         with open(path, newline="", encoding="utf-8-sig") as f:
             reader = csv.DictReader(f, strict=True)
-            missing = [c for c in columns if c not in (reader.fieldnames or [])]
+            header = reader.fieldnames or []
+            twice = next((c for i, c in enumerate(header) if c in header[:i]), None)
+            if twice is not None:  # DictReader keeps the last column of a name silently
+                raise GraphError(f"{path}: the header names column {twice!r} twice; rename or drop one")
+            missing = [c for c in columns if c not in header]
             if missing:
                 raise GraphError(f"{path}: missing column(s) {missing}; has {reader.fieldnames}")
             rows = []

@@ -42,6 +42,10 @@ def check_auto_map(source: str, hub_kwargs: dict) -> None:
                 )
 
 
+# A model folder holds a few dozen files; the symlink check reads no more entries than this.
+MAX_FOLDER_ENTRIES = 100_000
+
+
 def check_folder_symlinks(folder: str) -> None:
     """Refuses a model folder holding a symlink that leaves it: what it points at would be read as part of the
     model (a tokenizer's vocabulary, say) and written into every folder saved from it, and pushed to the Hub.
@@ -50,7 +54,11 @@ def check_folder_symlinks(folder: str) -> None:
     allowed = [root]
     if os.path.basename(os.path.dirname(root)) == "snapshots":
         allowed.append(os.path.join(os.path.dirname(os.path.dirname(root)), "blobs"))
+    seen = 0
     for parent, folders, files in os.walk(folder):  # linked folders are listed, not entered
+        seen += len(folders) + len(files)
+        if seen > MAX_FOLDER_ENTRIES:
+            raise ValueError(f"{folder} holds over {MAX_FOLDER_ENTRIES:,} files and folders: not a model folder")
         for name in folders + files:
             path = os.path.join(parent, name)
             if os.path.islink(path):
@@ -156,8 +164,14 @@ def build_model(
         lm_path = local_backbone(config.lm_name_or_path) or (
             saved_folder_backbone(source, config.lm_name_or_path) if local else None
         )
-        if os.path.isdir(lm_path or config.lm_name_or_path):
-            check_folder_symlinks(lm_path or config.lm_name_or_path)
+        backbone = lm_path or config.lm_name_or_path
+        if os.path.isdir(backbone):
+            if not os.path.isfile(os.path.join(backbone, "config.json")):
+                raise ValueError(
+                    f"{source}/config.json: lm_name_or_path {config.lm_name_or_path!r} names the folder {backbone}, "
+                    f"which holds no config.json: not a backbone folder"
+                )
+            check_folder_symlinks(backbone)
         if trust_remote_code:  # the folder's own copy of this project's code (auto_map checked above)
             config = AutoConfig.from_pretrained(source, trust_remote_code=True, **hub_kwargs, **overrides)
             return AutoModel.from_pretrained(

@@ -13,7 +13,14 @@ from torch.utils.data import Dataset
 from transformers import Trainer, TrainerCallback
 from transformers.trainer import TRAINING_ARGS_NAME
 
-from modeling_zerog import ADAPTER_SUBFOLDER, check_adapter_fits, graph_statistics, one_line, read_hub_json
+from modeling_zerog import (
+    ADAPTER_SUBFOLDER,
+    check_adapter_config,
+    check_adapter_fits,
+    graph_statistics,
+    one_line,
+    read_hub_json,
+)
 
 from .console import percent
 from .evaluate import evaluate_graph
@@ -75,19 +82,15 @@ class ZeroGTrainer(Trainer):
                 f"the training loss is {loss} at step {self.state.global_step}: training diverged; stopped"
             )
         if "loss" in logs:
-            broken = next(
-                (n for n, p in self.model.named_parameters() if p.requires_grad and not p.isfinite().all()), None
-            )
-            if broken is not None:
-                raise ValueError(
-                    f"{broken} holds NaN or infinite values at step {self.state.global_step}: training diverged; "
-                    f"stopped"
-                )
+            check_finite(self.model, f"at step {self.state.global_step}")
         super().log(logs, *args, **kwargs)
 
     def _save(self, output_dir: Optional[str] = None, state_dict=None):
-        """As the Trainer's, without `training_args.bin`: a pickle, which nothing reads back and `push_to_hub` would
-        upload (the card lists the run's settings)."""
+        """As the Trainer's, after refusing trainable weights that are NaN or infinite (a run that diverged between
+        logging steps is stopped here, before it writes an adapter that is no model), and without
+        `training_args.bin`: a pickle, which nothing reads back and `push_to_hub` would upload (the card lists the
+        run's settings)."""
+        check_finite(self.model, f"at step {self.state.global_step}, before saving")
         super()._save(output_dir, state_dict)
         Path(output_dir or self.args.output_dir, TRAINING_ARGS_NAME).unlink(missing_ok=True)
 
@@ -116,6 +119,13 @@ class ZeroGTrainer(Trainer):
             super()._load_optimizer_and_scheduler(checkpoint)
 
 
+def check_finite(model, when: str) -> None:
+    """Refuses a model whose trainable weights (the LoRA adapter) hold NaN or infinite values: training diverged."""
+    broken = next((n for n, p in model.named_parameters() if p.requires_grad and not p.isfinite().all()), None)
+    if broken is not None:
+        raise ValueError(f"{broken} holds NaN or infinite values {when}: training diverged; stopped")
+
+
 @contextmanager
 def named_errors(what: str):
     """Any failure inside as one ValueError, `what` (naming the file) then the error on one line."""
@@ -138,8 +148,8 @@ def check_checkpoint(folder) -> None:
     for name in CHECKPOINT_FILES:
         if not (folder / name).is_file():
             raise ValueError(f"{folder / name}: missing; a ZeroG checkpoint holds its LoRA adapter there")
-    for name in (f"{ADAPTER_SUBFOLDER}/adapter_config.json", "trainer_state.json"):
-        read_hub_json(str(folder), name, dict)  # a ValueError naming the file if it is not a JSON object
+    check_adapter_config(str(folder / ADAPTER_SUBFOLDER / "adapter_config.json"))  # before peft builds anything
+    read_hub_json(str(folder), "trainer_state.json", dict)  # a ValueError naming the file if not a JSON object
 
 
 class SourceStatistics(TrainerCallback):

