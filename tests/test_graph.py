@@ -167,7 +167,7 @@ def test_arrow_edges_reader_agrees_with_the_csv_module(tmp_path, monkeypatch, na
     for threshold in (2**60, 0):  # the csv module, then Arrow
         monkeypatch.setattr(io, "ARROW_EDGES_BYTES", threshold)
         try:
-            results.append(load_csv(tmp_path / "nodes.csv", tmp_path / "edges.csv", label_names=["a"]).edge_index)
+            results.append(load_csv(tmp_path / "nodes.csv", tmp_path / "edges.csv", label_names=["a", "b"]).edge_index)
         except GraphError as error:
             results.append(str(error))
     assert isinstance(results[0], str) or torch.equal(results[0], results[1]), results
