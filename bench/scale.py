@@ -8,7 +8,7 @@ built in memory through the Python API (`TextGraph` with an `edge_index` tensor:
 run is a fresh process (`--run`), so that its peak RSS is its own, and classifies the graph with `--rounds auto`
 from an empty embedding cache. The backbone is a tiny BERT (1 layer, 32 wide, MiniLM's tokenizer): the model costs
 almost nothing, so the figures are the pipeline's own (tokenising, batching, shards, propagation); `--minilm N`
-runs MiniLM too.
+runs MiniLM too, in `--dtype` (default auto).
 
 - each size: wall time per node, encoding rate (nodes/s), peak RSS and cache size;
 - `--resume N`: a run killed (SIGKILL) once half of the texts are in the cache, then rerun: the work of both (texts
@@ -85,9 +85,10 @@ def run(args):
     from zerog_graph.cache import EmbeddingCache
     from zerog_graph.evaluate import evaluate_graph
     from zerog_graph.models import load_model
+    from zerog_graph.precision import default_dtype
 
     started = time.perf_counter()
-    model = load_model(args.model, dtype=torch.float32)
+    model = load_model(args.model, dtype=default_dtype(args.dtype))
     graph = synthetic_graph(args.run, args.edited)
     built = time.perf_counter()
     encoded, embed = [0], model.embed
@@ -120,8 +121,9 @@ def run(args):
     )
 
 
-def child(model, nodes, cache, batch_size, **options) -> subprocess.Popen:
+def child(model, nodes, cache, batch_size, dtype="fp32", **options) -> subprocess.Popen:
     command = [sys.executable, __file__, "--run", str(nodes), "--model", str(model), "--cache", str(cache)]
+    command += ["--dtype", dtype]
     command += ["--batch-size", str(batch_size)]
     for key, value in options.items():
         command += [f"--{key}", str(value)]
@@ -152,6 +154,7 @@ def main():
     parser.add_argument("--resume", type=int, default=0, help="kill-and-resume check on a graph of this size")
     parser.add_argument("--edit", type=int, default=0, help="1%%-edited rerun on a graph of this size")
     parser.add_argument("--batch-size", type=int, default=32)
+    parser.add_argument("--dtype", default="auto", help="MiniLM's dtype (the tiny backbone runs in fp32)")
     parser.add_argument("--output", help="write the figures as JSON here")
     parser.add_argument("--run", type=int, help=argparse.SUPPRESS)
     parser.add_argument("--model", help=argparse.SUPPRESS)
@@ -173,7 +176,7 @@ def main():
             show(rows[-1], rows[0])
             shutil.rmtree(work / f"cache{size}")
         if args.minilm:
-            row = measured(child(minilm_dir(), args.minilm, work / "minilm", args.batch_size))
+            row = measured(child(minilm_dir(), args.minilm, work / "minilm", args.batch_size, dtype=args.dtype))
             rows.append({**row, "label": "MiniLM"})
             show(rows[-1], rows[-1])
         if args.resume:
