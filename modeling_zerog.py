@@ -23,6 +23,7 @@ from transformers import (
     AutoModel,
     AutoModelForTextEncoding,
     AutoTokenizer,
+    BatchEncoding,
     BitsAndBytesConfig,
     PreTrainedModel,
 )
@@ -408,7 +409,23 @@ def tokenize_texts(tokenizer, texts: list, template=None, max_length: int = 512,
         if not ids:
             ids.append(tokenizer.eos_token_id if tokenizer.eos_token_id is not None else tokenizer.pad_token_id)
             mask.append(1)
-    return tokenizer.pad(encoded, return_tensors="pt") if padding else encoded
+    return pad_batch(encoded, tokenizer) if padding else encoded
+
+
+def pad_batch(encoded, tokenizer) -> BatchEncoding:
+    """`input_ids` and `attention_mask` of lists of ids as `[B, T]` tensors, padded on the tokenizer's side with its
+    pad token: what `tokenizer.pad` gives for these two fields, without its per-item Python (a tokenizer thread of
+    `encode_batches` holds the GIL while it pads)."""
+    rows = encoded["input_ids"]
+    width = max((len(row) for row in rows), default=0)
+    input_ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
+    attention_mask = torch.zeros((len(rows), width), dtype=torch.long)
+    left = tokenizer.padding_side == "left"
+    for i, row in enumerate(rows):
+        columns = slice(width - len(row), width) if left else slice(0, len(row))
+        input_ids[i, columns] = torch.tensor(row, dtype=torch.long)
+        attention_mask[i, columns] = 1
+    return BatchEncoding({"input_ids": input_ids, "attention_mask": attention_mask})
 
 
 def load_backbone_config(path: str, **hub_kwargs):

@@ -142,7 +142,7 @@ def show(row: dict, base: dict):
     ratio = per_node / (base["classify_s"] / base["nodes"] * 1e6)
     print(
         f"{row['label']:>22} {row['nodes']:>9,} {per_node:>9.1f} us {row['nodes'] / row['classify_s']:>9,.0f}/s "
-        f"{ratio:>6.2f}x {row['peak_rss_gb']:>7.2f} GB {row['cache_gb']:>7.3f} GB  R={row['num_rounds']}",
+        f"{ratio:>6.2f}x {row['peak_rss_gb']:>7.2f} GiB {row['cache_gb']:>7.3f} GiB  R={row['num_rounds']}",
         flush=True,
     )
 

@@ -263,3 +263,21 @@ def test_cli_table_shows_nodes_scored_and_r():
     table = format_table({"papers": {**result, "settings": {"num_rounds": 3}}}).splitlines()
     assert table[0].split() == ["graph", "nodes", "scored", "R", "accuracy", "macro-F1", "majority"]
     assert table[1].split() == ["papers", "4", "0", "3", "-", "-", "-"]
+
+
+@pytest.mark.slow
+def test_encode_works_as_sentence_transformers_does(minilm, minilm_path):
+    """One string gives one vector (it gave one per character); numpy, unit vectors, a prompt and a device; the
+    vectors are sentence-transformers' own for MiniLM (mean pooling), before its Normalize module."""
+    from sentence_transformers import SentenceTransformer
+
+    texts = ["Graph neural networks", "Relational databases", "Graph neural networks"]
+    one = minilm.encode(texts[0])
+    assert one.shape == (384,) and torch.allclose(one, minilm.encode(texts)[0], atol=1e-5)
+    reference = SentenceTransformer(minilm_path, device="cpu").encode(texts, normalize_embeddings=True)
+    ours = minilm.encode(texts, convert_to_numpy=True, normalize_embeddings=True, device="cpu")
+    assert ours.shape == (3, 384) and abs(ours - reference).max() < 1e-4
+    prompted = minilm.encode(texts[:1], prompt="query: ")
+    assert torch.allclose(prompted, minilm.encode(["query: " + texts[0]]), atol=1e-6)
+    with pytest.raises(TypeError, match=r"texts\[1\] is int, not str"):
+        minilm.encode(["a", 3])

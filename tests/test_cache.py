@@ -286,3 +286,20 @@ def test_partial_files_of_other_hosts_are_judged_by_age_only(tmp_path):
     os.utime(old, (0, 0))
     cache.remove_stale_partials(tmp_path)
     assert young.exists() and not old.exists() and not dead.exists()
+
+
+@pytest.mark.slow
+def test_swapped_shards_serve_their_own_texts(minilm, reference, tmp_path):
+    """Two graphs' shards of the same shape, each with a valid checksum, swapped on disk: each text still gets its
+    own vector (every row carries the key it was computed for); they used to serve the other graph's."""
+    others = [f"{text} (second graph)" for text in TEXTS]
+    cache = EmbeddingCache(tmp_path)
+    cache.encode(minilm, TEXTS)
+    expected_others = cache.encode(minilm, others)
+    first, second = shards(cache, minilm)
+    data = first.read_bytes()
+    first.write_bytes(second.read_bytes())
+    second.write_bytes(data)
+    fresh = EmbeddingCache(tmp_path)
+    assert torch.allclose(fresh.encode(minilm, TEXTS), reference, atol=1e-6)
+    assert torch.equal(fresh.encode(minilm, others), expected_others)
