@@ -805,7 +805,8 @@ def edge_keys(edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor:
     aggregate from its source `i`: row `j`, column `i`."""
     source, target = edge_index
     keep = source != target
-    return target[keep] * num_nodes + source[keep]
+    keys = target[keep] if not keep.all() else target.clone()
+    return keys.mul_(num_nodes).add_(source[keep] if keep.numel() and not keep.all() else source)
 
 
 def normalized_adjacency(

@@ -63,21 +63,28 @@ def synthetic_graph(num_nodes: int, edited: float = 0.0, seed: int = 0):
     vocabulary = np.array(sorted(vocabulary))
     rng = np.random.default_rng(seed)
     texts = []
-    for start in range(0, num_nodes, 100_000):  # words drawn in slices: memory follows the texts, not the draws
-        words = vocabulary[rng.integers(0, len(vocabulary), (min(100_000, num_nodes - start), WORDS_PER_TEXT))]
+    for start in range(0, num_nodes, 20_000):  # words drawn in slices: memory follows the texts, not the draws
+        words = vocabulary[rng.integers(0, len(vocabulary), (min(20_000, num_nodes - start), WORDS_PER_TEXT))]
         texts += [" ".join(row) for row in words]
     for node in rng.choice(num_nodes, int(edited * num_nodes), replace=False) if edited else []:
         texts[node] += " revised"
-    source = torch.arange(num_nodes).repeat_interleave(EDGES_PER_NODE)
-    target = torch.from_numpy(rng.integers(0, num_nodes, num_nodes * EDGES_PER_NODE))
+    labels = torch.from_numpy(rng.integers(0, NUM_CLASSES, num_nodes))
     return TextGraph(
         texts=texts,
-        edge_index=torch.stack([source, target]),
-        labels=torch.from_numpy(rng.integers(0, NUM_CLASSES, num_nodes)),
+        edge_index=random_edges(num_nodes, rng),  # held by the graph alone
+        labels=labels,
         label_names=[f"topic {name}" for name in "abcde"],
         description="synthetic documents",
         name=f"synthetic{num_nodes}",
     )
+
+
+def random_edges(num_nodes: int, rng) -> torch.Tensor:
+    """`[2, 5N]`: each node's 5 edges to random nodes."""
+    edge_index = torch.empty(2, num_nodes * EDGES_PER_NODE, dtype=torch.long)
+    edge_index[0] = torch.arange(num_nodes).repeat_interleave(EDGES_PER_NODE)
+    edge_index[1] = torch.from_numpy(rng.integers(0, num_nodes, num_nodes * EDGES_PER_NODE))
+    return edge_index
 
 
 def run(args):

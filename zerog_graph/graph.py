@@ -108,6 +108,7 @@ class TextGraph:
             )
         from torch_geometric.utils import coalesce, remove_self_loops, to_undirected  # not for `zerog --help`
 
+        self.edge_index = None  # the given edges are not held while the copies below are made
         edge_index, _ = remove_self_loops(edge_index)
         self.edge_index = (
             coalesce(edge_index, num_nodes=num_nodes)
