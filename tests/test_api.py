@@ -254,8 +254,9 @@ def test_cli_description_and_label_texts(minilm_path, tmp_path, capsys, monkeypa
     expected = evaluate_graph(load_model(minilm_path), graph, with_cosines=True, cache=False)
     rows = [line.split(",") for line in with_texts.splitlines()[1:]]
     assert [row[1] for row in rows] == expected.predicted_classes
-    assert cli([*args, "--label-texts", "only one"]) == 2
-    assert "label_texts has 1 entries for 2 classes" in capsys.readouterr().err
+    capsys.readouterr()
+    assert cli([*args, "--label-texts", "one text,two,three"]) == 2
+    assert "label_texts has 3 entries for 2 classes" in capsys.readouterr().err
 
 
 def test_cli_table_shows_nodes_scored_and_r():

@@ -52,11 +52,11 @@ def test_an_eval_prints_only_the_encoding_bar_and_the_table(minilm_path, tmp_pat
     args = ["eval", "--model", minilm_path, "--graph", str(tmp_path / "papers"), "--dtype", "fp32"]
     run = run_cli(*args, cache=tmp_path / "cache")
     assert run.returncode == 0, run.stderr
-    assert run.stdout.splitlines()[0].split() == ["graph", "nodes", "accuracy", "macro-F1", "majority"]
+    assert run.stdout.splitlines()[0].split() == ["graph", "nodes", "scored", "R", "accuracy", "macro-F1", "majority"]
     assert len(run.stdout.splitlines()) == 2
     shown = [part for part in re.split(r"[\r\n]", run.stderr) if part.strip()]
     assert shown and all(part.startswith("encode:") for part in shown), shown
-    assert any((tmp_path / "cache" / "embeddings").rglob("zerog.json"))  # the entries were written
+    assert any((tmp_path / "cache" / "embeddings").rglob("shard-*.arrow"))  # the shards were written
 
     verbose = run_cli(*args, "-v", cache=tmp_path / "cache")  # the notes, on request
     assert verbose.returncode == 0 and "(Normalize) after pooling is not applied" in verbose.stderr

@@ -9,8 +9,6 @@ from typing import Optional
 import numpy as np
 import torch
 
-from modeling_zerog import check_edge_index
-
 
 class GraphError(ValueError):
     """A graph's input is invalid; the message names the source, field and node or edge."""
@@ -136,6 +134,8 @@ class TextGraph:
                 f"{where}: labels[{node}] = {int(labels[node])} (node {node}) is not in [-1, {self.num_classes})"
             )
         try:
+            from modeling_zerog import check_edge_index  # not for `zerog --help`
+
             check_edge_index(self.edge_index, num_nodes)
         except ValueError as error:
             raise GraphError(f"{where}: {error}") from None

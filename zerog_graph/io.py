@@ -13,8 +13,6 @@ from typing import Optional
 
 import torch
 
-from modeling_zerog import unique_keys
-
 from .graph import GraphError, TextGraph
 
 JSON_REQUIRED_KEYS = ("texts", "edges", "labels", "label_names")
@@ -88,6 +86,8 @@ def read_text(path: Path) -> str:
 def load_json(path, **overrides) -> TextGraph:
     """A graph in the JSON format of docs/formats.md."""
     try:
+        from modeling_zerog import unique_keys  # not for `zerog --help`
+
         data = json.loads(read_text(path), object_pairs_hook=unique_keys)
     except ValueError as error:  # JSONDecodeError, a key given twice, or an integer of over 4,300 digits
         raise GraphError(f"{path}: not valid JSON ({error})") from None
