@@ -11,7 +11,6 @@ import logging as std_logging
 import os
 import re
 import warnings
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from typing import Callable, NamedTuple, Optional, Union
 
@@ -412,10 +411,14 @@ def tokenize_texts(tokenizer, texts: list, template=None, max_length: int = 512,
     return pad_batch(encoded, tokenizer) if padding else encoded
 
 
+# Batches tokenized in one call by `ZeroGModel.encode_batches`: enough texts for the fast tokenizer's threads, few
+# enough that their ids stay small (64 batches of 32 texts of 512 tokens: 8 MB as lists of ints).
+TOKENIZE_WINDOW = 64
+
+
 def pad_batch(encoded, tokenizer) -> BatchEncoding:
     """`input_ids` and `attention_mask` of lists of ids as `[B, T]` tensors, padded on the tokenizer's side with its
-    pad token: what `tokenizer.pad` gives for these two fields, without its per-item Python (a tokenizer thread of
-    `encode_batches` holds the GIL while it pads)."""
+    pad token: what `tokenizer.pad` gives for these two fields, without its per-item Python."""
     rows = encoded["input_ids"]
     width = max((len(row) for row in rows), default=0)
     input_ids = torch.full((len(rows), width), tokenizer.pad_token_id, dtype=torch.long)
@@ -1370,23 +1373,25 @@ class ZeroGModel(ZeroGPreTrainedModel):
         kind: str = "node",
         labels: Optional[list] = None,
         description: Optional[str] = None,
+        window: Optional[int] = None,
     ):
-        """Yields the float32 embeddings of `texts`, `batch_size` at a time and in their order. Each batch is tokenized
-        when its turn comes, in a thread while the batch before it runs (fast tokenizers release the GIL): memory
-        holds two batches' tokens, whatever the number of texts. `kind`, `labels` and `description` choose and fill
-        the template (`tokenize`)."""
-        device = next(self.lm.parameters()).device
-
-        def tokenized(start):
-            return self.tokenize(texts[start : start + batch_size], True, max_length, kind, labels, description)
-
-        with ThreadPoolExecutor(max_workers=1) as tokenizer_thread:
-            pending = tokenizer_thread.submit(tokenized, 0) if len(texts) else None
-            for start in range(0, len(texts), batch_size):
-                batch = pending.result()
-                if start + batch_size < len(texts):
-                    pending = tokenizer_thread.submit(tokenized, start + batch_size)
-                yield self.embed(batch["input_ids"].to(device), batch["attention_mask"].to(device)).float().cpu()
+        """Yields `(rows, embeds)`: the float32 embeddings of `texts[rows]`, `batch_size` texts at a time. Texts are
+        tokenized `window` (default `TOKENIZE_WINDOW`) batches at a time, in one call of the fast tokenizer (which
+        uses every core), and batched within that window by token count, longest first, so that batches pad little:
+        memory holds one window's token ids whatever the number of texts, and a window's batches depend on its texts
+        alone. `kind`, `labels` and `description` choose and fill the template (`tokenize`)."""
+        device, window = next(self.lm.parameters()).device, window or TOKENIZE_WINDOW
+        for start in range(0, len(texts), batch_size * window):
+            encoded = self.tokenize(
+                texts[start : start + batch_size * window], False, max_length, kind, labels, description
+            )
+            ids = encoded["input_ids"]
+            by_length = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
+            for offset in range(0, len(by_length), batch_size):
+                chosen = by_length[offset : offset + batch_size]
+                batch = pad_batch({"input_ids": [ids[i] for i in chosen]}, self.tokenizer)
+                embeds = self.embed(batch["input_ids"].to(device), batch["attention_mask"].to(device)).float().cpu()
+                yield torch.tensor([start + i for i in chosen], dtype=torch.long), embeds
 
     @torch.inference_mode()
     def encode(
@@ -1406,10 +1411,11 @@ class ZeroGModel(ZeroGPreTrainedModel):
         """Embeds texts as sentence-transformers' `encode` does: a list gives `[len(texts), hidden_size]`, one string
         gives one `[hidden_size]` vector; float32, a tensor or (`convert_to_numpy`) a numpy array.
 
-        Each distinct text is encoded once, in batches of similar length (longest first), tokenized batch by batch
-        (`encode_batches`). `prompt` is put before every text (inside the template); `normalize_embeddings` gives unit
-        vectors; `device` moves the model there first. `max_length` cuts the texts shorter than the config's
-        `max_seq_length`; `kind`, `labels` and `description` choose and fill the template (`tokenize`)."""
+        Each distinct text is encoded once, in batches of similar length (longest first), tokenized a window of
+        batches at a time (`encode_batches`). `prompt` is put before every text (inside the template);
+        `normalize_embeddings` gives unit vectors; `device` moves the model there first. `max_length` cuts the texts
+        shorter than the config's `max_seq_length`; `kind`, `labels` and `description` choose and fill the template
+        (`tokenize`)."""
         single = isinstance(texts, str)
         texts = [texts] if single else list(texts)
         bad = next((i for i, text in enumerate(texts) if not isinstance(text, str)), None)
@@ -1427,10 +1433,8 @@ class ZeroGModel(ZeroGPreTrainedModel):
         batches = self.encode_batches([distinct[i] for i in order], batch_size, max_length, kind, labels, description)
         if show_progress_bar:
             batches = logging.tqdm(batches, desc="encode", unit="batch", total=-(-len(order) // batch_size))
-        done = 0
-        for batch in batches:
-            embeds[order[done : done + batch.size(0)]] = batch
-            done += batch.size(0)
+        for rows, batch in batches:
+            embeds[order[rows]] = batch
         self.train(was_training)
         check_finite(embeds, self.name_or_path or self.config.lm_name_or_path, self.config.lm_name_or_path)
         if len(distinct) < len(texts):

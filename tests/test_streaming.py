@@ -58,6 +58,7 @@ def test_streamed_scores_equal_in_memory_scores_exactly(minilm, cora300, tmp_pat
     if block is not None:
         monkeypatch.setattr(modeling_zerog, "PROPAGATION_BLOCK", block * 301)
     monkeypatch.setattr(ShardRows.__init__, "__defaults__", (40,))
+    monkeypatch.setattr(modeling_zerog, "TOKENIZE_WINDOW", 2)  # the cache's window for shards of 64 texts
     cache = EmbeddingCache(tmp_path, shard_rows=SHARD_ROWS)
     in_memory = embed_graph(minilm, cora300, cache=False, as_rows=True)
     streamed = embed_graph(minilm, cora300, cache=cache, as_rows=True)

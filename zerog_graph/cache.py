@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from configuration_zerog import fill_template
-from modeling_zerog import EmbeddingRows, check_finite, length_order
+from modeling_zerog import TOKENIZE_WINDOW, EmbeddingRows, check_finite, length_order
 
 from .distributed import encode_sharded, process_state
 from .paths import cache_dir
@@ -362,10 +362,12 @@ class ShardWriter:
         self.shard_rows, self.shard_seconds = shard_rows, shard_seconds
         self.keys, self.embeds, self.started = [], [], time.monotonic()
 
-    def add(self, keys: np.ndarray, embeds: torch.Tensor):
+    def add(self, keys: np.ndarray, embeds: torch.Tensor, boundary: bool = True):
+        """Adds rows; writes a shard at a `boundary` once it holds `shard_rows` rows or `shard_seconds` passed."""
         self.keys.append(keys)
         self.embeds.append(embeds.numpy())
-        if sum(map(len, self.keys)) >= self.shard_rows or time.monotonic() - self.started >= self.shard_seconds:
+        full = sum(map(len, self.keys)) >= self.shard_rows or time.monotonic() - self.started >= self.shard_seconds
+        if boundary and full:
             self.flush()
 
     def flush(self):
@@ -509,10 +511,15 @@ class EmbeddingCache:
         name = model.name_or_path or model.config.lm_name_or_path
         try:
             with torch.inference_mode():
-                ordered = [texts[i] for batch in mine for i in batch]
-                for batch, embeds in zip(mine, model.encode_batches(ordered, batch_size, **template_fields)):
+                flat = np.concatenate(mine) if mine else np.zeros(0, dtype=np.int64)
+                # whole windows between shards: a resumed run starts at a window, so its batches are the same
+                window = max(1, min(TOKENIZE_WINDOW, self.shard_rows // batch_size))
+                batches = model.encode_batches([texts[i] for i in flat], batch_size, window=window, **template_fields)
+                done = 0
+                for rows, embeds in batches:
                     check_finite(embeds, name, model.config.lm_name_or_path)
-                    writer.add(keys[batch], embeds)
+                    done += len(rows)
+                    writer.add(keys[flat[rows.numpy()]], embeds, done % (window * batch_size) == 0)
                     if progress is not None:  # the others' batches are as many, give or take one
                         progress.update(min(len(embeds) * state.num_processes, progress.total - progress.n))
             writer.flush()
