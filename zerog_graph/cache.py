@@ -491,8 +491,8 @@ class EmbeddingCache:
 
     def fill(self, model, folder, fingerprint, texts, keys, missing, batch_size, show_progress_bar, template_fields):
         """Encodes the distinct texts whose keys are `missing`, longest first, into new shards. With several
-        processes, process `p` of `P` takes batches `p, p + P, ...` and writes its own shards: the batches are the
-        same whatever the number of processes, and so are the embeddings."""
+        processes, process `p` of `P` takes batches `p, p + P, ...` (an even share of long and short texts) and writes
+        its own shards. Shards end at tokenizing windows (`encode_batches`), so a resumed run batches as before."""
         todo = np.flatnonzero(missing)
         todo = todo[first_positions(keys[todo], keys[todo]) == np.arange(len(todo))]  # each text once, in order
         todo = todo[length_order([texts[i] for i in todo]).numpy()]
