@@ -184,6 +184,13 @@ def fill_template(template: Optional[str], labels: Optional[list] = None, descri
     return tuple(GRAPH_FIELDS.sub(lambda m: values[m.group(1)], piece) for piece in template.split("{text}"))
 
 
+def filled_template(templates: Templates, kind: str, labels: Optional[list] = None, description: Optional[str] = None):
+    """`fill_template` of the template of one `kind` of text ("node", "label" or "description")."""
+    if kind not in Templates._fields:
+        raise ValueError(f"kind={kind!r} is not one of 'node', 'label', 'description'")
+    return fill_template(getattr(templates, kind), labels, description)
+
+
 class ZeroGConfig(PretrainedConfig):
     r"""
     Configuration of a [`ZeroGModel`]: a text backbone (encoder or decoder) that embeds node texts,

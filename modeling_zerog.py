@@ -49,7 +49,7 @@ try:
         ZEROG_ROUNDS,
         ZeroGConfig,
         check_num_rounds,
-        fill_template,
+        filled_template,
     )
 except ImportError:  # imported as a top-level module rather than as Hub remote code
     from configuration_zerog import (
@@ -65,7 +65,7 @@ except ImportError:  # imported as a top-level module rather than as Hub remote 
         ZEROG_ROUNDS,
         ZeroGConfig,
         check_num_rounds,
-        fill_template,
+        filled_template,
     )
 
 # Under transformers' logger (also as remote code, where this module is `transformers_modules.<repo>...`), so
@@ -1355,9 +1355,7 @@ class ZeroGModel(ZeroGPreTrainedModel):
         graph's class names `labels` and `description` where it uses them, at the config's max length (or a
         shorter `max_length`)."""
         max_length = self.max_length if max_length is None else min(max_length, self.max_length)
-        if kind not in ("node", "label", "description"):
-            raise ValueError(f"kind={kind!r} is not one of 'node', 'label', 'description'")
-        template = fill_template(getattr(self.config.templates, kind), labels, description)
+        template = filled_template(self.config.templates, kind, labels, description)
         return tokenize_texts(self.tokenizer, list(texts), template, max_length, padding)
 
     @property

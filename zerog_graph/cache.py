@@ -26,7 +26,7 @@ from typing import Optional
 import numpy as np
 import torch
 
-from configuration_zerog import fill_template
+from configuration_zerog import filled_template
 from modeling_zerog import TOKENIZE_WINDOW, EmbeddingRows, check_finite, length_order
 
 from .distributed import encode_sharded, process_state
@@ -454,11 +454,11 @@ class EmbeddingCache:
         (split across the processes of `accelerate launch`, each writing its own shards). `template_fields` (`kind`,
         `labels`, `description`: `model.tokenize`) choose and fill the template, which is part of each key."""
         fingerprint = fingerprint or model_fingerprint(model)
-        kind = template_fields.get("kind", "node")
-        if kind not in ("node", "label", "description"):
-            raise ValueError(f"kind={kind!r} is not one of 'node', 'label', 'description'")
-        template = fill_template(
-            getattr(model.config.templates, kind), template_fields.get("labels"), template_fields.get("description")
+        template = filled_template(
+            model.config.templates,
+            template_fields.get("kind", "node"),
+            template_fields.get("labels"),
+            template_fields.get("description"),
         )
         folder, width = self.root / fingerprint, model.lm.config.hidden_size
         keys = text_keys(fingerprint, template, texts)
