@@ -257,7 +257,7 @@ def input_folders(model_name_or_path: str) -> list:
     the backbone folder that a saved ZeroG model's `lm_name_or_path` names."""
     if not os.path.isdir(model_name_or_path):
         return []
-    from modeling_zerog import read_hub_json, saved_folder_backbone
+    from hub_zerog import read_hub_json, saved_folder_backbone
 
     folders = [("--model_name_or_path", os.path.realpath(model_name_or_path))]
     config = read_hub_json(model_name_or_path, "config.json", dict) or {}

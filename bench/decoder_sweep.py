@@ -35,7 +35,8 @@ from rounds import bench_graph  # noqa: E402
 from transfer_graphs import machine, wordnet_verbs  # noqa: E402
 
 from configuration_zerog import PROMPTEOL_TEMPLATE, TASK_TEMPLATE  # noqa: E402
-from modeling_zerog import ZeroGPooling, choose_rounds  # noqa: E402
+from modeling_zerog import ZeroGPooling
+from propagation_zerog import choose_rounds
 from zerog_graph.evaluate import GraphEmbeddings, classify, score  # noqa: E402
 from zerog_graph.models import load_model  # noqa: E402
 from zerog_graph.precision import default_dtype  # noqa: E402

@@ -147,7 +147,7 @@ def check_qlora_step(args, folder: Path) -> tuple:
     from safetensors.torch import load_file
 
     import train_hf
-    from modeling_zerog import ADAPTER_SUBFOLDER
+    from hub_zerog import ADAPTER_SUBFOLDER
 
     output = folder / "qlora"
     argv = ["--model_name_or_path", "smollm2", "--load_in_4bit", "--source_graphs", toy_graph_file(folder)]
@@ -216,7 +216,7 @@ def check_sharded_minilm(args, texts: list, folder: Path) -> tuple:
 
 
 def check_propagation(args) -> tuple:
-    from modeling_zerog import zerog_logits
+    from propagation_zerog import zerog_logits
 
     sys.path.insert(0, str(REPO / "bench"))
     from propagation import NUM_EDGES, NUM_LABELS, NUM_NODES

@@ -22,7 +22,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from rounds import bench_graph  # noqa: E402
 from transfer_graphs import machine  # noqa: E402
 
-from modeling_zerog import choose_rounds, zerog_logits  # noqa: E402
+from propagation_zerog import choose_rounds, zerog_logits
 from zerog_graph.evaluate import embed_graph  # noqa: E402
 from zerog_graph.models import load_model  # noqa: E402
 from zerog_graph.precision import default_dtype  # noqa: E402

@@ -19,7 +19,7 @@ import time
 
 import torch
 
-from modeling_zerog import standardize, zerog_logits
+from propagation_zerog import standardize, zerog_logits
 
 NUM_NODES, NUM_EDGES, NUM_LABELS = 169_343, 1_166_243, 40
 TOLERANCE = 1e-4  # cosine top-two margin below which the two float paths may pick either class

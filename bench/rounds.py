@@ -36,7 +36,7 @@ from configuration_zerog import (  # noqa: E402
     LABEL_STATISTICS,
     ZEROG_ROUNDS,
 )
-from modeling_zerog import choose_rounds  # noqa: E402
+from propagation_zerog import choose_rounds
 from zerog_graph.evaluate import classify, embed_graph, score  # noqa: E402
 from zerog_graph.models import load_model  # noqa: E402
 from zerog_graph.precision import default_dtype  # noqa: E402

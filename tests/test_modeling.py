@@ -11,18 +11,11 @@ import torch
 from peft.utils import TRANSFORMERS_MODELS_TO_LORA_TARGET_MODULES_MAPPING
 from transformers import AutoConfig, AutoModel
 
+from backbone_zerog import LORA_TARGET_MODULES, architecture_name, is_decoder_architecture, resolve_lora_targets
 from configuration_zerog import POOLING_MODES, PROMPTEOL_TEMPLATE, ZeroGConfig
-from modeling_zerog import (
-    LORA_TARGET_MODULES,
-    ZeroGModel,
-    ZeroGPooling,
-    architecture_name,
-    is_decoder_architecture,
-    load_tokenizer,
-    resolve_lora_targets,
-    tokenize_texts,
-)
+from modeling_zerog import ZeroGModel, ZeroGPooling
 from tests.helpers import DECODERS, ENCODERS, tiny_config
+from tokenization_zerog import load_tokenizer, tokenize_texts
 from zerog_graph.backbones import BACKBONES, hub_id
 from zerog_graph.models import backbone_config
 
@@ -486,7 +479,7 @@ def test_moe_and_multimodal_backbones_are_refused_with_the_reason(tmp_path, name
 
 
 def test_dense_configs_are_in_scope():
-    from modeling_zerog import check_backbone_in_scope
+    from backbone_zerog import check_backbone_in_scope
 
     for name in DECODERS + ENCODERS:
         check_backbone_in_scope(tiny_config(name, 512), name)

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from modeling_zerog import zerog_logits
+from propagation_zerog import zerog_logits
 from zerog_graph.cache import EmbeddingCache
 from zerog_graph.cli import main as cli
 from zerog_graph.evaluate import classify, embed_graph, evaluate_graph, write_predictions

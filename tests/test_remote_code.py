@@ -11,7 +11,7 @@ import torch
 from peft import PeftModel
 from transformers import AutoConfig, AutoModel, AutoModelForTextEncoding, AutoTokenizer
 
-import modeling_zerog
+import hub_zerog
 from configuration_zerog import ZeroGConfig
 from modeling_zerog import ZeroGModel
 from zerog_graph.models import load_model
@@ -187,7 +187,7 @@ def test_revision_token_and_cache_dir_reach_every_loader(saved_minilm, minilm_pa
     spy_on(monkeypatch, AutoModel, "from_pretrained", calls, "models")
     spy_on(monkeypatch, AutoModelForTextEncoding, "from_pretrained", calls, "models")
     spy_on(monkeypatch, ZeroGConfig, "from_pretrained", calls, "zerog config")
-    spy_on(monkeypatch, modeling_zerog, "cached_file", calls, "files")
+    spy_on(monkeypatch, hub_zerog, "cached_file", calls, "files")
     options = {"revision": "zerog-commit", "token": "hf_test", "cache_dir": str(tmp_path / "cache")}
     if route == "AutoModel":
         model = AutoModel.from_pretrained(str(folder), trust_remote_code=True, **options)

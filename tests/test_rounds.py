@@ -8,7 +8,7 @@ import torch
 import torch.nn.functional as F
 
 from configuration_zerog import AUTO_ROUNDS, AUTO_ROUNDS_COLLAPSE, AUTO_ROUNDS_TOLERANCE, ZEROG_ROUNDS, ZeroGConfig
-from modeling_zerog import choose_rounds, collapse, zerog_logits
+from propagation_zerog import choose_rounds, collapse, zerog_logits
 from zerog_graph import cli
 from zerog_graph.evaluate import evaluate_graph
 from zerog_graph.registry import load_graph

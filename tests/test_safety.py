@@ -19,8 +19,9 @@ from safetensors.torch import load_file, save_file
 
 import train_hf
 from configuration_zerog import ZeroGConfig
-from modeling_zerog import CHARS_PER_TOKEN, ZeroGModel
+from modeling_zerog import ZeroGModel
 from tests.helpers import tiny_config
+from tokenization_zerog import CHARS_PER_TOKEN
 from zerog_graph.cache import EmbeddingCache
 from zerog_graph.cli import class_names
 from zerog_graph.cli import main as cli

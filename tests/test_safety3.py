@@ -19,7 +19,8 @@ import pytest
 import torch
 
 import train_hf
-from modeling_zerog import check_module_names, normalized_adjacency, read_hub_json, zerog_logits
+from hub_zerog import check_module_names, read_hub_json
+from propagation_zerog import normalized_adjacency, zerog_logits
 from tests import test_safety
 from zerog_graph.cli import class_names
 from zerog_graph.cli import main as cli
@@ -428,7 +429,7 @@ def test_a_backbone_that_needs_its_own_code_is_refused_in_one_line_without_a_hub
 def test_a_template_too_long_for_max_length_is_named_in_a_short_line(minilm_path):
     from transformers import AutoTokenizer
 
-    from modeling_zerog import tokenize_texts
+    from tokenization_zerog import tokenize_texts
 
     tokenizer = AutoTokenizer.from_pretrained(minilm_path)
     names = ", ".join(f"class number {i}" for i in range(302))

@@ -12,7 +12,8 @@ import pytest
 import torch
 
 import modeling_zerog
-from modeling_zerog import collapse, zerog_logits
+import propagation_zerog
+from propagation_zerog import collapse, zerog_logits
 from zerog_graph.cache import EmbeddingCache, ShardRows, model_fingerprint
 from zerog_graph.evaluate import embed_graph, evaluate_graph
 from zerog_graph.registry import load_graph
@@ -56,7 +57,7 @@ def test_streamed_scores_equal_in_memory_scores_exactly(minilm, cora300, tmp_pat
     the R that auto chooses, the dot-product scores, the cosines and the collapse; `block` splits the propagated
     vectors into blocks of columns (a graph too large for one)."""
     if block is not None:
-        monkeypatch.setattr(modeling_zerog, "PROPAGATION_BLOCK", block * 301)
+        monkeypatch.setattr(propagation_zerog, "PROPAGATION_BLOCK", block * 301)
     monkeypatch.setattr(ShardRows.__init__, "__defaults__", (40,))
     monkeypatch.setattr(modeling_zerog, "TOKENIZE_WINDOW", 2)  # the cache's window for shards of 64 texts
     cache = EmbeddingCache(tmp_path, shard_rows=SHARD_ROWS)

@@ -8,7 +8,8 @@ import torch
 import torch.nn.functional as F
 
 from configuration_zerog import PROMPTEOL_TEMPLATE, TEMPLATES, ZeroGConfig, fill_template, template_settings
-from modeling_zerog import load_tokenizer, standardize, tokenize_texts, zerog_logits
+from propagation_zerog import standardize, zerog_logits
+from tokenization_zerog import load_tokenizer, tokenize_texts
 from zerog_graph.cache import EmbeddingCache
 from zerog_graph.collator import ZeroGCollator
 from zerog_graph.evaluate import embed_graph, evaluate_graph
@@ -267,7 +268,7 @@ def test_train_hf_passes_the_new_settings(minilm_path, tmp_path):
 def test_source_statistics_fill_each_graphs_templates(minilm, monkeypatch):
     """Training's per-graph standardisation statistics encode the sampled nodes and the description with the
     templates filled from that graph, as evaluation does."""
-    from modeling_zerog import graph_statistics
+    from propagation_zerog import graph_statistics
     from zerog_graph.trainer import SourceStatistics
 
     monkeypatch.setattr(minilm.config, "template", TASK)

@@ -14,9 +14,9 @@ from safetensors.torch import load_file
 from torch_geometric.utils import k_hop_subgraph
 from transformers import AutoModel, TrainingArguments
 
-import modeling_zerog
+import propagation_zerog
 import train_hf
-from modeling_zerog import propagate
+from propagation_zerog import propagate
 from tests.helpers import SHARED_DATA, launch_two_processes, tiny_config
 from zerog_graph.cache import EmbeddingCache
 from zerog_graph.collator import ZeroGCollator
@@ -253,7 +253,7 @@ def test_one_bf16_trainer_step_on_the_cpu(data_dir, minilm_path, tmp_path, monke
         autocast_on.append(torch.is_autocast_enabled("cpu"))
         return propagate(x, adj, num_rounds)
 
-    monkeypatch.setattr(modeling_zerog, "propagate", recording)
+    monkeypatch.setattr(propagation_zerog, "propagate", recording)
     train_hf.main(train_args("minilm", tmp_path / "run", "--max_steps", "1", "--lora_dropout", "0", "--bf16"))
     assert autocast_on and all(autocast_on)  # the step ran under bf16 autocast
     assert any(v.abs().max() > 0 for k, v in adapter(tmp_path / "run").items() if "lora_B" in k)

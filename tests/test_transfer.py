@@ -134,7 +134,7 @@ def test_snowball_sample_is_reproducible_and_induced():
 
 
 def test_given_statistics_standardise_like_the_graphs_own():
-    from modeling_zerog import graph_statistics, zerog_logits
+    from propagation_zerog import graph_statistics, zerog_logits
 
     generator = torch.Generator().manual_seed(0)
     nodes, prompts, labels = (torch.randn(n, 8, generator=generator) for n in (10, 2, 6))

@@ -11,7 +11,7 @@ import torch
 from torch_geometric.nn.conv.gcn_conv import gcn_norm
 from torch_geometric.utils import to_dense_adj
 
-from modeling_zerog import add_prompt_nodes, normalized_adjacency, propagate, standardize, zerog_logits
+from propagation_zerog import add_prompt_nodes, normalized_adjacency, propagate, standardize, zerog_logits
 from tests.helpers import launch_two_processes
 from zerog_graph.cache import EmbeddingCache
 from zerog_graph.cli import main as cli

@@ -27,7 +27,9 @@ import numpy as np
 import torch
 
 from configuration_zerog import filled_template
-from modeling_zerog import TOKENIZE_WINDOW, EmbeddingRows, check_finite, length_order
+from modeling_zerog import check_finite
+from propagation_zerog import EmbeddingRows
+from tokenization_zerog import TOKENIZE_WINDOW, length_order
 
 from .distributed import encode_sharded, process_state
 from .paths import cache_dir

@@ -301,7 +301,7 @@ def main(argv=None) -> int:
     except SystemExit as exit_:  # argparse's own errors (exit 2) and --help (exit 0), as a return value
         return exit_.code
     if args.verbose:
-        from modeling_zerog import logger as model_logger  # under transformers' logger, which has its own handler
+        from modeling_zerog import logger as model_logger
 
         logging.basicConfig(level=logging.INFO, format="%(name)s: %(message)s")
         model_logger.setLevel(logging.INFO)

@@ -7,7 +7,7 @@ import torch
 from torch_geometric.data import Batch, Data
 
 from configuration_zerog import Templates, fill_template
-from modeling_zerog import tokenize_texts
+from tokenization_zerog import tokenize_texts
 
 
 class Subgraph(Data):

@@ -8,7 +8,7 @@ from typing import Optional, Union
 import torch
 
 from configuration_zerog import LABEL_STATISTICS, check_num_rounds
-from modeling_zerog import EmbeddingRows, choose_rounds, zerog_logits
+from propagation_zerog import EmbeddingRows, choose_rounds, zerog_logits
 
 from .cache import EmbeddingCache, model_fingerprint
 from .distributed import encode_sharded

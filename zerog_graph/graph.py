@@ -134,7 +134,7 @@ class TextGraph:
                 f"{where}: labels[{node}] = {int(labels[node])} (node {node}) is not in [-1, {self.num_classes})"
             )
         try:
-            from modeling_zerog import check_edge_index  # not for `zerog --help`
+            from propagation_zerog import check_edge_index
 
             check_edge_index(self.edge_index, num_nodes)
         except ValueError as error:

@@ -86,7 +86,7 @@ def read_text(path: Path) -> str:
 def load_json(path, **overrides) -> TextGraph:
     """A graph in the JSON format of docs/formats.md."""
     try:
-        from modeling_zerog import unique_keys  # not for `zerog --help`
+        from hub_zerog import unique_keys
 
         data = json.loads(read_text(path), object_pairs_hook=unique_keys)
     except ValueError as error:  # JSONDecodeError, a key given twice, or an integer of over 4,300 digits

@@ -8,16 +8,10 @@ from typing import Optional
 import torch
 from transformers import AutoConfig, AutoModel
 
+from backbone_zerog import is_decoder_architecture, load_backbone_config
 from configuration_zerog import DECODER_DEFAULT_TEMPLATE, FIELD_TYPES, ZeroGConfig, template_settings
-from modeling_zerog import (
-    ZeroGModel,
-    check_device,
-    is_decoder_architecture,
-    load_backbone_config,
-    one_line,
-    read_hub_json,
-    saved_folder_backbone,
-)
+from hub_zerog import one_line, read_hub_json, saved_folder_backbone
+from modeling_zerog import ZeroGModel, check_device
 
 from .backbones import hub_id, local_backbone
 

@@ -13,14 +13,9 @@ from torch.utils.data import Dataset
 from transformers import Trainer, TrainerCallback
 from transformers.trainer import TRAINING_ARGS_NAME
 
-from modeling_zerog import (
-    ADAPTER_SUBFOLDER,
-    check_adapter_config,
-    check_adapter_fits,
-    graph_statistics,
-    one_line,
-    read_hub_json,
-)
+from backbone_zerog import check_adapter_fits
+from hub_zerog import ADAPTER_SUBFOLDER, check_adapter_config, one_line, read_hub_json
+from propagation_zerog import graph_statistics
 
 from .console import percent
 from .evaluate import evaluate_graph

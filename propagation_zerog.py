@@ -1,0 +1,402 @@
+"""ZeroG's graph maths, parameter-free and torch only: the prompt node, the normalised adjacency, propagation,
+standardisation, the node-label scores and the choice of R. Travels to the Hub with the model."""
+
+import warnings
+from typing import Callable, NamedTuple, Optional, Union
+
+import torch
+import torch.nn.functional as F
+from transformers.utils import logging
+
+try:
+    from .configuration_zerog import (
+        AUTO_ROUNDS,
+        AUTO_ROUNDS_COLLAPSE,
+        AUTO_ROUNDS_TOLERANCE,
+        LABEL_STATISTICS,
+        ZEROG_ROUNDS,
+    )
+except ImportError:  # imported as a top-level module rather than as Hub remote code
+    from configuration_zerog import (
+        AUTO_ROUNDS,
+        AUTO_ROUNDS_COLLAPSE,
+        AUTO_ROUNDS_TOLERANCE,
+        LABEL_STATISTICS,
+        ZEROG_ROUNDS,
+    )
+
+# Under transformers' logger, as modeling_zerog.py's, so that `TRANSFORMERS_VERBOSITY` decides what is shown.
+logger = logging.get_logger("transformers.modeling_zerog")
+
+
+def add_prompt_nodes(edge_index: torch.Tensor, batch: torch.Tensor) -> torch.Tensor:
+    r"""Joins prompt node `N + g` to every node of graph `g`, in both directions.
+
+    Args:
+        edge_index (torch.Tensor): Edges among the `N` nodes, shape `[2, E]`.
+        batch (torch.Tensor): Graph index of each node, shape `[N]`; graph `g` gets prompt node `N + g`.
+
+    :rtype: :class:`torch.Tensor` of shape `[2, E + 2N]`.
+
+    Examples:
+        >>> add_prompt_nodes(torch.tensor([[0], [1]]), torch.tensor([0, 0, 0])).tolist()
+        [[0, 0, 1, 2, 3, 3, 3], [1, 3, 3, 3, 0, 1, 2]]
+    """
+    num_nodes = batch.numel()
+    nodes = torch.arange(num_nodes, device=edge_index.device)
+    prompts = num_nodes + batch.to(edge_index.device)
+    return torch.cat([edge_index, torch.stack([nodes, prompts]), torch.stack([prompts, nodes])], dim=1)
+
+
+def check_edge_index(edge_index: torch.Tensor, num_nodes: int) -> None:
+    """Refuses an `edge_index` that is not a `[2, E]` integer tensor of node ids in `[0, num_nodes)`: an id out of
+    range would silently become another edge (edges are keyed `row * num_nodes + col`) or crash a sparse kernel."""
+    if not isinstance(edge_index, torch.Tensor) or edge_index.is_floating_point() or edge_index.dtype == torch.bool:
+        kind = f"a {edge_index.dtype} tensor" if isinstance(edge_index, torch.Tensor) else type(edge_index).__name__
+        raise ValueError(f"edge_index is {kind}; expected an integer tensor of node indices")
+    if edge_index.dim() != 2 or edge_index.size(0) != 2:
+        raise ValueError(f"edge_index has shape {tuple(edge_index.shape)}; expected (2, E)")
+    bad = ((edge_index < 0) | (edge_index >= num_nodes)).any(0).nonzero().flatten()
+    if bad.numel():
+        edge = int(bad[0])
+        raise ValueError(f"edge {edge} {edge_index[:, edge].tolist()} is out of range for {num_nodes} nodes")
+
+
+def edge_keys(edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor:
+    """`target * num_nodes + source` of each edge that is not a self-loop: its place in the adjacency, one int64 per
+    edge (half an `edge_index`). As in PyG (`flow="source_to_target"`), an edge `[i, j]` makes its target `j`
+    aggregate from its source `i`: row `j`, column `i`."""
+    source, target = edge_index
+    keep = source != target
+    keys = target[keep] if not keep.all() else target.clone()
+    return keys.mul_(num_nodes).add_(source[keep] if keep.numel() and not keep.all() else source)
+
+
+def normalized_adjacency(
+    edge_index: torch.Tensor, num_nodes: int, keys: Optional[torch.Tensor] = None
+) -> torch.Tensor:
+    r"""Sparse CSR :math:`\hat{D}^{-1/2}(A + I)\hat{D}^{-1/2}`; duplicate edges and self-loops count once. `keys`
+    (`edge_keys`) may stand for `edge_index`: a graph of millions of edges is then never copied whole as pairs."""
+    keys = edge_keys(edge_index, num_nodes) if keys is None else keys
+    loops = torch.arange(num_nodes, device=keys.device) * (num_nodes + 1)
+    keys = torch.unique(torch.cat([keys, loops]))  # sorted by row, then column; each edge once
+    row = keys // num_nodes
+    degree = torch.bincount(row, minlength=num_nodes)  # >= 1 everywhere (the self-loop)
+    inv_sqrt = degree.float().pow(-0.5)
+    col = keys - row * num_nodes
+    values = inv_sqrt[row] * inv_sqrt[col]
+    del row, keys
+    crow = torch.cat([degree.new_zeros(1), degree.cumsum(0)])
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", message="Sparse CSR tensor support is in beta")
+        return torch.sparse_csr_tensor(crow, col, values, (num_nodes, num_nodes), check_invariants=False)
+
+
+def prompt_adjacency(edge_index: torch.Tensor, batch: torch.Tensor, num_graphs: int = 1) -> torch.Tensor:
+    """`normalized_adjacency` of the nodes and one prompt node per graph of `batch`, joined as `add_prompt_nodes`
+    joins them (built from `edge_keys`, without the joined `edge_index`)."""
+    num_nodes = batch.numel()
+    total = num_nodes + num_graphs
+    nodes, prompts = torch.arange(num_nodes, device=batch.device), num_nodes + batch
+    keys = torch.cat([edge_keys(edge_index.to(batch.device), total), nodes * total + prompts, prompts * total + nodes])
+    return normalized_adjacency(None, total, keys)
+
+
+def propagate(x: torch.Tensor, adj: torch.Tensor, num_rounds: int) -> torch.Tensor:
+    """Applies `adj` to `x` `num_rounds` times, with no parameters, in the adjacency's float32: autocast is
+    off here, since sparse products have no bf16 kernel on the CPU (`--bf16` training would fail)."""
+    with torch.autocast(x.device.type, enabled=False):
+        x = x.to(adj.dtype)
+        for _ in range(num_rounds):
+            x = adj @ x
+    return x
+
+
+def propagate_each(x: torch.Tensor, adj: torch.Tensor, rounds: tuple):
+    """Yields `x` after each number of rounds in `rounds` (ascending), propagating once up to the largest."""
+    if list(rounds) != sorted(rounds):
+        raise ValueError(f"rounds must be in ascending order, got {rounds}")
+    done = 0
+    for num_rounds in rounds:
+        x, done = propagate(x, adj, num_rounds - done), num_rounds
+        yield x
+
+
+class EmbeddingRows:
+    """The rows of an `[N, H]` embedding matrix, read as chunks of rows or as blocks of columns.
+
+    This one holds a tensor; `zerog_graph.cache.ShardRows` reads memory-mapped cache shards through the same two
+    methods, so that one pipeline (`zerog_logits`, `collapse`) scores a graph held in memory and one that is not.
+
+    Args:
+        embeds (torch.Tensor): `[N, H]`.
+        chunk_size (int): rows per chunk of `chunks()` (default: `65536`).
+    """
+
+    def __init__(self, embeds: torch.Tensor, chunk_size: int = 65536):
+        self.embeds, self.chunk_size = embeds, chunk_size
+
+    @property
+    def shape(self) -> torch.Size:
+        return self.embeds.shape
+
+    def chunks(self):
+        """`(rows, embeds[rows])` pairs covering every row once."""
+        for start in range(0, self.embeds.size(0), self.chunk_size):
+            part = self.embeds[start : start + self.chunk_size]
+            yield torch.arange(start, start + part.size(0), device=part.device), part
+
+    def columns(self, start: int, stop: int) -> torch.Tensor:
+        """`[N, stop - start]`: columns `start:stop` of every row."""
+        return self.embeds[:, start:stop]
+
+    def tensor(self) -> torch.Tensor:
+        """All rows, `[N, H]`."""
+        return self.embeds
+
+
+def as_rows(embeds) -> EmbeddingRows:
+    """A tensor wrapped as `EmbeddingRows`; anything with `chunks` and `columns` as it is."""
+    return embeds if hasattr(embeds, "chunks") else EmbeddingRows(embeds)
+
+
+def stacked_chunks(nodes, prompts: torch.Tensor):
+    """Row chunks of the nodes, then of the prompt nodes (rows `N..N+G-1`), as `add_prompt_nodes` numbers them."""
+    yield from nodes.chunks()
+    num_nodes = nodes.shape[0]
+    yield torch.arange(num_nodes, num_nodes + prompts.size(0), device=prompts.device), prompts
+
+
+def graph_statistics(x, batch: Optional[torch.Tensor] = None, eps: float = 1e-6) -> tuple[torch.Tensor, torch.Tensor]:
+    """Mean and inverse standard deviation of each dimension within each graph of `batch`, `[G, H]` each.
+
+    `x` is a tensor, or a callable returning `(rows, embeds)` chunks (`stacked_chunks`). Two passes over the
+    chunks, summed in float64: the result does not depend on how the rows are chunked, and memory follows the
+    chunk's size, not the graph's. The variance is unbiased; `eps` inside the square root keeps gradients finite
+    when it is 0."""
+    chunks = (lambda: EmbeddingRows(x, 4096).chunks()) if isinstance(x, torch.Tensor) else x
+    num_graphs = int(batch.max()) + 1 if batch is not None and batch.numel() else 1
+    mean = None
+    for _ in range(2):
+        totals, counts = 0, 0
+        for rows, part in chunks():
+            part_batch = batch[rows] if batch is not None else torch.zeros_like(rows)
+            members = F.one_hot(part_batch, num_graphs).T.double()  # [G, rows]
+            part = part.double() if mean is None else (part.double() - mean[part_batch]).square()
+            totals, counts = totals + members @ part, counts + members.sum(1, keepdim=True)
+        if mean is None:
+            mean = totals / counts.clamp(min=1)
+    scale = (totals / (counts - 1).clamp(min=1) + eps).rsqrt()
+    return mean.float(), scale.float()
+
+
+def standardize(x: torch.Tensor, batch: Optional[torch.Tensor] = None, eps: float = 1e-6) -> torch.Tensor:
+    """Zero mean and unit variance per dimension, within each graph of `batch` (default: one graph)."""
+    mean, scale = graph_statistics(x, batch, eps)
+    if mean.size(0) > 1:
+        mean, scale = mean[batch], scale[batch]
+    return (x - mean) * scale
+
+
+def standardize_labels(
+    label_embeds: torch.Tensor, label_batch: Optional[torch.Tensor], node_statistics: tuple, label_statistics: str
+) -> torch.Tensor:
+    """Label vectors standardised with their own statistics per graph ("labels", ZeroG's rule: two classes become
+    exact opposites) or with their graph's `node_statistics` (`[G, H]` mean and inverse std; "nodes")."""
+    if label_statistics == "labels":
+        return standardize(label_embeds, label_batch)
+    if label_statistics != "nodes":
+        raise ValueError(f"label_statistics={label_statistics!r} is not one of {LABEL_STATISTICS}")
+    label_batch = label_batch if label_batch is not None else torch.zeros_like(label_embeds[:, 0], dtype=torch.long)
+    mean, scale = node_statistics
+    return (label_embeds - mean[label_batch]) * scale[label_batch]
+
+
+# Floats in one block of propagated columns (`propagated_blocks`): 64 MB of float32, so that propagating the
+# full vectors of a graph of millions of nodes takes a few columns at a time.
+PROPAGATION_BLOCK = 2**24
+
+
+def propagated_blocks(nodes, prompts, adj, mean, scale, x_batch, rounds: tuple, block_size: Optional[int] = None):
+    """`(start, stop, [x[:, start:stop] after each R of rounds])`, block after block of columns: the nodes' and
+    prompts' vectors standardised with `mean` and `scale` (`[G, H]`, per graph of `x_batch`), then propagated."""
+    num_rows, width = nodes.shape[0] + prompts.size(0), nodes.shape[1]
+    block_size = block_size or max(1, min(width, PROPAGATION_BLOCK // max(num_rows, 1)))
+    for start in range(0, width, block_size):
+        stop = min(start + block_size, width)
+        x = torch.cat([nodes.columns(start, stop).to(prompts.device), prompts[:, start:stop]]).float()
+        x = (x - mean[x_batch, start:stop]) * scale[x_batch, start:stop]
+        yield start, stop, list(propagate_each(x, adj, rounds))
+
+
+def zerog_logits(
+    node_embeds,
+    prompt_embeds: torch.Tensor,
+    label_embeds: torch.Tensor,
+    edge_index: torch.Tensor,
+    num_rounds: Union[int, tuple],
+    standardize_embeds: bool = True,
+    batch: Optional[torch.Tensor] = None,
+    label_batch: Optional[torch.Tensor] = None,
+    cosine: bool = True,
+    statistics: Optional[tuple] = None,
+    label_statistics: str = "labels",
+    reduce: Optional[Callable] = None,
+) -> torch.Tensor:
+    r"""Cosine similarity of every propagated node embedding with its graph's label embeddings: ZeroG's pipeline
+    (standardise -> prompt node -> propagate -> score), the one place it is written.
+
+    Args:
+        node_embeds (torch.Tensor or EmbeddingRows): `[N, H]`, the nodes of one or more graphs; `EmbeddingRows`
+            (or `zerog_graph.cache.ShardRows`) are read a chunk at a time, so that memory does not follow `N * H`.
+        prompt_embeds (torch.Tensor): `[G, H]`, the description of each graph.
+        label_embeds (torch.Tensor): `[L, H]`, the label texts of all graphs.
+        edge_index (torch.Tensor): `[2, E]`, edges among the `N` nodes.
+        num_rounds (int or tuple): propagation rounds R; a tuple (ascending) gives a list of logits, one per R,
+            from one propagation and one standardisation.
+        standardize_embeds (bool): standardise nodes and labels per graph first (ZeroG's `if_norm`).
+        batch (torch.Tensor, optional): `[N]` graph of each node (default: all in graph 0).
+        label_batch (torch.Tensor, optional): `[L]` graph of each label (default: all in graph 0).
+        cosine (bool): if False, return each propagated node's dot product with the unit label
+            vectors instead: the cosine times a positive per-node factor, so the same argmax. It is
+            computed by propagating the `[N, L]` projection rather than the `[N, H]` embeddings
+            (propagation is linear), which costs `L / H` as much. If True, the vectors are propagated in
+            blocks of columns (`propagated_blocks`), and the numerator and the norm summed over the same blocks.
+        statistics (tuple, optional): `([G, H] mean, [G, H] inverse std)` to standardise each graph's nodes
+            and prompt with, instead of their own (training: the whole source graph's, not the subgraph's).
+        label_statistics (str): what standardises the labels: "labels", their own statistics (ZeroG), or
+            "nodes", their graph's node statistics (`standardize_labels`).
+        reduce (callable, optional): applied to each R's `[N, L]` scores as they are computed, its result kept
+            instead (`choose_rounds` keeps each R's argmax: memory holds one `[N, L]` at a time, not one per R).
+
+    :rtype: :class:`torch.Tensor` `[N, L]`, `-inf` where node and label are in different graphs.
+    """
+    nodes = as_rows(node_embeds)
+    reduce = reduce or (lambda scores: scores)
+    (num_nodes, width), num_graphs = nodes.shape, prompt_embeds.size(0)
+    check_edge_index(edge_index, num_nodes)
+    device = prompt_embeds.device
+    batch = batch if batch is not None else torch.zeros(num_nodes, dtype=torch.long, device=device)
+    label_batch = (
+        label_batch if label_batch is not None else torch.zeros(label_embeds.size(0), dtype=torch.long, device=device)
+    )
+    prompts, labels = prompt_embeds.float(), label_embeds.float()
+    x_batch = torch.cat([batch, torch.arange(num_graphs, device=device)])
+    adj = prompt_adjacency(edge_index, batch, num_graphs)
+    mean, scale = torch.zeros(num_graphs, width, device=device), torch.ones(num_graphs, width, device=device)
+    if standardize_embeds:
+        mean, scale = (
+            statistics if statistics is not None else graph_statistics(lambda: stacked_chunks(nodes, prompts), x_batch)
+        )
+        mean, scale = mean.to(prompts), scale.to(prompts)
+        labels = standardize_labels(labels, label_batch, (mean, scale), label_statistics)
+    labels = F.normalize(labels, dim=-1)
+    rounds = (num_rounds,) if isinstance(num_rounds, int) else tuple(num_rounds)
+    if cosine:
+        dots, squares = [0] * len(rounds), [0] * len(rounds)
+        for start, stop, propagated in propagated_blocks(nodes, prompts, adj, mean, scale, x_batch, rounds):
+            for i, x in enumerate(propagated):
+                dots[i] = dots[i] + x[:num_nodes] @ labels[:, start:stop].T
+                squares[i] = squares[i] + x[:num_nodes].square().sum(-1)
+        # the clamp only absorbs rounding: numerator and norm come from the same propagated vectors
+        logits = ((d / s.clamp(min=1e-24).sqrt().unsqueeze(1)).clamp(-1, 1) for d, s in zip(dots, squares))
+    else:
+        # Standardising is affine, so it moves onto the labels: ((x - m) * s) @ l = x @ (s * l) - (m * s) @ l.
+        weights = (labels * scale[label_batch]).double()
+        offset = (mean[label_batch].double() * weights).sum(-1)
+        projected = torch.empty(num_nodes + num_graphs, labels.size(0), device=device)
+        for rows, part in stacked_chunks(nodes, prompts):
+            projected[rows] = (part.to(device).double() @ weights.T - offset).float()
+        logits = (x[:num_nodes] for x in propagate_each(projected, adj, rounds))
+    other_graph = batch.unsqueeze(1) != label_batch.unsqueeze(0)
+    logits = [reduce(scores.masked_fill(other_graph, float("-inf"))) for scores in logits]
+    return logits[0] if isinstance(num_rounds, int) else logits
+
+
+class RoundsDiagnostics(NamedTuple):
+    """What `choose_rounds` read: `changed[i]`, the fraction of predictions that round `candidates[i + 1]` changed;
+    `collapse` at the last candidate (None when a round settled, so it was not computed); and `branch`, the rule
+    that chose R: "settled", "not collapsing" or "collapsing"."""
+
+    changed: list
+    collapse: Optional[float]
+    branch: str
+
+
+def collapse(
+    node_embeds,
+    prompt_embeds: torch.Tensor,
+    edge_index: torch.Tensor,
+    num_rounds: int,
+    standardize_embeds: bool = True,
+) -> float:
+    """Mean pairwise cosine similarity of one graph's node vectors after `num_rounds` rounds of ZeroG's propagation
+    (standardised with the graph's statistics and propagated with the prompt node, as in `zerog_logits`; the prompt
+    node is left out of the mean): 1 when every node points the same way. Computed from the sum of the unit
+    vectors, (|sum|^2 - sum of |u|^2) / (N(N - 1)), with no N x N matrix; 1 for a graph of one node. `node_embeds`
+    is a tensor or `EmbeddingRows`; the vectors are propagated in blocks of columns (twice when there are several
+    blocks: once for the norms, once for the sum)."""
+    nodes = as_rows(node_embeds)
+    (num_nodes, width), prompts = nodes.shape, prompt_embeds.float()
+    check_edge_index(edge_index, num_nodes)
+    if num_nodes < 2:
+        return 1.0
+    x_batch = torch.zeros(num_nodes + 1, dtype=torch.long, device=prompts.device)
+    adj = prompt_adjacency(edge_index, x_batch[:num_nodes])
+    mean, scale = torch.zeros(1, width, device=prompts.device), torch.ones(1, width, device=prompts.device)
+    if standardize_embeds:
+        mean, scale = graph_statistics(lambda: stacked_chunks(nodes, prompts))
+
+    def blocks():
+        return propagated_blocks(nodes, prompts, adj, mean, scale, x_batch, (num_rounds,))
+
+    squares = sum(x[:num_nodes].double().square().sum(-1) for _, _, (x,) in blocks())
+    norms = squares.sqrt()
+    inverse = torch.where(norms > 0, 1 / norms.clamp(min=1e-300), torch.zeros_like(norms))
+    total = sum((x[:num_nodes].double() * inverse.unsqueeze(1)).sum(0).square().sum() for _, _, (x,) in blocks())
+    return ((total - (norms > 0).sum()) / (num_nodes * (num_nodes - 1))).item()
+
+
+def choose_rounds(
+    node_embeds: torch.Tensor,
+    prompt_embeds: torch.Tensor,
+    label_embeds: torch.Tensor,
+    edge_index: torch.Tensor,
+    standardize_embeds: bool = True,
+    candidates: tuple = AUTO_ROUNDS,
+    tolerance: float = AUTO_ROUNDS_TOLERANCE,
+    label_statistics: str = "labels",
+    collapse_ceiling: float = AUTO_ROUNDS_COLLAPSE,
+) -> tuple[int, RoundsDiagnostics]:
+    r"""`num_rounds="auto"`: the propagation rounds R of one graph, from its unlabelled nodes, its edges and
+    its label texts (the same arguments as `zerog_logits`, for one graph; no labels are taken).
+
+    Each round first corrects a node's class from its neighbours, and, once most nodes agree with their
+    neighbourhood, blurs classes together. R is the first candidate whose own round changed the predicted
+    class of fewer than `tolerance` of the nodes: propagation stops once it has settled. When no round
+    settles, R is the last candidate if the nodes' `collapse` there is below `collapse_ceiling` (still
+    settling, not yet alike), else ZeroG's R=2 (`ZEROG_ROUNDS`: the graph over-smooths). docs/rounds.md says
+    how both thresholds were chosen.
+
+    :rtype: `(R, RoundsDiagnostics)`.
+    """
+    predictions = zerog_logits(
+        node_embeds,
+        prompt_embeds,
+        label_embeds,
+        edge_index,
+        tuple(candidates),
+        standardize_embeds,
+        cosine=False,
+        label_statistics=label_statistics,
+        reduce=lambda scores: scores.argmax(-1),
+    )
+    changed = [(after != before).float().mean().item() for before, after in zip(predictions, predictions[1:])]
+    settled = next((rounds for rounds, change in zip(candidates[1:], changed) if change < tolerance), None)
+    if settled is not None:
+        return settled, RoundsDiagnostics(changed, None, "settled")
+    last = candidates[-1]
+    collapsed = collapse(node_embeds, prompt_embeds, edge_index, last, standardize_embeds)
+    if collapsed < collapse_ceiling:
+        return last, RoundsDiagnostics(changed, collapsed, "not collapsing")
+    return ZEROG_ROUNDS, RoundsDiagnostics(changed, collapsed, "collapsing")
