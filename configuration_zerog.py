@@ -19,13 +19,21 @@ POOLING_MODES = tuple(POOLING)
 POOLING_HELP = "; ".join(f"{mode}: {meaning}" for mode, (meaning, _) in POOLING.items())
 QUANTIZATIONS = (None, "4bit", "8bit")
 LABEL_STATISTICS = ("labels", "nodes")
+# The propagation rules (`propagation_zerog.PROPAGATION_RULES` holds their code): ZeroG's R rounds of the normalised
+# A+I, the default, or personalised PageRank (APPNP) with R steps and teleport `APPNP_ALPHA`, an option.
+PROPAGATIONS = {
+    "zerog": "R rounds of the symmetric-normalised A+I with the prompt node, as in ZeroG",
+    "appnp": "personalised PageRank (APPNP): R steps of x <- (1 - alpha) A x + alpha x0, alpha 0.1",
+}
+# APPNP's teleport probability: the value of its paper (Klicpera et al., 2019) for every graph, not tuned here.
+APPNP_ALPHA = 0.1
 # num_rounds="auto": the candidates for R, and the R of training subgraphs (2-hop subgraphs of a few dozen nodes).
 AUTO_ROUNDS = tuple(range(11))
 SUBGRAPH_ROUNDS = 2
 # The LoRA rank when `lora_r` is None, by kind of backbone.
 DEFAULT_LORA_RANK = {"decoder": 8, "encoder": 4}
-AUTO_ROUNDS_TOLERANCE = 0.03  # see modeling_zerog.choose_rounds; docs/rounds.md says how it was chosen
-AUTO_ROUNDS_COLLAPSE = 0.19  # see modeling_zerog.choose_rounds; docs/rounds.md says how it was chosen
+AUTO_ROUNDS_TOLERANCE = 0.03  # docs/rounds.md says how it was chosen (PropagationGraph.choose_rounds)
+AUTO_ROUNDS_COLLAPSE = 0.19  # docs/rounds.md says how it was chosen (PropagationGraph.choose_rounds)
 ZEROG_ROUNDS = 2  # ZeroG's R: auto's choice for a graph that never settles and collapses
 # Upper bounds on what a config (a downloaded one included) can make a run cost; docs/safety.md lists them.
 MAX_ROUNDS = 100  # propagation rounds: each is one sparse product over the graph
@@ -49,6 +57,7 @@ FIELD_TYPES = {
     "num_rounds": (int, str),
     "standardize": (bool,),
     "label_statistics": (str,),
+    "propagation": (str,),
     "logit_scale": (int, float),
     "use_lora": (bool,),
     "lora_r": (int, type(None)),
@@ -230,14 +239,17 @@ class ZeroGConfig(PretrainedConfig):
         num_rounds (`int` or `"auto"`, *optional*, defaults to `"auto"`):
             Propagation rounds R over the symmetric-normalised A+I with the prompt node. `"auto"` chooses R
             for each graph from `AUTO_ROUNDS`, from the unlabelled graph and the label texts alone
-            (`modeling_zerog.choose_rounds`); training subgraphs then use `SUBGRAPH_ROUNDS`. At most
-            `MAX_ROUNDS` (100).
+            (`propagation_zerog.PropagationGraph.choose_rounds`); training subgraphs then use
+            `SUBGRAPH_ROUNDS`. At most `MAX_ROUNDS` (100).
         standardize (`bool`, *optional*, defaults to `True`):
             Standardise node and label embeddings (zero mean, unit variance per dimension), as
             ZeroG's `if_norm`.
         label_statistics (`str`, *optional*, defaults to `"labels"`):
             What standardises the label vectors: `"labels"`, their own mean and spread (ZeroG), or `"nodes"`, the
             graph's node statistics (as the prompt node is).
+        propagation (`str`, *optional*, defaults to `"zerog"`):
+            The propagation rule, one of `PROPAGATIONS`: `"zerog"` (R rounds of the normalised A+I) or `"appnp"`
+            (personalised PageRank, R steps with teleport `APPNP_ALPHA`).
         logit_scale (`float`, *optional*, defaults to 10.0):
             Multiplies the cosine similarities before the cross-entropy loss; in `LOGIT_SCALE_RANGE`, [0.01, 100].
         use_lora (`bool`, *optional*, defaults to `True`):
@@ -290,6 +302,7 @@ class ZeroGConfig(PretrainedConfig):
         num_rounds: Union[int, str] = "auto",
         standardize: bool = True,
         label_statistics: str = "labels",
+        propagation: str = "zerog",
         logit_scale: float = 10.0,
         use_lora: bool = True,
         lora_r: Optional[int] = None,
@@ -318,6 +331,8 @@ class ZeroGConfig(PretrainedConfig):
             check_template(value, name)
         if label_statistics not in LABEL_STATISTICS:
             raise ValueError(f"label_statistics={label_statistics!r} is not one of {LABEL_STATISTICS}")
+        if propagation not in PROPAGATIONS:
+            raise ValueError(f"propagation={propagation!r} is not one of {tuple(PROPAGATIONS)}")
         if not -MAX_LAYERS - 1 <= hidden_layer <= MAX_LAYERS:
             raise ValueError(f"hidden_layer must be in [{-MAX_LAYERS - 1}, {MAX_LAYERS}], got {hidden_layer}")
         check_num_rounds(num_rounds)
@@ -345,6 +360,7 @@ class ZeroGConfig(PretrainedConfig):
         self.num_rounds = num_rounds
         self.standardize = standardize
         self.label_statistics = label_statistics
+        self.propagation = propagation
         self.logit_scale = logit_scale
         self.use_lora = use_lora
         self.lora_r = lora_r

@@ -23,14 +23,14 @@ try:
     from .backbone_zerog import backbone_hub_kwargs, check_hidden_layer, is_decoder_architecture, load_backbone
     from .configuration_zerog import POOLING, SUBGRAPH_ROUNDS, ZeroGConfig, check_num_rounds, filled_template
     from .hub_zerog import ADAPTER_SUBFOLDER, one_line, portable_name, saved_folder_backbone
-    from .propagation_zerog import check_edge_index, choose_rounds, zerog_logits
+    from .propagation_zerog import check_edge_index, score_graph, zerog_logits
     from .sentence_transformers_zerog import resolve_pooling
     from .tokenization_zerog import TOKENIZE_WINDOW, length_order, load_tokenizer, pad_batch, tokenize_texts
 except ImportError:  # imported as a top-level module rather than as Hub remote code
     from backbone_zerog import backbone_hub_kwargs, check_hidden_layer, is_decoder_architecture, load_backbone
     from configuration_zerog import POOLING, SUBGRAPH_ROUNDS, ZeroGConfig, check_num_rounds, filled_template
     from hub_zerog import ADAPTER_SUBFOLDER, one_line, portable_name, saved_folder_backbone
-    from propagation_zerog import check_edge_index, choose_rounds, zerog_logits
+    from propagation_zerog import check_edge_index, score_graph, zerog_logits
     from sentence_transformers_zerog import resolve_pooling
     from tokenization_zerog import TOKENIZE_WINDOW, length_order, load_tokenizer, pad_batch, tokenize_texts
 
@@ -472,8 +472,8 @@ class ZeroGModel(ZeroGPreTrainedModel):
             num_rounds (`int` or `"auto"`, *optional*): propagation rounds R (default: the config's); `"auto"`
                 chooses R from the graph, without labels (`choose_rounds`).
 
-        The embeddings come from `encode`, the scores from `zerog_logits` with the config's standardisation, as
-        `zerog_graph.evaluate_graph` computes them.
+        The embeddings come from `encode`, the scores from `score_graph` with the config's standardisation and
+        propagation rule, as `zerog_graph.evaluate_graph` computes them.
         """
         texts, class_names = check_texts(texts, "texts"), check_texts(class_names, "class_names")
         if not texts or not class_names:
@@ -493,10 +493,19 @@ class ZeroGModel(ZeroGPreTrainedModel):
         nodes = self.encode(texts, batch_size, kind="node", **fields)
         prompt = self.encode([description], batch_size, kind="description", **fields)
         labels = self.encode(label_texts, batch_size, kind="label", **fields)
-        standardize, label_statistics = self.config.standardize, self.config.label_statistics
-        if num_rounds == "auto":
-            num_rounds, _ = choose_rounds(nodes, prompt, labels, edges, standardize, label_statistics=label_statistics)
-        scores = zerog_logits(nodes, prompt, labels, edges, num_rounds, standardize, label_statistics=label_statistics)
+        config = self.config
+        num_rounds, _, scores, _ = score_graph(
+            nodes,
+            prompt,
+            labels,
+            edges,
+            num_rounds,
+            config.standardize,
+            config.label_statistics,
+            config.propagation,
+            logits=False,
+            cosines=True,
+        )
         predictions = scores.argmax(-1)
         return ZeroGClassification(
             predictions=predictions,
@@ -548,6 +557,7 @@ class ZeroGModel(ZeroGPreTrainedModel):
             label_batch,
             statistics=None if node_mean is None else (node_mean, node_scale),
             label_statistics=self.config.label_statistics,
+            propagation=self.config.propagation,
         )
         loss = None
         if labels is not None:

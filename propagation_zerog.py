@@ -10,6 +10,7 @@ from transformers.utils import logging
 
 try:
     from .configuration_zerog import (
+        APPNP_ALPHA,
         AUTO_ROUNDS,
         AUTO_ROUNDS_COLLAPSE,
         AUTO_ROUNDS_TOLERANCE,
@@ -18,6 +19,7 @@ try:
     )
 except ImportError:  # imported as a top-level module rather than as Hub remote code
     from configuration_zerog import (
+        APPNP_ALPHA,
         AUTO_ROUNDS,
         AUTO_ROUNDS_COLLAPSE,
         AUTO_ROUNDS_TOLERANCE,
@@ -122,6 +124,42 @@ def propagate_each(x: torch.Tensor, adj: torch.Tensor, rounds: tuple):
         yield x
 
 
+def appnp_each(x: torch.Tensor, adj: torch.Tensor, rounds: tuple, alpha: float = APPNP_ALPHA):
+    r"""Personalised PageRank (APPNP, Klicpera et al., ICLR 2019): :math:`x_{k+1} = (1 - \alpha) \hat{A} x_k +
+    \alpha x_0`, yielding `x` after each number of steps K in `rounds` (ascending); in float32, autocast off, as
+    `propagate`. Linear in `x`, like ZeroG's rule, so the evaluator may propagate the `[N, C]` projection.
+
+    Examples:
+        >>> adj = normalized_adjacency(torch.tensor([[0, 1], [1, 0]]), 2)
+        >>> steps = appnp_each(torch.tensor([[1.0], [0.0]]), adj, (0, 1), alpha=0.5)
+        >>> [[round(v, 4) for v in x.flatten().tolist()] for x in steps]
+        [[1.0, 0.0], [0.75, 0.25]]
+    """
+    if list(rounds) != sorted(rounds):
+        raise ValueError(f"rounds must be in ascending order, got {rounds}")
+    with torch.autocast(x.device.type, enabled=False):
+        start = x = x.to(adj.dtype)
+        done = 0
+        for num_rounds in rounds:
+            for _ in range(num_rounds - done):
+                x = (1 - alpha) * (adj @ x) + alpha * start
+            done = num_rounds
+            yield x
+
+
+# The propagation rules by name (`ZeroGConfig.propagation`, `--propagation`): each takes `(x, adj, rounds)` and yields
+# `x` after each R of `rounds`. A new rule is a function here, its row below and its name in
+# `configuration_zerog.PROPAGATIONS` (docs/design.md, "Adding a propagation rule").
+PROPAGATION_RULES = {"zerog": propagate_each, "appnp": appnp_each}
+
+
+def propagation_rule(name: str) -> Callable:
+    """The rule of `PROPAGATION_RULES` named `name`, or a ValueError listing them."""
+    if name not in PROPAGATION_RULES:
+        raise ValueError(f"propagation={name!r} is not one of {tuple(PROPAGATION_RULES)}")
+    return PROPAGATION_RULES[name]
+
+
 class EmbeddingRows:
     """The rows of an `[N, H]` embedding matrix, read as chunks of rows or as blocks of columns.
 
@@ -212,21 +250,222 @@ def standardize_labels(
     return (label_embeds - mean[label_batch]) * scale[label_batch]
 
 
-# Floats in one block of propagated columns (`propagated_blocks`): 64 MB of float32, so that propagating the
+# Floats in one block of propagated columns (`PropagationGraph.blocks`): 64 MB of float32, so that propagating the
 # full vectors of a graph of millions of nodes takes a few columns at a time.
 PROPAGATION_BLOCK = 2**24
 
 
-def propagated_blocks(nodes, prompts, adj, mean, scale, x_batch, rounds: tuple, block_size: Optional[int] = None):
-    """`(start, stop, [x[:, start:stop] after each R of rounds])`, block after block of columns: the nodes' and
-    prompts' vectors standardised with `mean` and `scale` (`[G, H]`, per graph of `x_batch`), then propagated."""
-    num_rows, width = nodes.shape[0] + prompts.size(0), nodes.shape[1]
-    block_size = block_size or max(1, min(width, PROPAGATION_BLOCK // max(num_rows, 1)))
-    for start in range(0, width, block_size):
-        stop = min(start + block_size, width)
-        x = torch.cat([nodes.columns(start, stop).to(prompts.device), prompts[:, start:stop]]).float()
-        x = (x - mean[x_batch, start:stop]) * scale[x_batch, start:stop]
-        yield start, stop, list(propagate_each(x, adj, rounds))
+class RoundsDiagnostics(NamedTuple):
+    """What `choose_rounds` read: `changed[i]`, the fraction of predictions that round `candidates[i + 1]` changed;
+    `collapse` at the last candidate (None when a round settled, so it was not computed); and `branch`, the rule
+    that chose R: "settled", "not collapsing" or "collapsing"."""
+
+    changed: list
+    collapse: Optional[float]
+    branch: str
+
+
+class PropagationGraph:
+    r"""One graph (or a batch of subgraphs) made ready to propagate, once: its adjacency with the prompt nodes, the
+    statistics that standardise its nodes and prompts, its unit label vectors and its propagation rule. Every score,
+    every R and the collapse asked of it reuse them: ZeroG's pipeline (standardise -> prompt node -> propagate ->
+    score), the one place it is written.
+
+    Args:
+        node_embeds (torch.Tensor or EmbeddingRows): `[N, H]`, the nodes of one or more graphs; `EmbeddingRows`
+            (or `zerog_graph.cache.ShardRows`) are read a chunk at a time, so that memory does not follow `N * H`.
+        prompt_embeds (torch.Tensor): `[G, H]`, the description of each graph.
+        label_embeds (torch.Tensor, optional): `[L, H]`, the label texts of all graphs (None: `collapse` only).
+        edge_index (torch.Tensor): `[2, E]`, edges among the `N` nodes.
+        standardize_embeds (bool): standardise nodes and labels per graph first (ZeroG's `if_norm`).
+        batch (torch.Tensor, optional): `[N]` graph of each node (default: all in graph 0).
+        label_batch (torch.Tensor, optional): `[L]` graph of each label (default: all in graph 0).
+        statistics (tuple, optional): `([G, H] mean, [G, H] inverse std)` to standardise each graph's nodes
+            and prompt with, instead of their own (training: the whole source graph's, not the subgraph's).
+        label_statistics (str): what standardises the labels: "labels", their own statistics (ZeroG), or
+            "nodes", their graph's node statistics (`standardize_labels`).
+        propagation (str): the rule of `PROPAGATION_RULES` (default: ZeroG's rounds of the normalised A+I).
+    """
+
+    def __init__(
+        self,
+        node_embeds,
+        prompt_embeds: torch.Tensor,
+        label_embeds: Optional[torch.Tensor],
+        edge_index: torch.Tensor,
+        standardize_embeds: bool = True,
+        batch: Optional[torch.Tensor] = None,
+        label_batch: Optional[torch.Tensor] = None,
+        statistics: Optional[tuple] = None,
+        label_statistics: str = "labels",
+        propagation: str = "zerog",
+    ):
+        self.nodes, self.rule = as_rows(node_embeds), propagation_rule(propagation)
+        (self.num_nodes, width), num_graphs = self.nodes.shape, prompt_embeds.size(0)
+        check_edge_index(edge_index, self.num_nodes)
+        device = prompt_embeds.device
+        self.batch = batch if batch is not None else torch.zeros(self.num_nodes, dtype=torch.long, device=device)
+        self.prompts = prompt_embeds.float()
+        self.x_batch = torch.cat([self.batch, torch.arange(num_graphs, device=device)])
+        self.adj = prompt_adjacency(edge_index, self.batch, num_graphs)
+        self.mean, self.scale = (
+            torch.zeros(num_graphs, width, device=device),
+            torch.ones(num_graphs, width, device=device),
+        )
+        if standardize_embeds:
+            mean, scale = (
+                statistics
+                if statistics is not None
+                else graph_statistics(lambda: stacked_chunks(self.nodes, self.prompts), self.x_batch)
+            )
+            self.mean, self.scale = mean.to(self.prompts), scale.to(self.prompts)
+        self.labels = self.label_batch = None
+        if label_embeds is not None:
+            self.label_batch = (
+                label_batch
+                if label_batch is not None
+                else torch.zeros(label_embeds.size(0), dtype=torch.long, device=device)
+            )
+            labels = label_embeds.float()
+            if standardize_embeds:
+                labels = standardize_labels(labels, self.label_batch, (self.mean, self.scale), label_statistics)
+            self.labels = F.normalize(labels, dim=-1)
+
+    def blocks(self, rounds: tuple, block_size: Optional[int] = None):
+        """`(start, stop, [x[:, start:stop] after each R of rounds])`, block after block of columns: the nodes' and
+        prompts' vectors standardised, then propagated (`PROPAGATION_BLOCK` floats a block)."""
+        num_rows, width = self.num_nodes + self.prompts.size(0), self.nodes.shape[1]
+        block_size = block_size or max(1, min(width, PROPAGATION_BLOCK // max(num_rows, 1)))
+        mean, scale, x_batch = self.mean, self.scale, self.x_batch
+        for start in range(0, width, block_size):
+            stop = min(start + block_size, width)
+            x = torch.cat(
+                [self.nodes.columns(start, stop).to(self.prompts.device), self.prompts[:, start:stop]]
+            ).float()
+            x = (x - mean[x_batch, start:stop]) * scale[x_batch, start:stop]
+            yield start, stop, list(self.rule(x, self.adj, rounds))
+
+    def scores(self, num_rounds: Union[int, tuple], cosine: bool = True, reduce: Optional[Callable] = None):
+        """`[N, L]` cosine of every propagated node with its graph's unit label vectors, `-inf` across graphs; a
+        tuple of R (ascending) gives a list, one per R, from one propagation.
+
+        `cosine=False` gives each propagated node's dot product with the unit label vectors instead: the cosine times
+        a positive per-node factor, so the same argmax, from propagating the `[N, L]` projection rather than the
+        `[N, H]` vectors (the rules are linear), which costs `L / H` as much. `reduce` is applied to each R's scores as
+        they come, its result kept instead (`choose_rounds` keeps each R's argmax, not one `[N, L]` per R)."""
+        reduce = reduce or (lambda scores: scores)
+        rounds = (num_rounds,) if isinstance(num_rounds, int) else tuple(num_rounds)
+        labels, label_batch, num_nodes = self.labels, self.label_batch, self.num_nodes
+        if cosine:
+            dots, squares = [0] * len(rounds), [0] * len(rounds)
+            for start, stop, propagated in self.blocks(rounds):
+                for i, x in enumerate(propagated):
+                    dots[i] = dots[i] + x[:num_nodes] @ labels[:, start:stop].T
+                    squares[i] = squares[i] + x[:num_nodes].square().sum(-1)
+            # the clamp only absorbs rounding: numerator and norm come from the same propagated vectors
+            logits = ((d / s.clamp(min=1e-24).sqrt().unsqueeze(1)).clamp(-1, 1) for d, s in zip(dots, squares))
+        else:
+            # Standardising is affine, so it moves onto the labels: ((x - m) * s) @ l = x @ (s * l) - (m * s) @ l.
+            weights = (labels * self.scale[label_batch]).double()
+            offset = (self.mean[label_batch].double() * weights).sum(-1)
+            projected = torch.empty(num_nodes + self.prompts.size(0), labels.size(0), device=self.prompts.device)
+            for rows, part in stacked_chunks(self.nodes, self.prompts):
+                projected[rows] = (part.to(projected.device).double() @ weights.T - offset).float()
+            logits = (x[:num_nodes] for x in self.rule(projected, self.adj, rounds))
+        other_graph = self.batch.unsqueeze(1) != label_batch.unsqueeze(0)
+        logits = [reduce(scores.masked_fill(other_graph, float("-inf"))) for scores in logits]
+        return logits[0] if isinstance(num_rounds, int) else logits
+
+    def collapse(self, num_rounds: int) -> float:
+        """Mean pairwise cosine similarity of the (one) graph's node vectors after `num_rounds` rounds, the prompt
+        node left out of the mean: 1 when every node points the same way. Computed from the sum of the unit vectors,
+        (|sum|^2 - sum of |u|^2) / (N(N - 1)), with no N x N matrix; 1 for a graph of one node. The vectors are
+        propagated in blocks of columns (twice when there are several blocks: once for the norms, once for the sum)."""
+        num_nodes = self.num_nodes
+        if num_nodes < 2:
+            return 1.0
+        squares = sum(x[:num_nodes].double().square().sum(-1) for _, _, (x,) in self.blocks((num_rounds,)))
+        norms = squares.sqrt()
+        inverse = torch.where(norms > 0, 1 / norms.clamp(min=1e-300), torch.zeros_like(norms))
+        total = sum(
+            (x[:num_nodes].double() * inverse.unsqueeze(1)).sum(0).square().sum()
+            for _, _, (x,) in self.blocks((num_rounds,))
+        )
+        return ((total - (norms > 0).sum()) / (num_nodes * (num_nodes - 1))).item()
+
+    def choose_rounds(
+        self,
+        candidates: tuple = AUTO_ROUNDS,
+        tolerance: float = AUTO_ROUNDS_TOLERANCE,
+        collapse_ceiling: float = AUTO_ROUNDS_COLLAPSE,
+    ) -> tuple[int, RoundsDiagnostics]:
+        r"""`num_rounds="auto"`: the propagation rounds R of the (one) graph, from its unlabelled nodes, its edges and
+        its label texts (no labels are taken).
+
+        Each round first corrects a node's class from its neighbours, and, once most nodes agree with their
+        neighbourhood, blurs classes together. R is the first candidate whose own round changed the predicted
+        class of fewer than `tolerance` of the nodes: propagation stops once it has settled. When no round
+        settles, R is the last candidate if the nodes' `collapse` there is below `collapse_ceiling` (still
+        settling, not yet alike), else ZeroG's R=2 (`ZEROG_ROUNDS`: the graph over-smooths). docs/rounds.md says
+        how both thresholds were chosen.
+
+        :rtype: `(R, RoundsDiagnostics)`.
+        """
+        predictions = self.scores(tuple(candidates), cosine=False, reduce=lambda scores: scores.argmax(-1))
+        changed = [(after != before).float().mean().item() for before, after in zip(predictions, predictions[1:])]
+        settled = next((rounds for rounds, change in zip(candidates[1:], changed) if change < tolerance), None)
+        if settled is not None:
+            return settled, RoundsDiagnostics(changed, None, "settled")
+        last = candidates[-1]
+        collapsed = self.collapse(last)
+        if collapsed < collapse_ceiling:
+            return last, RoundsDiagnostics(changed, collapsed, "not collapsing")
+        return ZEROG_ROUNDS, RoundsDiagnostics(changed, collapsed, "collapsing")
+
+
+class GraphScores(NamedTuple):
+    """What `score_graph` gives: the R used, the `[N, C]` dot products with the unit label vectors (`logits`, the
+    cosines' argmax) and the cosines themselves, each when asked for, and what `auto` read (None for a given R)."""
+
+    num_rounds: int
+    logits: Optional[torch.Tensor]
+    cosines: Optional[torch.Tensor]
+    diagnostics: Optional[RoundsDiagnostics]
+
+
+def score_graph(
+    node_embeds,
+    prompt_embeds: torch.Tensor,
+    label_embeds: torch.Tensor,
+    edge_index: torch.Tensor,
+    num_rounds: Union[int, str],
+    standardize_embeds: bool = True,
+    label_statistics: str = "labels",
+    propagation: str = "zerog",
+    logits: bool = True,
+    cosines: bool = False,
+) -> GraphScores:
+    """Zero-shot scores of one graph from its embeddings: R chosen when `num_rounds` is "auto", then the scores asked
+    for, from one `PropagationGraph` (adjacency and statistics built once). `ZeroGModel.classify` and
+    `zerog_graph.evaluate_graph` both classify through here."""
+    graph = PropagationGraph(
+        node_embeds,
+        prompt_embeds,
+        label_embeds,
+        edge_index,
+        standardize_embeds,
+        label_statistics=label_statistics,
+        propagation=propagation,
+    )
+    diagnostics = None
+    if num_rounds == "auto":  # from the embeddings and the edges: no labels are passed
+        num_rounds, diagnostics = graph.choose_rounds()
+    return GraphScores(
+        num_rounds,
+        graph.scores(num_rounds, cosine=False) if logits else None,
+        graph.scores(num_rounds, cosine=True) if cosines else None,
+        diagnostics,
+    )
 
 
 def zerog_logits(
@@ -242,85 +481,27 @@ def zerog_logits(
     statistics: Optional[tuple] = None,
     label_statistics: str = "labels",
     reduce: Optional[Callable] = None,
+    propagation: str = "zerog",
 ) -> torch.Tensor:
-    r"""Cosine similarity of every propagated node embedding with its graph's label embeddings: ZeroG's pipeline
-    (standardise -> prompt node -> propagate -> score), the one place it is written.
+    r"""`PropagationGraph(...).scores(num_rounds, cosine, reduce)` in one call (the arguments are theirs): the
+    cosine of every propagated node embedding with its graph's label embeddings, as training's forward pass takes it.
 
-    Args:
-        node_embeds (torch.Tensor or EmbeddingRows): `[N, H]`, the nodes of one or more graphs; `EmbeddingRows`
-            (or `zerog_graph.cache.ShardRows`) are read a chunk at a time, so that memory does not follow `N * H`.
-        prompt_embeds (torch.Tensor): `[G, H]`, the description of each graph.
-        label_embeds (torch.Tensor): `[L, H]`, the label texts of all graphs.
-        edge_index (torch.Tensor): `[2, E]`, edges among the `N` nodes.
-        num_rounds (int or tuple): propagation rounds R; a tuple (ascending) gives a list of logits, one per R,
-            from one propagation and one standardisation.
-        standardize_embeds (bool): standardise nodes and labels per graph first (ZeroG's `if_norm`).
-        batch (torch.Tensor, optional): `[N]` graph of each node (default: all in graph 0).
-        label_batch (torch.Tensor, optional): `[L]` graph of each label (default: all in graph 0).
-        cosine (bool): if False, return each propagated node's dot product with the unit label
-            vectors instead: the cosine times a positive per-node factor, so the same argmax. It is
-            computed by propagating the `[N, L]` projection rather than the `[N, H]` embeddings
-            (propagation is linear), which costs `L / H` as much. If True, the vectors are propagated in
-            blocks of columns (`propagated_blocks`), and the numerator and the norm summed over the same blocks.
-        statistics (tuple, optional): `([G, H] mean, [G, H] inverse std)` to standardise each graph's nodes
-            and prompt with, instead of their own (training: the whole source graph's, not the subgraph's).
-        label_statistics (str): what standardises the labels: "labels", their own statistics (ZeroG), or
-            "nodes", their graph's node statistics (`standardize_labels`).
-        reduce (callable, optional): applied to each R's `[N, L]` scores as they are computed, its result kept
-            instead (`choose_rounds` keeps each R's argmax: memory holds one `[N, L]` at a time, not one per R).
-
-    :rtype: :class:`torch.Tensor` `[N, L]`, `-inf` where node and label are in different graphs.
+    :rtype: :class:`torch.Tensor` `[N, L]`, `-inf` where node and label are in different graphs (a list for a tuple
+        of R).
     """
-    nodes = as_rows(node_embeds)
-    reduce = reduce or (lambda scores: scores)
-    (num_nodes, width), num_graphs = nodes.shape, prompt_embeds.size(0)
-    check_edge_index(edge_index, num_nodes)
-    device = prompt_embeds.device
-    batch = batch if batch is not None else torch.zeros(num_nodes, dtype=torch.long, device=device)
-    label_batch = (
-        label_batch if label_batch is not None else torch.zeros(label_embeds.size(0), dtype=torch.long, device=device)
+    graph = PropagationGraph(
+        node_embeds,
+        prompt_embeds,
+        label_embeds,
+        edge_index,
+        standardize_embeds,
+        batch,
+        label_batch,
+        statistics,
+        label_statistics,
+        propagation,
     )
-    prompts, labels = prompt_embeds.float(), label_embeds.float()
-    x_batch = torch.cat([batch, torch.arange(num_graphs, device=device)])
-    adj = prompt_adjacency(edge_index, batch, num_graphs)
-    mean, scale = torch.zeros(num_graphs, width, device=device), torch.ones(num_graphs, width, device=device)
-    if standardize_embeds:
-        mean, scale = (
-            statistics if statistics is not None else graph_statistics(lambda: stacked_chunks(nodes, prompts), x_batch)
-        )
-        mean, scale = mean.to(prompts), scale.to(prompts)
-        labels = standardize_labels(labels, label_batch, (mean, scale), label_statistics)
-    labels = F.normalize(labels, dim=-1)
-    rounds = (num_rounds,) if isinstance(num_rounds, int) else tuple(num_rounds)
-    if cosine:
-        dots, squares = [0] * len(rounds), [0] * len(rounds)
-        for start, stop, propagated in propagated_blocks(nodes, prompts, adj, mean, scale, x_batch, rounds):
-            for i, x in enumerate(propagated):
-                dots[i] = dots[i] + x[:num_nodes] @ labels[:, start:stop].T
-                squares[i] = squares[i] + x[:num_nodes].square().sum(-1)
-        # the clamp only absorbs rounding: numerator and norm come from the same propagated vectors
-        logits = ((d / s.clamp(min=1e-24).sqrt().unsqueeze(1)).clamp(-1, 1) for d, s in zip(dots, squares))
-    else:
-        # Standardising is affine, so it moves onto the labels: ((x - m) * s) @ l = x @ (s * l) - (m * s) @ l.
-        weights = (labels * scale[label_batch]).double()
-        offset = (mean[label_batch].double() * weights).sum(-1)
-        projected = torch.empty(num_nodes + num_graphs, labels.size(0), device=device)
-        for rows, part in stacked_chunks(nodes, prompts):
-            projected[rows] = (part.to(device).double() @ weights.T - offset).float()
-        logits = (x[:num_nodes] for x in propagate_each(projected, adj, rounds))
-    other_graph = batch.unsqueeze(1) != label_batch.unsqueeze(0)
-    logits = [reduce(scores.masked_fill(other_graph, float("-inf"))) for scores in logits]
-    return logits[0] if isinstance(num_rounds, int) else logits
-
-
-class RoundsDiagnostics(NamedTuple):
-    """What `choose_rounds` read: `changed[i]`, the fraction of predictions that round `candidates[i + 1]` changed;
-    `collapse` at the last candidate (None when a round settled, so it was not computed); and `branch`, the rule
-    that chose R: "settled", "not collapsing" or "collapsing"."""
-
-    changed: list
-    collapse: Optional[float]
-    branch: str
+    return graph.scores(num_rounds, cosine, reduce)
 
 
 def collapse(
@@ -329,36 +510,16 @@ def collapse(
     edge_index: torch.Tensor,
     num_rounds: int,
     standardize_embeds: bool = True,
+    propagation: str = "zerog",
 ) -> float:
-    """Mean pairwise cosine similarity of one graph's node vectors after `num_rounds` rounds of ZeroG's propagation
-    (standardised with the graph's statistics and propagated with the prompt node, as in `zerog_logits`; the prompt
-    node is left out of the mean): 1 when every node points the same way. Computed from the sum of the unit
-    vectors, (|sum|^2 - sum of |u|^2) / (N(N - 1)), with no N x N matrix; 1 for a graph of one node. `node_embeds`
-    is a tensor or `EmbeddingRows`; the vectors are propagated in blocks of columns (twice when there are several
-    blocks: once for the norms, once for the sum)."""
-    nodes = as_rows(node_embeds)
-    (num_nodes, width), prompts = nodes.shape, prompt_embeds.float()
-    check_edge_index(edge_index, num_nodes)
-    if num_nodes < 2:
-        return 1.0
-    x_batch = torch.zeros(num_nodes + 1, dtype=torch.long, device=prompts.device)
-    adj = prompt_adjacency(edge_index, x_batch[:num_nodes])
-    mean, scale = torch.zeros(1, width, device=prompts.device), torch.ones(1, width, device=prompts.device)
-    if standardize_embeds:
-        mean, scale = graph_statistics(lambda: stacked_chunks(nodes, prompts))
-
-    def blocks():
-        return propagated_blocks(nodes, prompts, adj, mean, scale, x_batch, (num_rounds,))
-
-    squares = sum(x[:num_nodes].double().square().sum(-1) for _, _, (x,) in blocks())
-    norms = squares.sqrt()
-    inverse = torch.where(norms > 0, 1 / norms.clamp(min=1e-300), torch.zeros_like(norms))
-    total = sum((x[:num_nodes].double() * inverse.unsqueeze(1)).sum(0).square().sum() for _, _, (x,) in blocks())
-    return ((total - (norms > 0).sum()) / (num_nodes * (num_nodes - 1))).item()
+    """`PropagationGraph.collapse` of one graph's nodes (standardised with the graph's statistics and propagated with
+    the prompt node, as the scores are)."""
+    graph = PropagationGraph(node_embeds, prompt_embeds, None, edge_index, standardize_embeds, propagation=propagation)
+    return graph.collapse(num_rounds)
 
 
 def choose_rounds(
-    node_embeds: torch.Tensor,
+    node_embeds,
     prompt_embeds: torch.Tensor,
     label_embeds: torch.Tensor,
     edge_index: torch.Tensor,
@@ -367,36 +528,16 @@ def choose_rounds(
     tolerance: float = AUTO_ROUNDS_TOLERANCE,
     label_statistics: str = "labels",
     collapse_ceiling: float = AUTO_ROUNDS_COLLAPSE,
+    propagation: str = "zerog",
 ) -> tuple[int, RoundsDiagnostics]:
-    r"""`num_rounds="auto"`: the propagation rounds R of one graph, from its unlabelled nodes, its edges and
-    its label texts (the same arguments as `zerog_logits`, for one graph; no labels are taken).
-
-    Each round first corrects a node's class from its neighbours, and, once most nodes agree with their
-    neighbourhood, blurs classes together. R is the first candidate whose own round changed the predicted
-    class of fewer than `tolerance` of the nodes: propagation stops once it has settled. When no round
-    settles, R is the last candidate if the nodes' `collapse` there is below `collapse_ceiling` (still
-    settling, not yet alike), else ZeroG's R=2 (`ZEROG_ROUNDS`: the graph over-smooths). docs/rounds.md says
-    how both thresholds were chosen.
-
-    :rtype: `(R, RoundsDiagnostics)`.
-    """
-    predictions = zerog_logits(
+    """`PropagationGraph.choose_rounds` of one graph (the arguments are `PropagationGraph`'s and the rule's)."""
+    graph = PropagationGraph(
         node_embeds,
         prompt_embeds,
         label_embeds,
         edge_index,
-        tuple(candidates),
         standardize_embeds,
-        cosine=False,
         label_statistics=label_statistics,
-        reduce=lambda scores: scores.argmax(-1),
+        propagation=propagation,
     )
-    changed = [(after != before).float().mean().item() for before, after in zip(predictions, predictions[1:])]
-    settled = next((rounds for rounds, change in zip(candidates[1:], changed) if change < tolerance), None)
-    if settled is not None:
-        return settled, RoundsDiagnostics(changed, None, "settled")
-    last = candidates[-1]
-    collapsed = collapse(node_embeds, prompt_embeds, edge_index, last, standardize_embeds)
-    if collapsed < collapse_ceiling:
-        return last, RoundsDiagnostics(changed, collapsed, "not collapsing")
-    return ZEROG_ROUNDS, RoundsDiagnostics(changed, collapsed, "collapsing")
+    return graph.choose_rounds(candidates, tolerance, collapse_ceiling)

@@ -40,7 +40,7 @@ from rounds import bench_graph  # noqa: E402
 from transfer_graphs import machine  # noqa: E402
 
 from configuration_zerog import fill_template  # noqa: E402
-from propagation_zerog import graph_statistics, prompt_adjacency, standardize_labels
+from propagation_zerog import graph_statistics, prompt_adjacency, standardize_labels  # noqa: E402
 from zerog_graph.cache import EmbeddingCache, ShardRows, model_fingerprint, text_keys  # noqa: E402
 from zerog_graph.evaluate import GraphEmbeddings, embed_graph, score  # noqa: E402
 from zerog_graph.models import load_model  # noqa: E402

@@ -10,7 +10,7 @@ import torch
 from propagation_zerog import zerog_logits
 from zerog_graph.cache import EmbeddingCache
 from zerog_graph.cli import main as cli
-from zerog_graph.evaluate import classify, embed_graph, evaluate_graph, write_predictions
+from zerog_graph.evaluate import embed_graph, evaluate_graph, write_predictions
 from zerog_graph.graph import TextGraph
 
 TEXTS = [
@@ -100,8 +100,11 @@ def test_prediction_cosines_are_the_cosine_path(minilm, tmp_path, standardize):
     assert torch.allclose(result.cosines, cosines, atol=1e-5)
     without = evaluate_graph(minilm, graph, 3, standardize, cache=EmbeddingCache(tmp_path))
     assert without.cosines is None
-    assert torch.equal(without.logits, classify(embeds, graph, 3, standardize))
-    # `logits` means one thing, with or without the cosines: the scores of `classify` (one propagation either way)
+    logits = zerog_logits(
+        embeds.nodes, embeds.description, embeds.labels, graph.edge_index, 3, standardize, cosine=False
+    )
+    assert torch.equal(without.logits, logits)
+    # `logits` means one thing, with or without the cosines: the projection's scores (one propagation either way)
     assert torch.allclose(result.logits, without.logits, atol=1e-4)
     assert not torch.allclose(without.logits, cosines, atol=1e-2)  # the projection's scores are not cosines
     assert torch.equal(without.logits.argmax(-1), result.logits.argmax(-1))  # the same classes

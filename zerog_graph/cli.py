@@ -9,7 +9,14 @@ import sys
 import tempfile
 from pathlib import Path
 
-from configuration_zerog import LABEL_STATISTICS, POOLING_HELP, POOLING_MODES, TEMPLATES, check_num_rounds
+from configuration_zerog import (
+    LABEL_STATISTICS,
+    POOLING_HELP,
+    POOLING_MODES,
+    PROPAGATIONS,
+    TEMPLATES,
+    check_num_rounds,
+)
 
 from .console import percent, quiet_progress_bars, terminate_as_interrupt
 from .graph import GraphError, class_pair, same_names
@@ -127,6 +134,12 @@ def build_parser() -> argparse.ArgumentParser:
         default=None,
         help="standardise label vectors with their own statistics (ZeroG) or the nodes' (default: the model's)",
     )
+    ev.add_argument(
+        "--propagation",
+        choices=tuple(PROPAGATIONS),
+        default=None,
+        help="; ".join(f"{name}: {meaning}" for name, meaning in PROPAGATIONS.items()) + " (default: the model's)",
+    )
     ev.add_argument("--no-standardize", action="store_true", help="skip ZeroG's if_norm standardisation")
     ev.add_argument("--dtype", choices=PRECISIONS, default="auto")
     ev.add_argument("--batch-size", type=positive_int, default=32)
@@ -242,7 +255,11 @@ def run_eval(args) -> dict:
             trust_remote_code=args.trust_remote_code,
             **{
                 name: value
-                for name, value in [("hidden_layer", args.hidden_layer), ("label_statistics", args.label_statistics)]
+                for name, value in [
+                    ("hidden_layer", args.hidden_layer),
+                    ("label_statistics", args.label_statistics),
+                    ("propagation", args.propagation),
+                ]
                 if value is not None
             },
         )

@@ -7,8 +7,8 @@ from typing import Optional, Union
 
 import torch
 
-from configuration_zerog import LABEL_STATISTICS, check_num_rounds
-from propagation_zerog import EmbeddingRows, choose_rounds, zerog_logits
+from configuration_zerog import LABEL_STATISTICS, PROPAGATIONS, check_num_rounds
+from propagation_zerog import EmbeddingRows, score_graph
 
 from .cache import EmbeddingCache, model_fingerprint
 from .distributed import encode_sharded
@@ -20,7 +20,7 @@ from .precision import precision_of
 @dataclass
 class GraphEmbeddings:
     """The pooled embeddings of one graph's texts, before propagation: `nodes` is `[N, H]`, a tensor or (from
-    `embed_graph(..., as_rows=True)`) rows read a chunk at a time (`modeling_zerog.EmbeddingRows`)."""
+    `embed_graph(..., as_rows=True)`) rows read a chunk at a time (`propagation_zerog.EmbeddingRows`)."""
 
     nodes: Union[torch.Tensor, EmbeddingRows]
     description: torch.Tensor
@@ -115,30 +115,6 @@ def embed_graph(
     return GraphEmbeddings(nodes=nodes, description=description, labels=rows(graph.class_texts, kind="label").tensor())
 
 
-def classify(
-    embeds: GraphEmbeddings,
-    graph: TextGraph,
-    num_rounds: int,
-    standardize: bool,
-    label_statistics: str = "labels",
-    cosine: bool = False,
-) -> torch.Tensor:
-    """`[N, C]` scores of every node against every class (`zerog_logits`). By default the propagated node's dot
-    product with the unit label embeddings: the cosine's argmax, from propagating `C` columns instead of the
-    hidden size (a graph the size of ogbn-arxiv takes about a second: `bench/propagation.py`). `cosine=True`
-    gives the cosines themselves, from the vectors propagated a block of columns at a time."""
-    return zerog_logits(
-        embeds.nodes,
-        embeds.description,
-        embeds.labels,
-        graph.edge_index,
-        num_rounds,
-        standardize,
-        cosine=cosine,
-        label_statistics=label_statistics,
-    )
-
-
 def score(logits: torch.Tensor, graph: TextGraph) -> tuple:
     """Accuracy and macro-F1 over the graph's evaluation mask; None for both when it has no labelled node.
     Accuracy is the exact fraction of right answers; macro-F1 is `macro_f1`'s."""
@@ -181,33 +157,36 @@ def evaluate_graph(
     show_progress_bar: bool = False,
     with_cosines: bool = False,
     label_statistics: Optional[str] = None,
+    propagation: Optional[str] = None,
 ) -> GraphResult:
     """Zero-shot accuracy and macro-F1 of `model` on `graph`; settings default to the model's config.
 
-    `graph` is a `TextGraph` or a PyG `Data` (read by `zerog_graph.from_pyg`). `with_cosines=True` fills
-    `result.cosines`, for `write_predictions`: the node embeddings themselves are then propagated too, a block of
-    dimensions at a time (`classify(..., cosine=True)`), besides their `[N, C]` projection."""
+    `graph` is a `TextGraph` or a PyG `Data` (read by `zerog_graph.from_pyg`). The scores come from
+    `propagation_zerog.score_graph`, as `ZeroGModel.classify`'s do; `propagation` names its rule (default: the
+    config's). `with_cosines=True` fills `result.cosines`, for `write_predictions`: the node embeddings themselves
+    are then propagated too, a block of dimensions at a time, besides their `[N, C]` projection."""
     graph = as_text_graph(graph)
     num_rounds = model.config.num_rounds if num_rounds is None else check_num_rounds(num_rounds, "num_rounds")
     standardize = model.config.standardize if standardize is None else standardize
     label_statistics = label_statistics or model.config.label_statistics
-    check_settings(standardize, label_statistics, batch_size)
+    propagation = propagation or getattr(model.config, "propagation", "zerog")  # an older folder's own code has none
+    check_settings(standardize, label_statistics, batch_size, propagation)
     if not (cache is None or cache is False or isinstance(cache, EmbeddingCache)):
         raise ValueError(f"cache must be an EmbeddingCache, None (the default one) or False (none), got {cache!r}")
     graph.check()  # a graph changed since it was built
     embeds = embed_graph(model, graph, cache, batch_size, show_progress_bar, as_rows=True)
-    rounds_setting, diagnostics = num_rounds, None
-    if num_rounds == "auto":  # from the embeddings and the edges: the labels are not passed
-        num_rounds, diagnostics = choose_rounds(
-            embeds.nodes,
-            embeds.description,
-            embeds.labels,
-            graph.edge_index,
-            standardize,
-            label_statistics=label_statistics,
-        )
-    logits = classify(embeds, graph, num_rounds, standardize, label_statistics)
-    cosines = classify(embeds, graph, num_rounds, standardize, label_statistics, cosine=True) if with_cosines else None
+    rounds_setting = num_rounds
+    num_rounds, logits, cosines, diagnostics = score_graph(
+        embeds.nodes,
+        embeds.description,
+        embeds.labels,
+        graph.edge_index,
+        num_rounds,
+        standardize,
+        label_statistics,
+        propagation,
+        cosines=with_cosines,
+    )
     accuracy, f1, num_scored = score(logits, graph)
     mask = graph.eval_mask
     f1_classes = macro_f1(graph.labels[mask], logits[mask].argmax(-1), graph.num_classes)[1] if num_scored else []
@@ -220,10 +199,11 @@ def evaluate_graph(
         "hidden_layer": model.config.hidden_layer,
         "num_rounds": num_rounds,
         "rounds": rounds_setting,
-        # what auto read (modeling_zerog.RoundsDiagnostics: changed fraction per round, collapse, branch)
+        # what auto read (propagation_zerog.RoundsDiagnostics: changed fraction per round, collapse, branch)
         "auto_rounds": diagnostics._asdict() if diagnostics is not None else None,
         "standardize": standardize,
         "label_statistics": label_statistics if standardize else None,  # unused without standardisation
+        "propagation": propagation,
         "max_length": model.max_length,
         "dtype": precision_of(model),
         "confidence_temperature": 1 / model.config.logit_scale,
@@ -235,12 +215,14 @@ def evaluate_graph(
     return result
 
 
-def check_settings(standardize, label_statistics, batch_size) -> None:
+def check_settings(standardize, label_statistics, batch_size, propagation="zerog") -> None:
     """Refuses `evaluate_graph` arguments of the wrong type or range (the CLI checks its options likewise)."""
     if not isinstance(standardize, bool):
         raise ValueError(f"standardize must be True or False, got {standardize!r}")
     if label_statistics not in LABEL_STATISTICS:
         raise ValueError(f"label_statistics must be one of {LABEL_STATISTICS}, got {label_statistics!r}")
+    if propagation not in PROPAGATIONS:
+        raise ValueError(f"propagation must be one of {tuple(PROPAGATIONS)}, got {propagation!r}")
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
 
