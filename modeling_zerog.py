@@ -25,14 +25,28 @@ try:
     from .hub_zerog import ADAPTER_SUBFOLDER, one_line, portable_name, saved_folder_backbone
     from .propagation_zerog import check_edge_index, score_graph, zerog_logits
     from .sentence_transformers_zerog import resolve_pooling
-    from .tokenization_zerog import TOKENIZE_WINDOW, length_order, load_tokenizer, pad_batch, tokenize_texts
+    from .tokenization_zerog import (
+        TOKENIZE_VERSION,
+        TOKENIZE_WINDOW,
+        length_order,
+        load_tokenizer,
+        pad_batch,
+        tokenize_texts,
+    )
 except ImportError:  # imported as a top-level module rather than as Hub remote code
     from backbone_zerog import backbone_hub_kwargs, check_hidden_layer, is_decoder_architecture, load_backbone
     from configuration_zerog import POOLING, SUBGRAPH_ROUNDS, ZeroGConfig, check_num_rounds, filled_template
     from hub_zerog import ADAPTER_SUBFOLDER, one_line, portable_name, saved_folder_backbone
     from propagation_zerog import check_edge_index, score_graph, zerog_logits
     from sentence_transformers_zerog import resolve_pooling
-    from tokenization_zerog import TOKENIZE_WINDOW, length_order, load_tokenizer, pad_batch, tokenize_texts
+    from tokenization_zerog import (
+        TOKENIZE_VERSION,
+        TOKENIZE_WINDOW,
+        length_order,
+        load_tokenizer,
+        pad_batch,
+        tokenize_texts,
+    )
 
 # Under transformers' logger (also as remote code, where this module is `transformers_modules.<repo>...`), so
 # that `TRANSFORMERS_VERBOSITY` and `transformers.logging.set_verbosity_*` decide what is shown.
@@ -229,6 +243,8 @@ class ZeroGPreTrainedModel(PreTrainedModel):
     # `forward` returns the mean loss over a batch's labelled nodes and ignores `num_items_in_batch`, so the
     # Trainer must divide by the accumulation steps itself: an accumulated step averages its micro-batch means.
     accepts_loss_kwargs = False
+    # How texts become ids (`tokenization_zerog.TOKENIZE_VERSION`): part of the embedding cache's keys.
+    tokenize_version = TOKENIZE_VERSION
 
     def _init_weights(self, module):
         """The wrapper has no weights of its own; the backbone keeps its pretrained ones."""
@@ -353,12 +369,14 @@ class ZeroGModel(ZeroGPreTrainedModel):
         kind: str = "node",
         labels: Optional[list] = None,
         description: Optional[str] = None,
+        template=None,
     ):
         """Tokenize texts of one `kind` ("node", "label" or "description") with its template, filled with the
-        graph's class names `labels` and `description` where it uses them, at the config's max length (or a
-        shorter `max_length`)."""
+        graph's class names `labels` and `description` where it uses them (or with `template`, already filled:
+        `filled_template`), at the config's max length (or a shorter `max_length`)."""
         max_length = self.max_length if max_length is None else min(max_length, self.max_length)
-        template = filled_template(self.config.templates, kind, labels, description)
+        if template is None:
+            template = filled_template(self.config.templates, kind, labels, description)
         return tokenize_texts(self.tokenizer, list(texts), template, max_length, padding)
 
     @property
@@ -371,28 +389,35 @@ class ZeroGModel(ZeroGPreTrainedModel):
         texts: list,
         batch_size: int = 32,
         max_length: Optional[int] = None,
-        kind: str = "node",
-        labels: Optional[list] = None,
-        description: Optional[str] = None,
+        template=None,
         window: Optional[int] = None,
+        share: tuple = (0, 1),
     ):
-        """Yields `(rows, embeds)`: the float32 embeddings of `texts[rows]`, `batch_size` texts at a time. Texts are
-        tokenized `window` (default `TOKENIZE_WINDOW`) batches at a time, in one call of the fast tokenizer (which
-        uses every core), and batched within that window by token count, longest first, so that batches pad little:
-        memory holds one window's token ids whatever the number of texts, and a window's batches depend on its texts
-        alone. `kind`, `labels` and `description` choose and fill the template (`tokenize`)."""
+        """Yields `(rows, embeds)`: the float32 embeddings of `texts[rows]` (distinct texts), each batch checked
+        finite. The one encode loop, of `encode` and of `zerog_graph.cache`.
+
+        Texts go longest first by characters, in batches of `batch_size`; with `share=(p, P)` this process takes
+        batches `p, p + P, ...` of them (an even share of long and short texts). They are tokenized `window` (default
+        `TOKENIZE_WINDOW`) batches at a time, in one call of the fast tokenizer (which uses every core), and batched
+        within that window by token count, longest first, so that batches pad little: memory holds one window's
+        token ids whatever the number of texts, and a window's batches depend on its texts alone. `template` is the
+        filled template of every text (`filled_template`)."""
         device, window = next(self.lm.parameters()).device, window or TOKENIZE_WINDOW
-        for start in range(0, len(texts), batch_size * window):
-            encoded = self.tokenize(
-                texts[start : start + batch_size * window], False, max_length, kind, labels, description
-            )
-            ids = encoded["input_ids"]
+        name = self.name_or_path or self.config.lm_name_or_path
+        order = length_order(texts)
+        process, processes = share
+        mine = [order[start : start + batch_size] for start in range(0, len(order), batch_size)][process::processes]
+        order = torch.cat(mine) if mine else order[:0]
+        for start in range(0, len(order), batch_size * window):
+            rows = order[start : start + batch_size * window]
+            ids = self.tokenize([texts[i] for i in rows], False, max_length, template=template)["input_ids"]
             by_length = sorted(range(len(ids)), key=lambda i: -len(ids[i]))
             for offset in range(0, len(by_length), batch_size):
                 chosen = by_length[offset : offset + batch_size]
                 batch = pad_batch({"input_ids": [ids[i] for i in chosen]}, self.tokenizer)
                 embeds = self.embed(batch["input_ids"].to(device), batch["attention_mask"].to(device)).float().cpu()
-                yield torch.tensor([start + i for i in chosen], dtype=torch.long), embeds
+                check_finite(embeds, name, self.config.lm_name_or_path)
+                yield rows[chosen], embeds
 
     @torch.inference_mode()
     def encode(
@@ -429,15 +454,16 @@ class ZeroGModel(ZeroGPreTrainedModel):
         was_training = self.training
         self.eval()
         distinct = list(dict.fromkeys(texts))
-        order = length_order(distinct)
+        template = filled_template(self.config.templates, kind, labels, description)
         embeds = torch.empty(len(distinct), self.lm.config.hidden_size)
-        batches = self.encode_batches([distinct[i] for i in order], batch_size, max_length, kind, labels, description)
+        batches = self.encode_batches(distinct, batch_size, max_length, template)
         if show_progress_bar:
-            batches = logging.tqdm(batches, desc="encode", unit="batch", total=-(-len(order) // batch_size))
-        for rows, batch in batches:
-            embeds[order[rows]] = batch
-        self.train(was_training)
-        check_finite(embeds, self.name_or_path or self.config.lm_name_or_path, self.config.lm_name_or_path)
+            batches = logging.tqdm(batches, desc="encode", unit="batch", total=-(-len(distinct) // batch_size))
+        try:
+            for rows, batch in batches:
+                embeds[rows] = batch
+        finally:
+            self.train(was_training)
         if len(distinct) < len(texts):
             position = {text: i for i, text in enumerate(distinct)}
             embeds = embeds[torch.tensor([position[text] for text in texts], dtype=torch.long)]

@@ -14,7 +14,6 @@ import json
 import os
 import shutil
 import sys
-import uuid
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -37,6 +36,7 @@ from configuration_zerog import (
     ZeroGConfig,
     check_num_rounds,
 )
+from zerog_graph.paths import partial_path, published, remove_path
 from zerog_graph.sampling import K_HOPS, MAX_NODES, NUM_SUBGRAPHS
 
 
@@ -483,7 +483,7 @@ def zero_shot_results(names: list, before: dict, after: dict) -> dict:
 
 def save_run(trainer, data_args: DataArguments, training_args: TrainingArguments, results: dict, before, after):
     """Writes the model, `zero_shot_results.json` and the model card (README.md) into the output folder."""
-    from zerog_graph.io import write_atomically
+    from zerog_graph.paths import write_atomically
     from zerog_graph.trainer import model_card
 
     output = Path(training_args.output_dir)
@@ -503,20 +503,21 @@ def save_run(trainer, data_args: DataArguments, training_args: TrainingArguments
 def save_whole(trainer, output: Path) -> None:
     """`trainer.save_model` into a private folder inside `output`, then each saved file and folder renamed into
     place: a save that fails (a full disk, a file-size limit) leaves no half-written model, and names the folder."""
-    staging = output / f".save-{os.getpid()}-{uuid.uuid4().hex[:8]}.partial"
+    staging = partial_path(output / ".save")
     try:
         trainer.save_model(str(staging))
         for item in staging.iterdir():
             target = output / item.name
             if target.is_dir() and not target.is_symlink():
                 shutil.rmtree(target)  # an older save's adapter/ folder
-            os.replace(item, target)
+            with published(target, partial=item):
+                pass  # saved already: only the rename
     except ValueError:
         raise
     except Exception as error:  # OSError, or safetensors' own error for a full disk
         raise OSError(f"{output}: the model cannot be saved ({' '.join(str(error).split())[:300]})") from None
     finally:
-        shutil.rmtree(staging, ignore_errors=True)
+        remove_path(staging)
 
 
 def main(argv: Optional[list] = None) -> dict:

@@ -27,8 +27,8 @@ from zerog_graph.cli import class_names
 from zerog_graph.cli import main as cli
 from zerog_graph.evaluate import GraphResult, evaluate_graph, write_predictions
 from zerog_graph.graph import GraphError, TextGraph
-from zerog_graph.io import write_atomically
 from zerog_graph.models import load_model
+from zerog_graph.paths import write_atomically
 
 REPO = Path(__file__).resolve().parents[1]
 TEXTS = ["Graph neural networks for citation data.", "A recipe for bread with flour and yeast.", "Query plans."]

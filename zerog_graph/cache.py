@@ -27,12 +27,11 @@ import numpy as np
 import torch
 
 from configuration_zerog import filled_template
-from modeling_zerog import check_finite
 from propagation_zerog import EmbeddingRows
-from tokenization_zerog import TOKENIZE_WINDOW, length_order
+from tokenization_zerog import TOKENIZE_WINDOW
 
 from .distributed import encode_sharded, process_state
-from .paths import cache_dir
+from .paths import cache_dir, published
 from .precision import INT8_SCHEME, precision_of
 
 logger = logging.getLogger(__name__)
@@ -76,9 +75,13 @@ def tokenizer_fingerprint(tokenizer) -> str:
 
 
 def tokenize_version(model):
-    """`TOKENIZE_VERSION` of the code that tokenizes for `model`: a remote-code folder runs its own copy of
-    `modeling_zerog.py` (None where that copy predates the constant)."""
-    return getattr(sys.modules.get(type(model).__module__), "TOKENIZE_VERSION", None)
+    """`TOKENIZE_VERSION` of the code that tokenizes for `model` (`ZeroGModel.tokenize_version`): a remote-code folder
+    runs its own copy of the code; one that predates the attribute has the constant in its `modeling_zerog.py`, or
+    none (None)."""
+    version = getattr(type(model), "tokenize_version", None)
+    return (
+        version if version is not None else getattr(sys.modules.get(type(model).__module__), "TOKENIZE_VERSION", None)
+    )
 
 
 WEIGHTS_HASHES = "weights-sha256.json"  # in the cache folder: the hashes of local weights files, by file identity
@@ -104,15 +107,12 @@ def weights_fingerprint(path: Path) -> str:
             while block := f.read(2**24):
                 digest.update(block)
         _weights_hashes[identity] = digest.hexdigest()[:20]
-        temp = stored.with_name(partial_name(WEIGHTS_HASHES))
         try:  # kept for the next run; a cache that cannot be written only costs the next run a hash
             stored.parent.mkdir(parents=True, exist_ok=True)
-            temp.write_text(json.dumps(_weights_hashes), encoding="utf-8")
-            os.replace(temp, stored)
+            with published(stored, partial=stored.with_name(partial_name(WEIGHTS_HASHES))) as temp:
+                temp.write_text(json.dumps(_weights_hashes), encoding="utf-8")
         except OSError:
             pass
-        finally:
-            temp.unlink(missing_ok=True)
     return _weights_hashes[identity]
 
 
@@ -245,13 +245,9 @@ def write_shard(folder: Path, fingerprint: str, keys: np.ndarray, embeds: np.nda
     table = pa.table({"key": key_array(keys), "embedding": pa.FixedSizeListArray.from_arrays(values, width)})
     table = table.replace_schema_metadata({SHARD_SCHEMA_KEY: json.dumps(metadata)})
     name = f"shard-{time.time_ns():020d}-{uuid.uuid4().hex[:8]}.arrow"
-    partial = folder / partial_name(name)
-    try:
+    with published(folder / name, partial=folder / partial_name(name)) as partial:
         with pa.OSFile(str(partial), "wb") as sink, pa.ipc.new_stream(sink, table.schema) as writer:
             writer.write_table(table)
-        os.rename(partial, folder / name)
-    finally:
-        partial.unlink(missing_ok=True)
     return folder / name
 
 
@@ -475,9 +471,7 @@ class EmbeddingCache:
             if (shard_of >= 0).all():
                 return ShardRows(shards, shard_of, row_of, width)
             folder.mkdir(parents=True, exist_ok=True)
-            self.fill(
-                model, folder, fingerprint, texts, keys, shard_of < 0, batch_size, show_progress_bar, template_fields
-            )
+            self.fill(model, folder, fingerprint, texts, keys, shard_of < 0, batch_size, show_progress_bar, template)
         except OSError as error:
             if state.num_processes > 1:  # one process alone cannot leave the others: stop them all
                 raise OSError(f"Cannot use the embedding cache at {self.root} ({error})") from None
@@ -491,16 +485,13 @@ class EmbeddingCache:
             )
         return ShardRows(shards, shard_of, row_of, width)
 
-    def fill(self, model, folder, fingerprint, texts, keys, missing, batch_size, show_progress_bar, template_fields):
-        """Encodes the distinct texts whose keys are `missing`, longest first, into new shards. With several
-        processes, process `p` of `P` takes batches `p, p + P, ...` (an even share of long and short texts) and writes
-        its own shards. Shards end at tokenizing windows (`encode_batches`), so a resumed run batches as before."""
+    def fill(self, model, folder, fingerprint, texts, keys, missing, batch_size, show_progress_bar, template):
+        """Encodes the distinct texts whose keys are `missing` into new shards (`model.encode_batches`, with the
+        filled `template` of their keys). With several processes, each takes its share of the batches and writes its
+        own shards. Shards end at tokenizing windows, so a resumed run batches as before."""
         todo = np.flatnonzero(missing)
         todo = todo[first_positions(keys[todo], keys[todo]) == np.arange(len(todo))]  # each text once, in order
-        todo = todo[length_order([texts[i] for i in todo]).numpy()]
         state = process_state()
-        batches = [todo[start : start + batch_size] for start in range(0, len(todo), batch_size)]
-        mine = batches[state.process_index :: state.num_processes]
         writer = ShardWriter(folder, fingerprint, self.shard_rows, self.shard_seconds)
         progress = None
         if show_progress_bar and state.is_main_process:
@@ -510,18 +501,16 @@ class EmbeddingCache:
             progress = hf_logging.tqdm(total=distinct, initial=distinct - len(todo), desc="encode", unit="text")
         was_training = model.training
         model.eval()
-        name = model.name_or_path or model.config.lm_name_or_path
         try:
             with torch.inference_mode():
-                flat = np.concatenate(mine) if mine else np.zeros(0, dtype=np.int64)
                 # whole windows between shards: a resumed run starts at a window, so its batches are the same
                 window = max(1, min(TOKENIZE_WINDOW, self.shard_rows // batch_size))
-                batches = model.encode_batches([texts[i] for i in flat], batch_size, window=window, **template_fields)
+                share = (state.process_index, state.num_processes)
+                batches = model.encode_batches([texts[i] for i in todo], batch_size, None, template, window, share)
                 done = 0
                 for rows, embeds in batches:
-                    check_finite(embeds, name, model.config.lm_name_or_path)
                     done += len(rows)
-                    writer.add(keys[flat[rows.numpy()]], embeds, done % (window * batch_size) == 0)
+                    writer.add(keys[todo[rows.numpy()]], embeds, done % (window * batch_size) == 0)
                     if progress is not None:  # the others' batches are as many, give or take one
                         progress.update(min(len(embeds) * state.num_processes, progress.total - progress.n))
             writer.flush()

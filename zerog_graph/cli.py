@@ -236,8 +236,8 @@ def run_eval(args) -> dict:
     from .distributed import process_state
     from .evaluate import evaluate_graph, write_predictions
     from .graph import result_names
-    from .io import write_atomically
     from .models import load_model
+    from .paths import write_atomically
     from .registry import load_graph
 
     texts = {"label_texts": args.label_texts or True, "description": args.description}

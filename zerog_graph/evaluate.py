@@ -13,7 +13,8 @@ from propagation_zerog import EmbeddingRows, score_graph
 from .cache import EmbeddingCache, model_fingerprint
 from .distributed import encode_sharded
 from .graph import TextGraph
-from .io import as_text_graph, write_atomically
+from .io import as_text_graph
+from .paths import write_atomically
 from .precision import precision_of
 
 

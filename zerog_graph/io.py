@@ -6,7 +6,6 @@ import json
 import os
 import stat
 import sys
-import uuid
 import zipfile
 from pathlib import Path
 from typing import Optional
@@ -21,47 +20,6 @@ JSON_KEYS = JSON_REQUIRED_KEYS + ("description", "label_texts", "name", "test_ma
 MISSING_VALUES = ("nan", "NaN", "None", "<NA>", "NaT", "null", "NULL")
 
 csv.field_size_limit(min(sys.maxsize, 2**31 - 1))  # a node text may be long (the JSON loader takes any length)
-
-
-def write_atomically(path, write, overwrite: bool = True) -> None:
-    """Writes the text file `path` through `write(file)` all at once: into a new temporary file in the same
-    folder, then renamed into place, so that neither a failure nor a second run writing the same path leaves
-    part of a file there. A symlink at `path`, dangling or not, is refused: an output is never written through
-    one. Without `overwrite`, an existing file is refused at the rename too (a hard link, which fails when the
-    name exists), so of two runs at once one publishes and the other fails. Errors name `path`."""
-    path = Path(path)
-    if path.is_symlink():
-        raise OSError(f"{path} is a symlink; refused (an output is never written through a symlink)")
-    temp = path.with_name(f".{path.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial")
-    try:
-        handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # O_EXCL: never through a link
-        with os.fdopen(handle, "w", encoding="utf-8", newline="") as f:
-            write(f)
-            f.flush()
-            os.fsync(f.fileno())
-        publish(temp, path, overwrite)
-    except FileExistsError:  # from `publish`: the temporary name is new
-        raise FileExistsError(f"{path} already exists; pass --overwrite to replace it") from None
-    except OSError as error:
-        raise OSError(f"{path}: cannot be written ({error.strerror or error})") from None
-    finally:
-        if os.path.lexists(temp):
-            os.unlink(temp)
-
-
-def publish(temp: Path, path: Path, overwrite: bool) -> None:
-    """Renames the finished `temp` to `path`; without `overwrite`, only where nothing has that name."""
-    if overwrite:
-        os.replace(temp, path)  # over a symlink this replaces the link, never what it points at
-        return
-    try:
-        os.link(temp, path)
-    except FileExistsError:
-        raise
-    except OSError:  # a file system without hard links
-        if os.path.lexists(path):
-            raise FileExistsError(path) from None
-        os.replace(temp, path)
 
 
 def check_regular_file(path) -> None:

@@ -1,10 +1,12 @@
-"""Where ZeroG keeps what it builds: converted backbones, graphs built from packages, embeddings."""
+"""Where ZeroG keeps what it builds (converted backbones, graphs built from packages, embeddings), and how every file
+it writes gets there whole: `published`, a private partial path renamed into place."""
 
 import os
 import shutil
 import uuid
+from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Optional
 
 
 def cache_dir() -> Path:
@@ -13,23 +15,79 @@ def cache_dir() -> Path:
     return Path(os.environ.get("ZEROG_CACHE") or Path.home() / ".cache" / "zerog")
 
 
-def build_once(target: Path, build: Callable[[Path], None]) -> Path:
-    """`target` (a file or a folder), built by `build(path)` into a private `.partial` path of this process, then
-    renamed into place at once. Two first runs at the same time each build their own; the first rename publishes,
-    the later one finds `target` there and discards its own. Nothing partial is left behind, whatever fails."""
-    target.parent.mkdir(parents=True, exist_ok=True)
-    partial = target.with_name(f".{target.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial")
+def partial_path(target: Path) -> Path:
+    """A private name beside `target` for this process to write into: `.<name>.<pid>-<random>.partial`."""
+    return target.with_name(f".{target.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial")
+
+
+def remove_path(path: Path) -> None:
+    """Removes a file, a link or a folder (not what a link points at), if anything is there."""
+    if os.path.isdir(path) and not os.path.islink(path):
+        shutil.rmtree(path, ignore_errors=True)
+    elif os.path.lexists(path):
+        os.unlink(path)
+
+
+@contextmanager
+def published(target, when: str = "replace", partial: Optional[Path] = None):
+    """Yields a private path (`partial`, default `partial_path(target)`) to write `target` into, a file or a folder,
+    then renames it into place at once, so that neither a failure nor a second run leaves part of it there; whatever
+    fails, nothing partial is left behind. The one place ZeroG writes a file whole.
+
+    `when` decides what happens where `target` exists: "replace" replaces it (a link is replaced, never what it points
+    at); "new" refuses it with `FileExistsError` (a hard link, which fails when the name exists, so of two runs at
+    once one publishes and the other fails); "first" keeps it and drops this one (two first builds at once: the
+    first rename publishes)."""
+    target = Path(target)
+    partial = partial or partial_path(target)
     try:
-        build(partial)
-        if not os.path.lexists(target):
+        yield partial
+        if when == "replace":
+            os.replace(partial, target)
+        elif when == "first":
+            if not os.path.lexists(target):
+                try:
+                    os.rename(partial, target)  # a folder over a folder that another run published first fails
+                except OSError:
+                    if not os.path.lexists(target):
+                        raise
+        else:
             try:
-                os.rename(partial, target)  # a folder over a folder that another run published first fails
-            except OSError:
-                if not os.path.lexists(target):
-                    raise
+                os.link(partial, target)
+            except FileExistsError:
+                raise
+            except OSError:  # a file system without hard links
+                if os.path.lexists(target):
+                    raise FileExistsError(target) from None
+                os.replace(partial, target)
     finally:
-        if os.path.isdir(partial) and not os.path.islink(partial):
-            shutil.rmtree(partial, ignore_errors=True)
-        elif os.path.lexists(partial):
-            os.unlink(partial)
+        remove_path(partial)
+
+
+def build_once(target: Path, build: Callable[[Path], None]) -> Path:
+    """`target` (a file or a folder), built by `build(path)` into a private path and `published` unless another run
+    published it first."""
+    target.parent.mkdir(parents=True, exist_ok=True)
+    with published(target, "first") as partial:
+        build(partial)
     return target
+
+
+def write_atomically(path, write, overwrite: bool = True) -> None:
+    """Writes the text file `path` through `write(file)` all at once (`published`). A symlink at `path`, dangling or
+    not, is refused: an output is never written through one. Without `overwrite`, an existing file is refused at the
+    rename too. Errors name `path`."""
+    path = Path(path)
+    if path.is_symlink():
+        raise OSError(f"{path} is a symlink; refused (an output is never written through a symlink)")
+    try:
+        with published(path, "replace" if overwrite else "new") as temp:
+            handle = os.open(temp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)  # O_EXCL: never through a link
+            with os.fdopen(handle, "w", encoding="utf-8", newline="") as f:
+                write(f)
+                f.flush()
+                os.fsync(f.fileno())
+    except FileExistsError:  # from the rename: the temporary name is new
+        raise FileExistsError(f"{path} already exists; pass --overwrite to replace it") from None
+    except OSError as error:
+        raise OSError(f"{path}: cannot be written ({error.strerror or error})") from None

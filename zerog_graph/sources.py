@@ -17,8 +17,8 @@ from pathlib import Path
 from typing import NamedTuple
 
 from .graph import GraphError, TextGraph
-from .io import check_regular_file, load_json, load_pyg_file, load_safely, write_atomically
-from .paths import cache_dir
+from .io import check_regular_file, load_json, load_pyg_file, load_safely
+from .paths import cache_dir, write_atomically
 
 GRAPH_COM = "Graph-COM/Text-Attributed-Graphs"
 # The commit "upload datasets" of the dataset; a branch could change under a result.
