@@ -1,4 +1,5 @@
-"""The GPU check: every CUDA path of the project in one run, offline, with the packaged backbones only.
+"""The GPU check: every CUDA path of the project in one run, offline, with the packaged backbones only. A smoke check,
+not a benchmark: it passes or fails, and its timings are not figures that the docs cite.
 
     python bench/gpu_check.py                  # on CUDA (goal: under 8 minutes)
     python bench/gpu_check.py --device cpu     # dry run of the same code paths with tiny sizes
@@ -216,10 +217,8 @@ def check_sharded_minilm(args, texts: list, folder: Path) -> tuple:
 
 
 def check_propagation(args) -> tuple:
+    from bench.propagation import NUM_EDGES, NUM_LABELS, NUM_NODES
     from propagation_zerog import zerog_logits
-
-    sys.path.insert(0, str(REPO / "bench"))
-    from propagation import NUM_EDGES, NUM_LABELS, NUM_NODES
 
     num_nodes, num_edges = (NUM_NODES, NUM_EDGES) if args.device == "cuda" else (2_000, 12_000)
     generator = torch.Generator().manual_seed(0)

@@ -7,8 +7,8 @@
 Each graph is embedded once (cached). `auto` (`modeling_zerog.choose_rounds`) sees the embeddings and
 the edges only; the labels are read afterwards, to score every R. `wordnet10k` is the fixed
 10,000-node sample of WordNet nouns that the transfer benchmark uses for SmolLM2, `wordnet-verbs` the
-verb graph that was not looked at when the rule was set (`transfer_graphs.py`); `gcide` and `jargon`
-the dictionary graphs of `dict_graphs.py` (Debian's dict-gcide and dict-jargon). Prints, per graph,
+verb graph that was not looked at when the rule was set; `gcide` and `jargon` the dictionary graphs
+(Debian's dict-gcide and dict-jargon): all four are built by `bench/graphs.py`. Prints, per graph,
 the accuracy (%) at R = 0..10, the fraction of predictions each round changed, the collapse at the
 last candidate when auto computed it, the branch of the rule that chose R, auto's R and accuracy;
 then a summary table (best fixed R, R=2, auto and the gaps) and the means over the graphs.
@@ -24,11 +24,10 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from dict_graphs import BUILDERS, dictionary_graph  # noqa: E402
-from transfer_graphs import machine, wordnet_sample, wordnet_verbs  # noqa: E402
-
+from bench import machine  # noqa: E402
+from bench.graphs import bench_graph  # noqa: E402
 from configuration_zerog import (  # noqa: E402
     AUTO_ROUNDS,
     AUTO_ROUNDS_COLLAPSE,
@@ -36,20 +35,10 @@ from configuration_zerog import (  # noqa: E402
     LABEL_STATISTICS,
     ZEROG_ROUNDS,
 )
-from propagation_zerog import choose_rounds
-from zerog_graph.evaluate import classify, embed_graph, score  # noqa: E402
+from propagation_zerog import choose_rounds, score_graph  # noqa: E402
+from zerog_graph.evaluate import embed_graph, score  # noqa: E402
 from zerog_graph.models import load_model  # noqa: E402
 from zerog_graph.precision import default_dtype  # noqa: E402
-from zerog_graph.registry import load_graph  # noqa: E402
-
-
-def bench_graph(name: str):
-    """A registry graph, a dictionary graph of `dict_graphs.py`, or one of the transfer benchmark's WordNet graphs."""
-    if name == "wordnet10k":
-        return wordnet_sample()
-    if name == "wordnet-verbs":
-        return wordnet_verbs()
-    return dictionary_graph(name) if name in BUILDERS else load_graph(name)
 
 
 def rule_text(row: dict) -> str:
@@ -66,7 +55,16 @@ def measure(model, name: str, label_statistics: str) -> dict:
     chosen, diagnostics = choose_rounds(
         embeds.nodes, embeds.description, embeds.labels, graph.edge_index, label_statistics=label_statistics
     )
-    accuracy = {r: 100 * score(classify(embeds, graph, r, True, label_statistics), graph)[0] for r in AUTO_ROUNDS}
+    accuracy = {
+        r: 100
+        * score(
+            score_graph(
+                embeds.nodes, embeds.description, embeds.labels, graph.edge_index, r, True, label_statistics
+            ).logits,
+            graph,
+        )[0]
+        for r in AUTO_ROUNDS
+    }
     best_r = max(AUTO_ROUNDS, key=lambda r: (accuracy[r], -r))
     return {
         "num_nodes": graph.num_nodes,
@@ -83,7 +81,7 @@ def measure(model, name: str, label_statistics: str) -> dict:
 
 
 def main():
-    torch.set_num_threads(1)  # as rounds_study.py: the figures are accuracies, not timings
+    torch.set_num_threads(1)  # as studies/rounds_study.py: the figures are accuracies, not timings
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="minilm")
     parser.add_argument("--graph", action="append", default=None)

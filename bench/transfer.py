@@ -6,7 +6,7 @@
     python bench/transfer.py --table                                     # the table of every cell run
 
 The graphs are cora, citeseer, dblp and wordnet (nouns). For SmolLM2 (and only there) WordNet is the
-fixed 10,000-node sample of `transfer_graphs.wordnet_sample`, as target and as source. Each command
+fixed 10,000-node sample of `bench.graphs.wordnet_sample`, as target and as source. Each command
 evaluates the target training-free, then for each seed trains `train_hf.py` with its defaults (the
 recipe) on the other three graphs and evaluates the trained model on the target.
 
@@ -36,11 +36,10 @@ import torch
 
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE.parent))
-sys.path.insert(0, str(HERE))
-
-from transfer_graphs import machine, wordnet_sample, wordnet_verbs  # noqa: E402
 
 import train_hf  # noqa: E402
+from bench import machine  # noqa: E402
+from bench.graphs import use_shared_data, wordnet_sample, wordnet_verbs  # noqa: E402
 from zerog_graph.evaluate import evaluate_graph, score  # noqa: E402
 from zerog_graph.models import load_model  # noqa: E402
 from zerog_graph.paths import cache_dir  # noqa: E402
@@ -247,6 +246,7 @@ def main(argv=None):
     if args.table:
         print_table(args.results)
         return
+    use_shared_data()  # train_hf.py and load_graph read the graphs by name
     extra = shlex.split(args.train_args) + (QUICK if args.quick else [])
     seeds = args.seeds[:1] if args.quick else args.seeds
     if args.validate:

@@ -1,15 +1,12 @@
-"""The dictionary validation graphs of bench/dict_graphs.py, built from a few made-up dictd entries (no Debian
+"""The dictionary validation graphs of bench/graphs.py, built from a few made-up dictd entries (no Debian
 package needed)."""
 
 import gzip
-import sys
 from pathlib import Path
 
 import pytest
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
-
-import dict_graphs  # noqa: E402
+from bench import graphs
 
 GCIDE_ENTRIES = [
     (
@@ -49,7 +46,7 @@ def write_dictd(folder: Path, name: str, entries: list, compress: bool = True) -
 def base64(value: int) -> str:
     digits = ""
     while True:
-        digits = dict_graphs.BASE64[value % 64] + digits
+        digits = graphs.BASE64[value % 64] + digits
         value //= 64
         if not value:
             return digits
@@ -59,7 +56,7 @@ def test_read_dictd_splits_blocks_and_groups_headwords(tmp_path):
     for compress in (True, False):
         write_dictd(tmp_path, "gcide", GCIDE_ENTRIES, compress)
         suffix = ".dict.dz" if compress else ".dict"
-        entries = dict_graphs.read_dictd(tmp_path / f"gcide{suffix}", tmp_path / "gcide.index")
+        entries = graphs.read_dictd(tmp_path / f"gcide{suffix}", tmp_path / "gcide.index")
         assert entries == GCIDE_ENTRIES
         (tmp_path / f"gcide{suffix}").unlink()
 
@@ -67,7 +64,7 @@ def test_read_dictd_splits_blocks_and_groups_headwords(tmp_path):
 def test_gcide_graph_labels_one_field_links_references_and_hides_tags(tmp_path, monkeypatch):
     monkeypatch.setenv("ZEROG_CACHE", str(tmp_path / "cache"))
     write_dictd(tmp_path, "gcide", GCIDE_ENTRIES)
-    graph = dict_graphs.gcide_json(tmp_path / "gcide.dict.dz", tmp_path / "gcide.index", labelled=3, max_nodes=5)
+    graph = graphs.gcide_json(tmp_path / "gcide.dict.dz", tmp_path / "gcide.index", labelled=3, max_nodes=5)
     heads = [text.split(":")[0] for text in graph["texts"]]
     # Labelled with one field and linked: Perch, Bass, Oak (Quercus names two fields; Tort links to nothing);
     # then the unlabelled entry most of them link to: Fish.
@@ -90,7 +87,7 @@ def test_gcide_graph_labels_one_field_links_references_and_hides_tags(tmp_path, 
 
 def test_jargon_graph_labels_the_part_of_speech_and_cuts_it_from_the_text(tmp_path, monkeypatch):
     write_dictd(tmp_path, "jargon", JARGON_ENTRIES)
-    graph = dict_graphs.jargon_json(tmp_path / "jargon.dict.dz", tmp_path / "jargon.index", per_class=1)
+    graph = graphs.jargon_json(tmp_path / "jargon.dict.dz", tmp_path / "jargon.index", per_class=1)
     names = graph["label_names"]
     assert [names[label] if label >= 0 else None for label in graph["labels"]] == [
         "adjective",
@@ -109,10 +106,10 @@ def test_jargon_graph_labels_the_part_of_speech_and_cuts_it_from_the_text(tmp_pa
 def test_build_writes_the_cache_and_loads_as_a_text_graph(tmp_path, monkeypatch):
     monkeypatch.setenv("ZEROG_CACHE", str(tmp_path / "cache"))
     monkeypatch.setenv("ZEROG_DICTD", str(write_dictd(tmp_path, "jargon", JARGON_ENTRIES)))
-    graph = dict_graphs.dictionary_graph("jargon")
+    graph = graphs.dictionary_graph("jargon")
     assert (tmp_path / "cache" / "data" / "jargon.json").exists()
     assert graph.num_nodes == 5 and graph.num_classes == 3 and graph.name == "jargon"
     assert int(graph.eval_mask.sum()) == 3
     assert graph.edge_index.size(1) == 6  # three edges, both ways
     with pytest.raises(FileNotFoundError, match="dict-gcide"):
-        dict_graphs.build("gcide", tmp_path / "nowhere")
+        graphs.build("gcide", tmp_path / "nowhere")

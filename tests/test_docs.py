@@ -150,7 +150,7 @@ def test_every_option_named_in_prose_exists():
     """A backticked `--option` in prose is an option of zerog, train_hf.py, accelerate launch or a bench script."""
     known = help_options("zerog", "eval") | help_options("zerog", "predict")
     known |= help_options(sys.executable, str(REPO / "train_hf.py")) | help_options("accelerate", "launch")
-    for script in sorted((REPO / "bench").glob("*.py")):
+    for script in sorted((REPO / "bench").rglob("*.py")):
         known |= help_options(sys.executable, str(script))
     missing = []
     for path in DOCS:

@@ -1,28 +1,14 @@
 """bench/transfer.py's leave-one-out bookkeeping: the target is never trained on, and its labels are read
 only by the final scoring, after every prediction is made."""
 
-import importlib.util
 import json
-import sys
-from pathlib import Path
 
 import pytest
 import torch
 
+from bench import transfer
 from zerog_graph.graph import TextGraph
 from zerog_graph.sampling import snowball_sample
-
-SCRIPT = Path(__file__).resolve().parents[1] / "bench" / "transfer.py"
-
-
-@pytest.fixture
-def transfer(monkeypatch):
-    monkeypatch.syspath_prepend(str(SCRIPT.parent))
-    spec = importlib.util.spec_from_file_location("transfer_bench", SCRIPT)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("transfer_graphs", None)
 
 
 def small_graph(name: str, num_nodes: int = 12) -> TextGraph:
@@ -36,7 +22,7 @@ def small_graph(name: str, num_nodes: int = 12) -> TextGraph:
     )
 
 
-def test_leave_one_out_reads_no_target_label_before_scoring(transfer, monkeypatch):
+def test_leave_one_out_reads_no_target_label_before_scoring(monkeypatch):
     events = []
 
     def load_graph(spec):
@@ -81,13 +67,13 @@ def test_leave_one_out_reads_no_target_label_before_scoring(transfer, monkeypatc
     assert all(r["by_rounds"]["2"]["accuracy"] == r["accuracy"] for r in records)
 
 
-def test_leave_one_out_refuses_an_unknown_target(transfer):
+def test_leave_one_out_refuses_an_unknown_target():
     with pytest.raises(ValueError, match="unknown target 'pubmed'"):
         transfer.leave_one_out("pubmed")
     assert transfer.leave_one_out("wordnet") == ["cora", "citeseer", "dblp"]
 
 
-def test_table_gains_are_trained_minus_training_free_means(transfer, tmp_path, capsys):
+def test_table_gains_are_trained_minus_training_free_means(tmp_path, capsys):
     """The goal's figures: per target, the seeds' mean trained accuracy minus training-free; then mean and worst."""
 
     def record(target, kind, seed, auto, fixed):
@@ -115,7 +101,7 @@ def test_table_gains_are_trained_minus_training_free_means(transfer, tmp_path, c
         "worst dblp +0.00" in lines  # fmt: skip
 
 
-def test_unlabelled_copy_leaves_the_graph_untouched(transfer):
+def test_unlabelled_copy_leaves_the_graph_untouched():
     graph = small_graph("g")
     hidden = transfer.unlabelled(graph)
     assert (hidden.labels == -1).all() and hidden.texts == graph.texts

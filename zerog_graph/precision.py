@@ -11,7 +11,7 @@ docs/benchmarks.md, `bench/precision.py`):
     where bf16 runs about 2.7x slower than fp32): fp32, with no probe.
 `int8` (`Int8Linear`: the backbone's `nn.Linear` weights in int8, one scale per output channel, dequantised
 in the matmul) keeps the embeddings within a cosine of 0.999 of fp32's in a quarter of the weights' memory,
-at about fp32's speed (`bench/int8.py`); it is opt-in (`--dtype int8`), never picked by `auto`.
+at about fp32's speed (`bench/studies/int8.py`); it is opt-in (`--dtype int8`), never picked by `auto`.
 """
 
 import json

@@ -1,7 +1,7 @@
 """Label-free diagnostics of the propagated predictions at every R, for studying `--rounds auto` (issue 18).
 
-    python bench/rounds_study.py                       # every (model, graph) pair below whose embeddings are cached
-    python bench/rounds_study.py --pair minilm:jargon  # one pair (repeatable); the JSON is merged, not replaced
+    python bench/studies/rounds_study.py                       # every (model, graph) pair below that is cached
+    python bench/studies/rounds_study.py --pair minilm:jargon  # one pair (repeatable); the JSON is merged
 
 For each pair the embeddings come from the embedding cache. A SmolLM2 pair that is not cached (under the current
 fingerprint or one of `OLD_FINGERPRINTS`) is skipped, never encoded; MiniLM encodes a missing graph. Propagation is
@@ -20,7 +20,7 @@ round at a time up to `MAX_ROUNDS`, and at every R the script records, over ALL 
 - `step_cos`: mean cosine between each node's propagated vector at R and at R-1.
 
 Labels are read only for `accuracy` and `macro_f1` (the graph's evaluation mask, as `zerog_graph.evaluate.score`).
-Output: `bench/results/rounds_study.json`.
+Output: `bench/studies/results/rounds_study.json`.
 """
 
 import argparse
@@ -33,12 +33,12 @@ import torch
 
 torch.set_num_threads(1)
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
 import torch.nn.functional as F  # noqa: E402
-from rounds import bench_graph  # noqa: E402
-from transfer_graphs import machine  # noqa: E402
 
+from bench import machine  # noqa: E402
+from bench.graphs import bench_graph  # noqa: E402
 from configuration_zerog import fill_template  # noqa: E402
 from propagation_zerog import graph_statistics, prompt_adjacency, standardize_labels  # noqa: E402
 from zerog_graph.cache import EmbeddingCache, ShardRows, model_fingerprint, text_keys  # noqa: E402

@@ -1,8 +1,8 @@
 """Label vectors standardised with their own statistics (ZeroG, `label_statistics="labels"`) or with the graph's
 node statistics (`"nodes"`), at R auto: on each whole graph, and on random subsets of its classes.
 
-    python bench/label_statistics.py --model minilm --graph jargon --graph gcide --graph wordnet-verbs
-    python bench/label_statistics.py --model minilm --graph cora --graph citeseer --graph dblp --graph wordnet
+    python bench/studies/label_statistics.py --model minilm --graph jargon --graph gcide --graph wordnet-verbs
+    python bench/studies/label_statistics.py --model minilm --graph cora --graph citeseer --graph dblp --graph wordnet
 
 For each graph and label texts (the registry's, and the class names only): accuracy (%) of both rules on the whole
 graph, then the mean over `--subsets` random class subsets of each size from 2 to min(C, 7), scored on the nodes of
@@ -17,12 +17,11 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from rounds import bench_graph  # noqa: E402
-from transfer_graphs import machine  # noqa: E402
-
-from propagation_zerog import choose_rounds, zerog_logits
+from bench import machine  # noqa: E402
+from bench.graphs import bench_graph  # noqa: E402
+from propagation_zerog import choose_rounds, zerog_logits  # noqa: E402
 from zerog_graph.evaluate import embed_graph  # noqa: E402
 from zerog_graph.models import load_model  # noqa: E402
 from zerog_graph.precision import default_dtype  # noqa: E402

@@ -1,9 +1,9 @@
 """Training-free accuracy per template, with the registry's label texts and with class names only, at R auto, with
 the cost of each template (tokens per node and encoding speed, timed in the same run).
 
-    python bench/decoders.py --model smollm2 --template prompteol --template task \
+    python bench/studies/decoders.py --model smollm2 --template prompteol --template task \
         --graph cora --graph citeseer --graph dblp --graph wordnet10k
-    python bench/decoders.py --model minilm --template none --template task \
+    python bench/studies/decoders.py --model minilm --template none --template task \
         --graph cora --graph citeseer --graph dblp --graph wordnet
 
 Every figure is what `zerog eval --model M --template T --graph G` gives (embeddings cached). The speed is
@@ -18,11 +18,10 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from rounds import bench_graph  # noqa: E402
-from transfer_graphs import machine  # noqa: E402
-
+from bench import machine  # noqa: E402
+from bench.graphs import bench_graph  # noqa: E402
 from zerog_graph.evaluate import evaluate_graph  # noqa: E402
 from zerog_graph.models import load_model  # noqa: E402
 from zerog_graph.precision import default_dtype  # noqa: E402

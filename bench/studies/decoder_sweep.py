@@ -1,16 +1,16 @@
 """Training-free choices for a decoder, on validation graphs only: node template x label template x layer x
 pooling x label statistics, each scored at R auto with the registry's label texts and with class names only.
 
-    python bench/decoder_sweep.py --model smollm2 --graph jargon --graph verbs3k --graph gcide3k
-    python bench/decoder_sweep.py --model minilm --graph jargon --graph verbs3k --graph gcide3k \
+    python bench/studies/decoder_sweep.py --model smollm2 --graph jargon --graph verbs3k --graph gcide3k
+    python bench/studies/decoder_sweep.py --model minilm --graph jargon --graph verbs3k --graph gcide3k \
         --template none --template prompteol --template task --template task-prefix --layers 3,-1
 
 `verbs3k` and `gcide3k` are 3,000-node snowball samples (seed 0) of WordNet verbs and GCIDE; `jargon` is the whole
-Jargon File graph (`dict_graphs.py`). None of them is a target graph of the reported tables (Cora, Citeseer, DBLP,
-WordNet nouns). Settings are chosen on these three only; any other `--graph` (a name of `rounds.bench_graph`)
+Jargon File graph (`bench/graphs.py`). None of them is a target graph of the reported tables (Cora, Citeseer, DBLP,
+WordNet nouns). Settings are chosen on these three only; any other `--graph` (a name of `bench.graphs.bench_graph`)
 reports the chosen settings, as in
 
-    python bench/decoder_sweep.py --model smollm2 --template prompteol --layers -1 \
+    python bench/studies/decoder_sweep.py --model smollm2 --template prompteol --layers -1 \
         --graph cora --graph citeseer --graph dblp --graph wordnet10k
 
 Each node template is encoded once, keeping the pooled states of every layer in `--layers`
@@ -28,16 +28,14 @@ from pathlib import Path
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from dict_graphs import dictionary_graph  # noqa: E402
-from rounds import bench_graph  # noqa: E402
-from transfer_graphs import machine, wordnet_verbs  # noqa: E402
-
+from bench import machine  # noqa: E402
+from bench.graphs import bench_graph, dictionary_graph, wordnet_verbs  # noqa: E402
 from configuration_zerog import PROMPTEOL_TEMPLATE, TASK_TEMPLATE  # noqa: E402
-from modeling_zerog import ZeroGPooling
-from propagation_zerog import choose_rounds
-from zerog_graph.evaluate import GraphEmbeddings, classify, score  # noqa: E402
+from modeling_zerog import ZeroGPooling  # noqa: E402
+from propagation_zerog import choose_rounds, score_graph  # noqa: E402
+from zerog_graph.evaluate import GraphEmbeddings, score  # noqa: E402
 from zerog_graph.models import load_model  # noqa: E402
 from zerog_graph.precision import default_dtype  # noqa: E402
 from zerog_graph.sampling import snowball_sample  # noqa: E402
@@ -59,7 +57,7 @@ LABEL_TEMPLATES = ("same", "prompteol", "none")
 
 
 def sweep_graph(name: str):
-    """A validation graph (`VALIDATION`), or any graph of `rounds.bench_graph` to report a chosen setting on."""
+    """A validation graph (`VALIDATION`), or any graph of `bench_graph` to report a chosen setting on."""
     if name == "jargon":
         return dictionary_graph("jargon")
     if name == "verbs3k":
@@ -127,7 +125,15 @@ def main():
                                 graph.edge_index,
                                 label_statistics=label_statistics,
                             )
-                            logits = classify(embeds, graph, chosen, True, label_statistics)
+                            logits = score_graph(
+                                embeds.nodes,
+                                embeds.description,
+                                embeds.labels,
+                                graph.edge_index,
+                                chosen,
+                                True,
+                                label_statistics,
+                            ).logits
                             accuracy, macro_f1, _ = score(logits, graph)
                             row = dict(
                                 graph=graph_name,

@@ -1,6 +1,6 @@
 """int8 schemes for the backbone's linear layers against fp32: mean cosine of the embeddings, and speed.
 
-    python bench/int8.py [--model minilm] [--graph wordnet] [--num-texts 256] [--repeats 3]
+    python bench/studies/int8.py [--model minilm] [--graph wordnet] [--num-texts 256] [--repeats 3]
 
 Encodes `--num-texts` node texts of `--graph` (WordNet glosses; Cora's texts where WordNet is missing) with
 the model in fp32, then with each int8 scheme applied to a fresh copy:
@@ -22,11 +22,10 @@ from pathlib import Path
 import torch
 from torch import nn
 
-REPO = Path(__file__).resolve().parents[1]
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
-os.environ.setdefault("ZEROG_DATA", str(REPO.parent / "shared" / "data"))
-sys.path.insert(0, str(REPO))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
+from bench.graphs import use_shared_data  # noqa: E402
 from zerog_graph.graph import GraphError  # noqa: E402
 from zerog_graph.models import load_model  # noqa: E402
 from zerog_graph.precision import cpu_name, quantize_int8  # noqa: E402
@@ -70,6 +69,7 @@ def main() -> int:
     parser.add_argument("--num-texts", type=int, default=256)
     parser.add_argument("--repeats", type=int, default=3)
     args = parser.parse_args()
+    use_shared_data()
     graph, texts = node_texts(args.graph, args.num_texts)
     schemes = {"fp32": lambda model: model, "ao-dynamic": ao_dynamic, "weight-only": quantize_int8}
     reference, speed = None, {}

@@ -1,7 +1,8 @@
-"""Label-free rules for `--rounds auto` scored on `bench/results/rounds_study.json` (issue 18). No propagation here.
+"""Label-free rules for `--rounds auto` scored on `bench/studies/results/rounds_study.json` (issue 18). No
+propagation here.
 
-    python bench/rounds_rules.py            # tables per rule, parameters chosen on the MiniLM validation graphs
-    python bench/rounds_rules.py --grid     # also each rule's parameter sweep on the validation graphs
+    python bench/studies/rounds_rules.py         # tables per rule, parameters chosen on the MiniLM validation graphs
+    python bench/studies/rounds_rules.py --grid  # also each rule's parameter sweep on the validation graphs
 
 A rule sees one (model, graph) entry's per-round diagnostics (`rounds_study.py`) and returns R in `CANDIDATES`; it
 never reads `accuracy` or `macro_f1` (`LabelFree` hides them and raises if a rule asks). Parameters are chosen on the

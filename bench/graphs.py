@@ -1,9 +1,11 @@
-"""Validation graphs for choosing R: dictionaries whose entries cross-reference each other.
+"""The graphs of the benchmarks and studies that are not plain registry graphs, and `bench_graph`, which finds any of
+them (or a registry graph) by name. None is a target of the reported tables: they are validation graphs, on which
+settings are chosen, and one fixed sample.
 
-Both come from Debian's dictd packages (`apt-get install dict-gcide dict-jargon`), which put
-`NAME.dict.dz` (gzip text) and `NAME.index` (headword, base64 offset, base64 length) in
-`/usr/share/dictd`. A node is one entry (one indexed block of text), an edge a `{word}` cross-reference
-to another entry, and the labels are what the dictionary itself writes in each entry:
+Dictionaries whose entries cross-reference each other, from Debian's dictd packages (`apt-get install dict-gcide
+dict-jargon`), which put `NAME.dict.dz` (gzip text) and `NAME.index` (headword, base64 offset, base64 length) in
+`/usr/share/dictd`. A node is one entry (one indexed block of text), an edge a `{word}` cross-reference to another
+entry, and the labels are what the dictionary itself writes in each entry:
 
 - `gcide`: the GNU Collaborative International Dictionary of English (Webster 1913 and later). Label:
   the entry's subject field, written as `(Zool.)`, `(Bot.)`, `(Law)`... (`GCIDE_FIELDS`, the ten
@@ -18,8 +20,19 @@ to another entry, and the labels are what the dictionary itself writes in each e
   graph does) would score well: the graph is scored on a class-balanced sample instead (`test_mask`:
   `JARGON_SCORED` entries of each class, seed 0), where one class everywhere scores 1/3.
 
-Each graph is built once and written to `cache_dir()/data/NAME.json` (the registry's JSON format),
-then read from there. `ZEROG_DICTD` overrides `/usr/share/dictd`.
+Each is built once and written to `cache_dir()/data/NAME.json` (the registry's JSON format), then read from
+there. `ZEROG_DICTD` overrides `/usr/share/dictd`. `python bench/graphs.py [gcide] [jargon]` builds them.
+
+WordNet, for the transfer benchmark and the studies:
+
+- `wordnet10k` (`wordnet_sample`): SmolLM2 encodes about 25 texts/s on 2 cores, so for it (and only it)
+  WordNet nouns is one fixed induced subgraph of 10,000 nodes (`sampling.snowball_sample`, seed 0).
+- `wordnet-verbs` (`wordnet_verbs`): the 13,767 verb senses of WordNet in their 15 lexicographer classes. It
+  is the validation graph on which training recipes are compared: it is never a target, so no target's
+  labels choose a setting.
+
+Registry graphs are read from `ZEROG_DATA`, which defaults to the `shared/data` folder beside the checkout
+(`use_shared_data`).
 """
 
 import gzip
@@ -31,12 +44,16 @@ import sys
 from collections import Counter
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+import torch
 
-from zerog_graph.graph import TextGraph  # noqa: E402
-from zerog_graph.io import load_json  # noqa: E402
-from zerog_graph.paths import cache_dir  # noqa: E402
+from zerog_graph.graph import TextGraph
+from zerog_graph.io import load_json
+from zerog_graph.paths import cache_dir
+from zerog_graph.registry import load_graph
+from zerog_graph.sampling import snowball_sample
+from zerog_graph.wordnet import find_wordnet_dir, parse_data_noun
 
+SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data"
 BASE64 = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
 MAX_TEXT_CHARS = 600
 GCIDE_LABELLED, GCIDE_NODES, GCIDE_SEED = 6000, 12000, 0
@@ -229,6 +246,72 @@ def dictionary_graph(name: str) -> TextGraph:
     if not path.exists():
         build(name)
     return load_json(path)
+
+
+WORDNET_SAMPLE_NODES, WORDNET_SAMPLE_SEED = 10_000, 0
+FIRST_VERB_LEXFILE = 29
+VERB_LEXNAMES = {
+    "body": "verbs of grooming, dressing and bodily care",
+    "change": "verbs of size, temperature change, intensifying",
+    "cognition": "verbs of thinking, judging, analyzing, doubting",
+    "communication": "verbs of telling, asking, ordering, singing",
+    "competition": "verbs of fighting, athletic activities",
+    "consumption": "verbs of eating and drinking",
+    "contact": "verbs of touching, hitting, tying, digging",
+    "creation": "verbs of sewing, baking, painting, performing",
+    "emotion": "verbs of feeling",
+    "motion": "verbs of walking, flying, swimming",
+    "perception": "verbs of seeing, hearing, feeling",
+    "possession": "verbs of buying, selling, owning",
+    "social": "verbs of political and social activities and events",
+    "stative": "verbs of being, having, spatial relations",
+    "weather": "verbs of raining, snowing, thawing, thundering",
+}
+
+
+def use_shared_data() -> None:
+    """Registry graphs are looked for in `SHARED_DATA` unless `ZEROG_DATA` is set; called when a graph is loaded
+    (or by a script, `bench/transfer.py`, whose training loads them), never on import."""
+    os.environ.setdefault("ZEROG_DATA", str(SHARED_DATA))
+
+
+def wordnet_sample() -> TextGraph:
+    """WordNet nouns cut to the fixed 10,000-node snowball sample (seed 0)."""
+    graph = snowball_sample(bench_graph("wordnet"), WORDNET_SAMPLE_NODES, WORDNET_SAMPLE_SEED)
+    graph.name = "wordnet10k"
+    return graph
+
+
+def wordnet_verbs() -> TextGraph:
+    """WordNet's verb senses ("lemmas: gloss"), verb-verb relations as edges, 15 lexicographer classes."""
+    path = find_wordnet_dir() / "data.verb"
+    offsets, texts, labels, edges = parse_data_noun(path, part_of_speech="v", first_lexfile=FIRST_VERB_LEXFILE)
+    index = {offset: i for i, offset in enumerate(offsets)}
+    pairs = [(index[s], index[t]) for s, t in edges if s in index and t in index and s != t]
+    return TextGraph(
+        texts=texts,
+        edge_index=torch.tensor(pairs, dtype=torch.long).T,
+        labels=torch.tensor(labels),
+        label_names=list(VERB_LEXNAMES),
+        description="WordNet verbs, a lexical database of English. Each node is a verb sense with its synonyms "
+        "and definition, each edge a semantic relation between senses (hypernymy, entailment, cause and "
+        "others), and each sense belongs to one lexicographer category.",
+        label_texts=[f"{name}: {text}" for name, text in VERB_LEXNAMES.items()],
+        name="wordnet-verbs",
+        source=str(path),
+    )
+
+
+def bench_graph(name: str) -> TextGraph:
+    """A dictionary graph (`gcide`, `jargon`), `wordnet10k`, `wordnet-verbs`, or else a registry graph."""
+    if name == "wordnet10k":
+        return wordnet_sample()
+    if name == "wordnet-verbs":
+        return wordnet_verbs()
+    if name in BUILDERS:
+        return dictionary_graph(name)
+    use_shared_data()
+    return load_graph(name)
 
 
 if __name__ == "__main__":

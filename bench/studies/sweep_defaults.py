@@ -1,18 +1,21 @@
 """How the zero-shot defaults were chosen: accuracy over rounds R, standardisation and label texts.
 
-    python bench/sweep_defaults.py --model minilm --graph cora --graph citeseer --graph dblp
-    python bench/sweep_defaults.py --model smollm2 --graph cora --template ''   # no template
+    python bench/studies/sweep_defaults.py --model minilm --graph cora --graph citeseer --graph dblp
+    python bench/studies/sweep_defaults.py --model smollm2 --graph cora --template ''   # no template
 
 Each graph is embedded once (cached); every setting then only re-propagates. Prints one row per
 (graph, label texts, standardise) with the accuracy (%) at each R, over all labelled nodes.
 """
 
 import argparse
-import os
+import sys
+from pathlib import Path
 
-os.environ.setdefault("ZEROG_DATA", os.path.join(os.path.dirname(__file__), "..", "..", "shared", "data"))
+sys.path.insert(0, str(Path(__file__).resolve().parents[2]))
 
-from zerog_graph.evaluate import classify, embed_graph, score  # noqa: E402
+from bench.graphs import use_shared_data  # noqa: E402
+from propagation_zerog import score_graph  # noqa: E402
+from zerog_graph.evaluate import embed_graph, score  # noqa: E402
 from zerog_graph.models import load_model  # noqa: E402
 from zerog_graph.precision import default_dtype  # noqa: E402
 from zerog_graph.registry import load_graph  # noqa: E402
@@ -28,6 +31,7 @@ def main():
     parser.add_argument("--template", default=None, help="'' for none; default: the model's default")
     parser.add_argument("--dtype", default="auto", choices=["auto", "bf16", "fp32"])
     args = parser.parse_args()
+    use_shared_data()
     model = load_model(args.model, pooling_mode=args.pooling, template=args.template, dtype=default_dtype(args.dtype))
     print(
         f"model={args.model} pooling={model.pooling_mode} template={model.config.template!r} "
@@ -39,7 +43,16 @@ def main():
             graph = load_graph(name, label_texts=label_texts)
             embeds = embed_graph(model, graph)
             for standardize in (True, False):
-                accuracies = [100 * score(classify(embeds, graph, r, standardize), graph)[0] for r in ROUNDS]
+                accuracies = [
+                    100
+                    * score(
+                        score_graph(
+                            embeds.nodes, embeds.description, embeds.labels, graph.edge_index, r, standardize
+                        ).logits,
+                        graph,
+                    )[0]
+                    for r in ROUNDS
+                ]
                 print(
                     f"{name:<10} {str(label_texts):<12} {str(standardize):<12} "
                     + " ".join(f"{a:<6.1f}" for a in accuracies),
