@@ -172,8 +172,10 @@ def load_backbone(
     adapter_path: Optional[str] = None,
     dtype: Optional[torch.dtype] = None,
     hub_kwargs: Optional[dict] = None,
+    lm_config=None,
 ):
-    """Load the backbone from its own source, quantised if asked, with LoRA attached if asked.
+    """Load the backbone from its own source, quantised if asked, with LoRA attached if asked; `lm_config` is its
+    config where the caller loaded it already (`load_backbone_config`).
 
     `hub_kwargs` (`HUB_KWARGS`) are the ZeroG repository's download options: the adapter loads with all
     of them, the backbone with all but `revision` (it has `config.lm_revision`). Weights load from
@@ -181,7 +183,7 @@ def load_backbone(
     hub_kwargs = hub_kwargs or {}
     path = lm_path or config.lm_name_or_path
     lm_kwargs = backbone_hub_kwargs(config, lm_path, hub_kwargs)
-    lm_config = load_backbone_config(path, **lm_kwargs)
+    lm_config = lm_config or load_backbone_config(path, **lm_kwargs)
     if os.path.isdir(path) and not any(name.endswith(".safetensors") for name in os.listdir(path)):
         raise OSError(
             f"Backbone folder {path!r} holds no .safetensors weights; pickled weights (pytorch_model.bin) are "

@@ -4,7 +4,7 @@ path, and the limits an adapter config must keep before peft builds anything. Tr
 import json
 import os
 import re
-from typing import Optional
+from typing import NamedTuple, Optional
 
 from transformers.utils import cached_file, logging
 
@@ -163,3 +163,88 @@ def portable_name(lm_name_or_path: str) -> str:
     """The backbone's name as a saved file may hold it: the Hub id or relative path unchanged, an absolute local
     path as its folder's name (an absolute path names the saving machine, and means nothing elsewhere)."""
     return os.path.basename(os.path.normpath(lm_name_or_path)) if os.path.isabs(lm_name_or_path) else lm_name_or_path
+
+
+# ---------------------------------------------------------------------------------------------
+# A saved ZeroG folder or repository, read once and checked before anything of it loads
+# ---------------------------------------------------------------------------------------------
+
+# The only code a ZeroG folder may name: this project's two classes (the sibling files they import come with them).
+ALLOWED_AUTO_MAP = {"AutoConfig": "configuration_zerog.ZeroGConfig", "AutoModel": "modeling_zerog.ZeroGModel"}
+# A Hub id, `org/repo`, optionally pinned as `org/repo@revision` (a branch, tag or commit).
+HUB_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+(@[\w./-]+)?$")
+# A model folder holds a few dozen files; the symlink check reads no more entries than this.
+MAX_FOLDER_ENTRIES = 100_000
+
+
+def check_folder_symlinks(folder: str) -> None:
+    """Refuses a model folder holding a symlink that leaves it: what it points at would be read as part of the
+    model (a tokenizer's vocabulary, say) and written into every folder saved from it, and pushed to the Hub.
+    A Hub cache snapshot (`.../snapshots/<commit>`) may link into its own repository's `blobs` folder."""
+    root = os.path.realpath(folder)
+    allowed = [root]
+    if os.path.basename(os.path.dirname(root)) == "snapshots":
+        allowed.append(os.path.join(os.path.dirname(os.path.dirname(root)), "blobs"))
+    seen = 0
+    for parent, folders, files in os.walk(folder):  # linked folders are listed, not entered
+        seen += len(folders) + len(files)
+        if seen > MAX_FOLDER_ENTRIES:
+            raise ValueError(f"{folder} holds over {MAX_FOLDER_ENTRIES:,} files and folders: not a model folder")
+        for name in folders + files:
+            path = os.path.join(parent, name)
+            if os.path.islink(path):
+                target = os.path.realpath(path)
+                if not any(os.path.commonpath([place, target]) == place for place in allowed):
+                    raise ValueError(
+                        f"{path} is a symlink to {target}, outside the model folder {folder}; refused (what it "
+                        f"points at would be loaded as part of the model and saved with it)"
+                    )
+
+
+def check_backbone_folder(folder: str, where: str) -> None:
+    """A local backbone folder must hold a config.json and no symlink that leaves it; `where` names what named it."""
+    if not os.path.isfile(os.path.join(folder, "config.json")):
+        raise ValueError(f"{where} names the folder {folder}, which holds no config.json: not a backbone folder")
+    check_folder_symlinks(folder)
+
+
+class SavedFolder(NamedTuple):
+    """A saved ZeroG model (`read_saved_folder`): where it is, the Hub options it loads with, and its config.json."""
+
+    source: str
+    hub_kwargs: dict
+    config: dict
+
+    @property
+    def local(self) -> bool:
+        return os.path.isdir(self.source)
+
+
+def read_saved_folder(name_or_path: str) -> Optional[SavedFolder]:
+    """The saved ZeroG model that `name_or_path` names (config.json with model_type "zerog": a local folder, or a Hub
+    id `org/repo[@revision]`, found in the local Hub cache or downloaded), or None. Its config.json is read once; a
+    local folder holding a symlink that leaves it, or an `auto_map` (config.json, tokenizer_config.json) naming code
+    other than `ALLOWED_AUTO_MAP`, is refused before anything of it loads."""
+    if os.path.isdir(name_or_path):
+        source, hub_kwargs = name_or_path, {}
+    elif os.path.exists(name_or_path) or not HUB_ID.match(name_or_path):
+        return None
+    else:
+        source, _, revision = name_or_path.partition("@")
+        hub_kwargs = {"revision": revision} if revision else {}
+    config = read_hub_json(source, "config.json", dict, **hub_kwargs)
+    if config is None or config.get("model_type") != "zerog":
+        return None
+    if os.path.isdir(source):
+        check_folder_symlinks(source)
+    tokenizer_config = read_hub_json(source, "tokenizer_config.json", dict, **hub_kwargs) or {}
+    for name, settings in (("config.json", config), ("tokenizer_config.json", tokenizer_config)):
+        auto_map = settings.get("auto_map") or {}
+        entries = auto_map.items() if isinstance(auto_map, dict) else [("auto_map", auto_map)]
+        for key, value in entries:
+            if ALLOWED_AUTO_MAP.get(key) != value:
+                raise ValueError(
+                    f"{source}/{name}: auto_map entry {key!r}: {value!r} names code that is not this project's "
+                    f"{ALLOWED_AUTO_MAP}; refused (nothing from the folder ran)"
+                )
+    return SavedFolder(source, hub_kwargs, config)

@@ -87,6 +87,12 @@ def check_device(device) -> torch.device:
     return device
 
 
+def check_movable(device, config: ZeroGConfig) -> None:
+    """Refuses to move a model whose backbone is quantised: bitsandbytes places it, and it is not moved."""
+    if device is not None and config.quantization is not None:
+        raise ValueError(f"device={str(device)!r}: a quantised backbone is placed by bitsandbytes, not moved")
+
+
 ADAPTER_README = """# LoRA adapter of a ZeroG model
 
 The LoRA adapter (peft) of the ZeroG model in the folder above, on the backbone `{backbone}`.
@@ -280,6 +286,7 @@ class ZeroGModel(ZeroGPreTrainedModel):
         tokenizer_path: Optional[str] = None,
         dtype: Optional[torch.dtype] = None,
         hub_kwargs: Optional[dict] = None,
+        lm_config=None,
     ):
         r"""
         Args:
@@ -289,13 +296,14 @@ class ZeroGModel(ZeroGPreTrainedModel):
             dtype (`torch.dtype`, *optional*): the backbone's dtype (default float32).
             hub_kwargs (`dict`, *optional*): `revision`, `token`, `cache_dir`, `local_files_only` of the
                 adapter's and tokenizer's repository; the backbone gets them too, with `config.lm_revision`.
+            lm_config (`PretrainedConfig`, *optional*): the backbone's config, where the caller has loaded it.
 
         The resolved pooling mode and LoRA rank are written into `config`, so a saved model keeps them.
         """
         super().__init__(config)
         hub_kwargs = hub_kwargs or {}
         self.lm_path = lm_path
-        self.lm = load_backbone(config, lm_path, adapter_path, dtype, hub_kwargs)
+        self.lm = load_backbone(config, lm_path, adapter_path, dtype, hub_kwargs, lm_config)
         lm_config = self.lm.config
         skipped = ("quantization_config", "transformers_version")
         config.lm_config = {k: v for k, v in lm_config.to_dict().items() if not k.startswith("_") and k not in skipped}
@@ -695,8 +703,7 @@ class ZeroGModel(ZeroGPreTrainedModel):
         device = None if device is None else check_device(device)
         if config is None:
             config = ZeroGConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
-        if device is not None and config.quantization is not None:
-            raise ValueError(f"device={str(device)!r}: a quantised backbone is placed by bitsandbytes, not moved")
+        check_movable(device, config)
         adapter_path = pretrained_model_name_or_path if config.use_lora else None
         if lm_path is None and os.path.isdir(pretrained_model_name_or_path):
             lm_path = saved_folder_backbone(pretrained_model_name_or_path, config.lm_name_or_path)

@@ -19,7 +19,7 @@ import pytest
 import torch
 
 import train_hf
-from hub_zerog import check_module_names, read_hub_json
+from hub_zerog import check_folder_symlinks, check_module_names, read_hub_json
 from propagation_zerog import normalized_adjacency, zerog_logits
 from tests import test_safety
 from zerog_graph.cli import class_names
@@ -27,7 +27,7 @@ from zerog_graph.cli import main as cli
 from zerog_graph.evaluate import evaluate_graph, macro_f1, score
 from zerog_graph.graph import GraphError, TextGraph
 from zerog_graph.io import load_csv, load_json, load_pt
-from zerog_graph.models import check_folder_symlinks, load_model
+from zerog_graph.models import load_model
 from zerog_graph.trainer import check_checkpoint
 
 REPO = Path(__file__).resolve().parents[1]
@@ -337,7 +337,7 @@ def test_a_saved_model_naming_the_root_as_its_backbone_is_refused_at_once(saved,
     with pytest.raises(ValueError, match=r"model/config.json: lm_name_or_path '/' names the folder /, which holds no"):
         load_model(str(folder))
     assert time.perf_counter() - start < 5
-    monkeypatch.setattr("zerog_graph.models.MAX_FOLDER_ENTRIES", 3)
+    monkeypatch.setattr("hub_zerog.MAX_FOLDER_ENTRIES", 3)
     with pytest.raises(ValueError, match=r"model holds over 3 files and folders: not a model folder"):
         check_folder_symlinks(str(folder))
 
