@@ -4,6 +4,7 @@ project's code with it, safetensors only, and every Hub option reaching every lo
 import json
 import os
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from transformers import AutoConfig, AutoModel, AutoModelForTextEncoding, AutoTo
 import hub_zerog
 from configuration_zerog import ZeroGConfig
 from modeling_zerog import ZeroGModel
+from zerog_graph import MODEL_CODE
 from zerog_graph.models import load_model
 
 TEXTS = ["Graph neural networks for citation data.", "A recipe for bread with flour and yeast."]
@@ -80,6 +82,19 @@ def test_tokenizer_auto_map_is_refused_and_never_runs(saved_minilm, tmp_path):
     assert not marker.exists()
     assert "Evil" not in type(model.tokenizer).__name__
     assert (model.encode(TEXTS) - saved_minilm[1]).abs().max() < 1e-5
+
+
+def test_a_saved_folder_holds_every_code_file_and_runs_on_them_alone(saved_minilm, tmp_path):
+    """`save_pretrained` copies modeling_zerog.py and every sibling file it imports; AutoModel runs those copies."""
+    folder = tmp_path / "every_code_file"  # transformers names the imported copies after the folder: its own name
+    shutil.copytree(saved_minilm[0], folder)
+    assert sorted(path.stem for path in folder.glob("*.py")) == sorted(MODEL_CODE)
+    trusted = load_model(str(folder), trust_remote_code=True)
+    code = {name: sys.modules[f"{type(trusted).__module__.rsplit('.', 1)[0]}.{name}"] for name in MODEL_CODE}
+    assert all(
+        Path(module.__file__).read_bytes() == (folder / f"{name}.py").read_bytes() for name, module in code.items()
+    )
+    assert (trusted.encode(TEXTS) - saved_minilm[1]).abs().max() < 1e-5
 
 
 def test_folder_code_runs_only_with_trust_remote_code(saved_minilm, tmp_path):
@@ -261,7 +276,7 @@ def test_python_m_from_inside_a_model_folder_never_imports_its_code(tmp_path):
     import sys
 
     marker = tmp_path / "ran"
-    for name in ("configuration_zerog.py", "modeling_zerog.py"):
+    for name in [f"{module}.py" for module in MODEL_CODE]:
         (tmp_path / name).write_text(f"open({str(marker)!r}, 'w').write('x')\n")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     result = subprocess.run(

@@ -13,12 +13,24 @@ from importlib import import_module as _import_module
 from importlib.util import find_spec as _find_spec
 
 
+# The model's code, which travels to the Hub with every saved model: `modeling_zerog` and the files it imports.
+MODEL_CODE = (
+    "configuration_zerog",
+    "modeling_zerog",
+    "backbone_zerog",
+    "hub_zerog",
+    "propagation_zerog",
+    "sentence_transformers_zerog",
+    "tokenization_zerog",
+)
+
+
 def _drop_shadowing_copies():
     """Removes from `sys.path` any folder, such as a downloaded model's (`python -m zerog_graph` puts the
-    current folder first), whose `configuration_zerog.py` or `modeling_zerog.py` would be imported instead
-    of this project's own: a model folder's code runs only through transformers' `trust_remote_code`."""
+    current folder first), whose copy of a `MODEL_CODE` file would be imported instead of this project's own: a
+    model folder's code runs only through transformers' `trust_remote_code`."""
     home = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
-    for name in ("configuration_zerog", "modeling_zerog"):
+    for name in MODEL_CODE:
         spec = _find_spec(name) if name not in _sys.modules else None
         while spec is not None and spec.origin and _os.path.dirname(_os.path.abspath(spec.origin)) != home:
             folder = _os.path.dirname(_os.path.abspath(spec.origin))
