@@ -32,6 +32,7 @@ from configuration_zerog import (
     LABEL_STATISTICS,
     POOLING_HELP,
     POOLING_MODES,
+    PROPAGATIONS,
     TEMPLATES,
     ZeroGConfig,
     check_num_rounds,
@@ -74,6 +75,14 @@ class ModelArguments:
         metadata={
             "help": "Standardise label vectors with their own statistics (labels, ZeroG) or the nodes' (default: a "
             f"saved model's own, else {config_default('label_statistics')!r})."
+        },
+    )
+    propagation: Optional[Literal[tuple(PROPAGATIONS)]] = field(
+        default=None,
+        metadata={
+            "help": "The propagation rule: "
+            + "; ".join(f"{name}: {meaning}" for name, meaning in PROPAGATIONS.items())
+            + f" (default: a saved model's own, else {config_default('propagation')!r})."
         },
     )
     max_seq_length: Optional[int] = field(
@@ -381,6 +390,7 @@ def build_training_model(model_args: ModelArguments, data_args: DataArguments, t
         template=model_args.template,
         hidden_layer=model_args.hidden_layer,
         label_statistics=model_args.label_statistics,
+        propagation=model_args.propagation,
         lora_r=model_args.lora_r,
         lora_alpha=model_args.lora_alpha,
         lora_dropout=model_args.lora_dropout,

@@ -234,14 +234,14 @@ def adapter(folder) -> dict:
 
 @pytest.mark.slow
 def test_one_trainer_step_with_minilm_lora(data_dir, minilm_path, tmp_path):
-    train_hf.main(train_args("minilm", tmp_path / "run", "--max_steps", "1", "--lora_dropout", "0"))
+    train_hf.main(
+        train_args("minilm", tmp_path / "run", "--max_steps", "1", "--lora_dropout", "0", "--propagation", "appnp")
+    )
     trained = adapter(tmp_path / "run")
     assert trained and all("lora_" in key for key in trained)
     assert any(v.abs().max() > 0 for k, v in trained.items() if "lora_B" in k)  # B starts at zero
-    assert (
-        json.loads((tmp_path / "run" / "config.json").read_text())["lm_name_or_path"]
-        == "sentence-transformers/all-MiniLM-L6-v2"
-    )
+    saved = json.loads((tmp_path / "run" / "config.json").read_text())
+    assert saved["lm_name_or_path"] == "sentence-transformers/all-MiniLM-L6-v2" and saved["propagation"] == "appnp"
 
 
 @pytest.mark.slow
@@ -453,7 +453,7 @@ def test_defaults_and_choices_come_from_the_config():
     parser = train_hf.HfArgumentParser((train_hf.ModelArguments, train_hf.DataArguments))
     model_args, data_args = parser.parse_args_into_dataclasses(args=["--source_graphs", "cora"])
     config = ZeroGConfig()
-    for name in ("pooling_mode", "max_seq_length", "lora_alpha", "lora_dropout", "logit_scale"):
+    for name in ("pooling_mode", "max_seq_length", "lora_alpha", "lora_dropout", "logit_scale", "propagation"):
         assert getattr(model_args, name) is None, name
         action = next(action for action in parser._actions if action.dest == name)
         assert f"{getattr(config, name)!r}" in action.help or f"{getattr(config, name)}" in action.help, name
