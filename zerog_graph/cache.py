@@ -26,8 +26,9 @@ from typing import Optional
 import numpy as np
 import torch
 
+from checks_zerog import check_finite
 from configuration_zerog import filled_template
-from modeling_zerog import TOKENIZE_WINDOW, EmbeddingRows, check_finite, length_order
+from modeling_zerog import TOKENIZE_WINDOW, EmbeddingRows, length_order
 
 from .distributed import encode_sharded, process_state
 from .paths import cache_dir

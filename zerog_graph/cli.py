@@ -9,10 +9,11 @@ import sys
 import tempfile
 from pathlib import Path
 
+from checks_zerog import class_pair, same_names
 from configuration_zerog import LABEL_STATISTICS, POOLING_HELP, POOLING_MODES, TEMPLATES, check_num_rounds
 
 from .console import percent, quiet_progress_bars, terminate_as_interrupt
-from .graph import GraphError, class_pair, same_names
+from .graph import GraphError
 from .precision import PRECISIONS, apply_precision, default_dtype
 
 
@@ -218,7 +219,7 @@ def check_writable(folder: Path, option: str):
 
 
 def run_eval(args) -> dict:
-    from modeling_zerog import check_device
+    from checks_zerog import check_device
 
     from .distributed import process_state
     from .evaluate import evaluate_graph, write_predictions
