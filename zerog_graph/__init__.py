@@ -15,10 +15,10 @@ from importlib.util import find_spec as _find_spec
 
 def _drop_shadowing_copies():
     """Removes from `sys.path` any folder, such as a downloaded model's (`python -m zerog_graph` puts the
-    current folder first), whose `configuration_zerog.py` or `modeling_zerog.py` would be imported instead
-    of this project's own: a model folder's code runs only through transformers' `trust_remote_code`."""
+    current folder first), whose `configuration_zerog.py`, `modeling_zerog.py` or `checks_zerog.py` would be
+    imported instead of this project's own: a model folder's code runs only through `trust_remote_code`."""
     home = _os.path.dirname(_os.path.dirname(_os.path.abspath(__file__)))
-    for name in ("configuration_zerog", "modeling_zerog"):
+    for name in ("checks_zerog", "configuration_zerog", "modeling_zerog"):
         spec = _find_spec(name) if name not in _sys.modules else None
         while spec is not None and spec.origin and _os.path.dirname(_os.path.abspath(spec.origin)) != home:
             folder = _os.path.dirname(_os.path.abspath(spec.origin))
