@@ -181,6 +181,7 @@ def check_outputs(args, keys: list):
     files without --overwrite. (`write_atomically` checks again as it writes.)"""
     output = getattr(args, "output", None)
     if output:
+        check_name_length(output)  # before anything asks the file system about it (ENAMETOOLONG)
         if output.is_dir():
             raise ValueError(f"--output {output} is a folder; give a file name for the JSON results")
         if not output.parent.is_dir():
@@ -203,8 +204,9 @@ def check_outputs(args, keys: list):
 
 
 def check_output_path(path: Path):
-    """Refuses a symlink or a folder where an output file goes, and a name that the file system cannot hold (the
-    temporary name `write_atomically` writes first is shortened where needed: `paths.partial_path`)."""
+    """Refuses a name that the file system cannot hold (`check_name_length`), and a symlink or a folder where an
+    output file goes."""
+    check_name_length(path)
     if path.is_symlink():
         raise ValueError(
             f"{path} is a symlink; an output is never written through one (remove it, or choose another path)"
@@ -213,6 +215,11 @@ def check_output_path(path: Path):
         raise ValueError(
             f"{path} is a folder, where an output file would be written; remove it or choose another path"
         )
+
+
+def check_name_length(path: Path):
+    """Refuses a file name longer than its file system holds (the temporary name `write_atomically` writes first is
+    shortened where needed: `paths.partial_path`)."""
     folder = next(folder for folder in path.parents if folder.exists())
     try:
         limit = os.pathconf(folder, "PC_NAME_MAX")
