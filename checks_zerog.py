@@ -139,8 +139,11 @@ def class_pair(first: str, second: str) -> str:
 
 
 def check_class_names(names: list, where: str) -> None:
-    """Refuses class names of which one is empty (or blank, or only invisible characters) or two are one class
-    (`same_names`); the ValueError names `where` and the pair."""
+    """Refuses class names of which there is one (every node would be predicted as it, with confidence 1), one is
+    empty (or blank, or only invisible characters) or two are one class (`same_names`); the ValueError names `where`
+    and the class or the pair."""
+    if len(names) == 1:
+        raise ValueError(f"{where} has one class ({names[0]!r}); zero-shot classification needs two or more")
     empty = next((i for i, name in enumerate(names) if not name_key(name)), None)
     if empty is not None:
         raise ValueError(f"{where}[{empty}] = {names[empty]!r} is an empty class name")
@@ -183,6 +186,13 @@ def check_edge_index(edge_index: torch.Tensor, num_nodes: int) -> None:
         raise ValueError(f"edge {edge} {edge_index[:, edge].tolist()} is out of range for {num_nodes} nodes")
 
 
+def is_index(value) -> bool:
+    """Whether `value` is an integer node index: an int, a numpy or 0-d torch integer; not a bool or a float."""
+    if isinstance(value, bool) or isinstance(value, torch.Tensor) and (value.dim() or value.is_floating_point()):
+        return False
+    return isinstance(value, int) or (hasattr(value, "__index__") and type(value).__module__ in ("numpy", "torch"))
+
+
 def edge_index_from(edge_index, num_nodes: int) -> torch.Tensor:
     """`[2, E]` long edges from a `[2, E]` integer tensor or numpy array (PyG's layout) or a list of `(i, j)` pairs,
     checked by `check_edge_index`. What could be read both ways is refused rather than guessed: a `[2, 2]` tensor
@@ -205,11 +215,13 @@ def edge_index_from(edge_index, num_nodes: int) -> torch.Tensor:
         except (TypeError, RuntimeError):
             raise ValueError(f"edge_index is a numpy array of {edge_index.dtype}; expected integer indices") from None
     if isinstance(edge_index, torch.Tensor):
+        if edge_index.layout != torch.strided:
+            raise ValueError(f"edge_index is a {edge_index.layout} tensor; pass a dense one (.to_dense())")
         if tuple(edge_index.shape) == (2, 2):
             raise ValueError(
                 "edge_index is a [2, 2] tensor: 2 edges as [2, E] or as [E, 2] pairs? Pass a list of (i, j) tuples"
             )
-        if edge_index.dim() == 2 and edge_index.size(1) == 2 and edge_index.size(0) != 2:
+        if edge_index.dim() == 2 and edge_index.size(1) == 2 and edge_index.size(0) not in (0, 2):
             raise ValueError(f"edge_index has shape {tuple(edge_index.shape)}, pairs as rows; pass edge_index.T")
         edges = edge_index.reshape(2, -1) if edge_index.numel() == 0 else edge_index
     elif not isinstance(edge_index, (list, tuple)):
@@ -222,9 +234,9 @@ def edge_index_from(edge_index, num_nodes: int) -> torch.Tensor:
                 "pairs as (i, j) tuples"
             )
         for i, pair in enumerate(pairs):
-            if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and all(type(v) is int for v in pair)):
+            if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and all(map(is_index, pair))):
                 raise ValueError(f"edge_index[{i}] = {pair!r} is not a pair (i, j) of node indices")
-        edges = torch.tensor(pairs, dtype=torch.long).reshape(-1, 2).T
+        edges = torch.tensor([[int(i), int(j)] for i, j in pairs], dtype=torch.long).reshape(-1, 2).T
     check_edge_index(edges, num_nodes)
     return edges.long()
 

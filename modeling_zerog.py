@@ -1384,6 +1384,7 @@ class ZeroGModel(ZeroGPreTrainedModel):
         texts, labels = check_texts(texts, "texts"), None if labels is None else check_texts(labels, "labels")
         check_texts([text for text in (prompt, description) if text is not None], "prompt and description")
         batch_size = check_positive_int(batch_size, "batch_size")
+        check_flag(normalize_embeddings, "normalize_embeddings"), check_flag(show_progress_bar, "show_progress_bar")
         max_length = None if max_length is None else check_positive_int(max_length, "max_length")
         as_numpy = sentence_transformers_options(convert_to_numpy, convert_to_tensor, precision, output_value)
         if prompt is not None:

@@ -375,3 +375,19 @@ def test_an_output_name_of_240_characters_is_written(tiny_bert, tmp_path, capsys
     err = capsys.readouterr().err
     assert code == 0 and json.loads(output.read_text()), err
     assert sorted(path.name for path in tmp_path.iterdir()) == sorted(["g.json", output.name, "zerog-cache"])
+
+
+# --- this round's own cases ---------------------------------------------------------------------------------------
+
+
+def test_own_round_flags_one_class_and_edge_index_forms(tiny):
+    with pytest.raises(ValueError, match="normalize_embeddings must be True or False, got 'no'"):
+        tiny.encode(TEXTS, normalize_embeddings="no")  # a non-empty string would have normalised
+    with pytest.raises(ValueError, match=r"class_names has one class \('learning'\); zero-shot classification"):
+        tiny.classify(TEXTS, [(0, 1)], ["learning"])
+    with pytest.raises(ValueError, match="edge_index is a torch.sparse_coo tensor; pass a dense one"):
+        tiny.classify(TEXTS, torch.tensor([[0, 1, 2], [1, 2, 0]]).to_sparse(), NAMES)
+    numpy_pairs = tiny.classify(TEXTS, [(np.int64(0), np.int64(1))], NAMES, num_rounds=1)
+    assert torch.equal(numpy_pairs.scores, tiny.classify(TEXTS, [(0, 1)], NAMES, num_rounds=1).scores)
+    no_edges = tiny.classify(TEXTS, torch.empty(0, 2, dtype=torch.long), NAMES, num_rounds=1)
+    assert torch.equal(no_edges.scores, tiny.classify(TEXTS, [], NAMES, num_rounds=1).scores)

@@ -56,11 +56,6 @@ class TextGraph:
         check_strings(self.label_names, "label_names", where)
         if not self.label_names:
             raise GraphError(f"{where}: label_names must be a non-empty list of strings")
-        if len(self.label_names) == 1:  # every node would be predicted as it, with confidence 1
-            raise GraphError(
-                f"{where}: label_names has one class ({self.label_names[0]!r}); zero-shot classification needs two "
-                "or more"
-            )
         try:  # the checks of `ZeroGModel.classify` too
             check_class_names(self.label_names, "label_names")
             if self.label_texts is not None:
