@@ -1618,6 +1618,7 @@ class ZeroGModel(ZeroGPreTrainedModel):
             raise TypeError(f"from_pretrained() takes no positional arguments after the name; got {model_args!r}")
         hub_kwargs = {k: kwargs.pop(k) for k in HUB_KWARGS if k in kwargs}
         hub_kwargs = {k: v for k, v in hub_kwargs.items() if v is not None}
+        from_auto = kwargs.get("_from_auto", False)
         for key in AUTO_MODEL_KWARGS:
             kwargs.pop(key, None)
         for key, default in UNSUPPORTED_HUB_KWARGS.items():
@@ -1626,6 +1627,8 @@ class ZeroGModel(ZeroGPreTrainedModel):
         options = loading_options(kwargs, device, dtype)  # transformers' standard keywords, honoured or refused
         refuse_unknown_kwargs("from_pretrained", kwargs)
         device, dtype, attn_implementation = options["device"], options["dtype"], options["attn_implementation"]
+        if from_auto and attn_implementation is None and config is not None:  # AutoModel puts it in the config
+            attn_implementation, config._attn_implementation_internal = config._attn_implementation_internal, None
         if config is None:
             config = ZeroGConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
         if device is not None and config.quantization is not None:

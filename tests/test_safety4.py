@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 import torch
+from transformers import AutoModel
 
 from modeling_zerog import ZeroGModel
 from tests import test_safety
@@ -238,6 +239,9 @@ def test_12_transformers_loading_keywords_are_honoured_or_refused_naming_why(sav
     assert next(model.lm.parameters()).dtype == torch.bfloat16 and info["missing_keys"] == []
     assert model.lm.config._attn_implementation == "eager"
     assert ZeroGModel.from_pretrained(folder, attn_implementation="sdpa").lm.config._attn_implementation == "sdpa"
+    for attn in ("sdpa", "eager"):  # AutoModel hands it over in the config: it reaches the backbone all the same
+        auto = AutoModel.from_pretrained(folder, trust_remote_code=True, attn_implementation=attn)
+        assert auto.lm.config._attn_implementation == attn
     for kwargs, message in (
         ({"use_safetensors": False}, "use_safetensors=False: ZeroG loads safetensors only"),
         ({"device_map": {"lm": "cpu", "pooling": "cuda:1"}}, "device_map places the model on 2 devices"),
