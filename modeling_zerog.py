@@ -21,9 +21,23 @@ from transformers.utils.hub import hf_api
 
 try:
     from .backbone_zerog import backbone_hub_kwargs, check_hidden_layer, is_decoder_architecture, load_backbone
+    from .checks_zerog import (
+        check_class_names,
+        check_device,
+        check_finite,
+        check_flag,
+        check_label_texts,
+        check_not_all_blank,
+        check_positive_int,
+        check_texts,
+        edge_index_from,
+        loading_options,
+        refuse_unknown_kwargs,
+        sentence_transformers_options,
+    )
     from .configuration_zerog import POOLING, SUBGRAPH_ROUNDS, ZeroGConfig, check_num_rounds, filled_template
     from .hub_zerog import ADAPTER_SUBFOLDER, one_line, portable_name, saved_folder_backbone
-    from .propagation_zerog import check_edge_index, score_graph, zerog_logits
+    from .propagation_zerog import score_graph, zerog_logits
     from .sentence_transformers_zerog import resolve_pooling
     from .tokenization_zerog import (
         TOKENIZE_VERSION,
@@ -35,9 +49,23 @@ try:
     )
 except ImportError:  # imported as a top-level module rather than as Hub remote code
     from backbone_zerog import backbone_hub_kwargs, check_hidden_layer, is_decoder_architecture, load_backbone
+    from checks_zerog import (
+        check_class_names,
+        check_device,
+        check_finite,
+        check_flag,
+        check_label_texts,
+        check_not_all_blank,
+        check_positive_int,
+        check_texts,
+        edge_index_from,
+        loading_options,
+        refuse_unknown_kwargs,
+        sentence_transformers_options,
+    )
     from configuration_zerog import POOLING, SUBGRAPH_ROUNDS, ZeroGConfig, check_num_rounds, filled_template
     from hub_zerog import ADAPTER_SUBFOLDER, one_line, portable_name, saved_folder_backbone
-    from propagation_zerog import check_edge_index, score_graph, zerog_logits
+    from propagation_zerog import score_graph, zerog_logits
     from sentence_transformers_zerog import resolve_pooling
     from tokenization_zerog import (
         TOKENIZE_VERSION,
@@ -63,28 +91,6 @@ UNSUPPORTED_HUB_KWARGS = {"force_download": False, "proxies": None, "subfolder":
 WEIGHTS_SAVE_KWARGS = ("state_dict", "max_shard_size", "variant", "save_peft_format", "save_original_format")
 # `save_pretrained(..., push_to_hub=True)`: the upload's options, as transformers' own `save_pretrained` takes them.
 PUSH_KWARGS = ("repo_id", "private", "commit_message", "commit_description", "create_pr")
-
-
-def refuse_unknown_kwargs(function: str, kwargs: dict) -> None:
-    """A TypeError naming the first keyword argument in `kwargs`, as Python words it for a plain function."""
-    if kwargs:
-        raise TypeError(f"{function}() got an unexpected keyword argument {next(iter(kwargs))!r}")
-
-
-def check_device(device) -> torch.device:
-    """`device` as a `torch.device`, or a ValueError saying why it cannot hold the model: not a device name, or
-    a GPU this machine does not have."""
-    try:
-        device = torch.device(device)
-    except (RuntimeError, TypeError) as error:
-        raise ValueError(f"device={device!r} is not a device ({one_line(error)})") from None
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device={str(device)!r}, but CUDA is not available on this machine")
-    if device.type == "cuda" and device.index is not None and device.index >= torch.cuda.device_count():
-        raise ValueError(f"device={str(device)!r}, but this machine has {torch.cuda.device_count()} CUDA device(s)")
-    if device.type == "mps" and not torch.backends.mps.is_available():
-        raise ValueError(f"device={str(device)!r}, but MPS is not available on this machine")
-    return device
 
 
 def check_movable(device, config: ZeroGConfig) -> None:
@@ -155,16 +161,6 @@ def take_rows(token_embeddings: torch.Tensor, index: torch.Tensor) -> torch.Tens
     return token_embeddings[rows, index]
 
 
-def check_finite(embeds: torch.Tensor, name: str, backbone: str) -> None:
-    """Refuses NaN or infinite embeddings, naming the model."""
-    if not torch.isfinite(embeds).all():
-        bad = int((~torch.isfinite(embeds)).any(-1).sum())
-        raise ValueError(
-            f"Model {name!r} (backbone {backbone!r}) gives NaN or infinite embeddings for {bad} of {len(embeds)} "
-            f"texts: its weights or config (e.g. lora_alpha) are broken, or the dtype overflows; refused"
-        )
-
-
 # ---------------------------------------------------------------------------------------------
 # Outputs and models
 # ---------------------------------------------------------------------------------------------
@@ -214,32 +210,6 @@ class ZeroGClassification(ModelOutput):
     predicted_classes: Optional[list] = None
     class_names: Optional[list] = None
     num_rounds: Optional[int] = None
-
-
-def check_texts(texts, name: str) -> list:
-    """`texts` as a list of strings; a ValueError naming `name` for one string (whose characters would be the
-    items), another type, or an item that is not a string."""
-    if isinstance(texts, str) or not isinstance(texts, (list, tuple)):
-        raise ValueError(f"{name} must be a list of strings, got {type(texts).__name__}")
-    bad = next((i for i, text in enumerate(texts) if not isinstance(text, str)), None)
-    if bad is not None:
-        raise ValueError(f"{name}[{bad}] is {type(texts[bad]).__name__}, not str")
-    return list(texts)
-
-
-def edge_index_from(edge_index, num_nodes: int) -> torch.Tensor:
-    """`[2, E]` long edges from a `[2, E]` integer tensor (PyG's layout) or a list of `(i, j)` pairs, checked by
-    `check_edge_index`; a ValueError naming the first item that is not a pair of node indices."""
-    if isinstance(edge_index, torch.Tensor):
-        edges = edge_index.reshape(2, -1) if edge_index.numel() == 0 else edge_index
-    else:
-        pairs = list(edge_index)
-        for i, pair in enumerate(pairs):
-            if not (isinstance(pair, (list, tuple)) and len(pair) == 2 and all(type(v) is int for v in pair)):
-                raise ValueError(f"edge_index[{i}] = {pair!r} is not a pair (i, j) of node indices")
-        edges = torch.tensor(pairs, dtype=torch.long).reshape(-1, 2).T
-    check_edge_index(edges, num_nodes)
-    return edges.long()
 
 
 class ZeroGPreTrainedModel(PreTrainedModel):
@@ -441,6 +411,9 @@ class ZeroGModel(ZeroGPreTrainedModel):
         normalize_embeddings: bool = False,
         convert_to_numpy: bool = False,
         device: Optional[Union[str, torch.device]] = None,
+        convert_to_tensor: bool = False,
+        precision: str = "float32",
+        output_value: str = "sentence_embedding",
     ):
         """Embeds texts as sentence-transformers' `encode` does: a list gives `[len(texts), hidden_size]`, one string
         gives one `[hidden_size]` vector; float32, a tensor or (`convert_to_numpy`) a numpy array.
@@ -449,16 +422,23 @@ class ZeroGModel(ZeroGPreTrainedModel):
         batches at a time (`encode_batches`). `prompt` is put before every text (inside the template);
         `normalize_embeddings` gives unit vectors; `device` moves the model there first. `max_length` cuts the texts
         shorter than the config's `max_seq_length`; `kind`, `labels` and `description` choose and fill the template
-        (`tokenize`)."""
+        (`tokenize`). `convert_to_tensor`, `precision` and `output_value` are sentence-transformers' (float32 sentence
+        embeddings only). Every argument is checked before the model moves or runs."""
         single = isinstance(texts, str)
         texts = [texts] if single else list(texts)
         bad = next((i for i, text in enumerate(texts) if not isinstance(text, str)), None)
         if bad is not None:
             raise TypeError(f"texts[{bad}] is {type(texts[bad]).__name__}, not str")
+        texts, labels = check_texts(texts, "texts"), None if labels is None else check_texts(labels, "labels")
+        check_texts([text for text in (prompt, description) if text is not None], "prompt and description")
+        batch_size = check_positive_int(batch_size, "batch_size")
+        check_flag(normalize_embeddings, "normalize_embeddings"), check_flag(show_progress_bar, "show_progress_bar")
+        max_length = None if max_length is None else check_positive_int(max_length, "max_length")
+        as_numpy = sentence_transformers_options(convert_to_numpy, convert_to_tensor, precision, output_value)
         if prompt is not None:
             texts = [prompt + text for text in texts]
         if device is not None:
-            self.to(device)
+            self.to(check_device(device))
         was_training = self.training
         self.eval()
         distinct = list(dict.fromkeys(texts))
@@ -478,7 +458,7 @@ class ZeroGModel(ZeroGPreTrainedModel):
         if normalize_embeddings:
             embeds = F.normalize(embeds, dim=-1)
         embeds = embeds[0] if single else embeds
-        return embeds.numpy() if convert_to_numpy else embeds
+        return embeds.numpy() if as_numpy else embeds
 
     @torch.inference_mode()
     def classify(
@@ -514,10 +494,11 @@ class ZeroGModel(ZeroGPreTrainedModel):
             raise ValueError(
                 f"classify needs at least one node and one class, got {len(texts)} and {len(class_names)}"
             )
+        check_not_all_blank(texts, "texts"), check_class_names(class_names, "class_names")
+        directed, batch_size = check_flag(directed, "directed"), check_positive_int(batch_size, "batch_size")
         label_texts = [name.replace("_", " ") for name in class_names] if label_texts is None else label_texts
         label_texts = check_texts(label_texts, "label_texts")
-        if len(label_texts) != len(class_names):
-            raise ValueError(f"label_texts has {len(label_texts)} entries for {len(class_names)} classes")
+        check_label_texts(label_texts, class_names, "label_texts")
         description = "" if description is None else check_texts([description], "description")[0]
         num_rounds = self.config.num_rounds if num_rounds is None else check_num_rounds(num_rounds, "num_rounds")
         edges = edge_index_from(edge_index, len(texts))
@@ -688,19 +669,25 @@ class ZeroGModel(ZeroGPreTrainedModel):
         `revision`, `token`, `cache_dir` and `local_files_only` apply to every file of this repository
         (config, adapter, tokenizer); the backbone takes `token`, `cache_dir`, `local_files_only` and
         its own `config.lm_revision`. `AutoModel.from_pretrained` passes them all, with `config=`. Any other
-        keyword argument is refused with its name (but those AutoModel adds itself, `AUTO_MODEL_KWARGS`)."""
+        keyword argument is refused with its name (but those AutoModel adds itself, `AUTO_MODEL_KWARGS`);
+        transformers' standard loading keywords (`torch_dtype`, `device_map`, `attn_implementation`,
+        `low_cpu_mem_usage`, `use_safetensors`, `output_loading_info`) are honoured or refused with the reason
+        (`checks_zerog.loading_options`)."""
         if model_args:
             raise TypeError(f"from_pretrained() takes no positional arguments after the name; got {model_args!r}")
         hub_kwargs = {k: kwargs.pop(k) for k in HUB_KWARGS if k in kwargs}
         hub_kwargs = {k: v for k, v in hub_kwargs.items() if v is not None}
+        from_auto = kwargs.get("_from_auto", False)
         for key in AUTO_MODEL_KWARGS:
             kwargs.pop(key, None)
         for key, default in UNSUPPORTED_HUB_KWARGS.items():
             if key in kwargs and kwargs[key] in (default, None):
                 kwargs.pop(key)
-        dtype = kwargs.pop("torch_dtype", None) if dtype is None else dtype  # transformers' older name
+        options = loading_options(kwargs, device, dtype)  # transformers' standard keywords, honoured or refused
         refuse_unknown_kwargs("from_pretrained", kwargs)
-        device = None if device is None else check_device(device)
+        device, dtype, attn_implementation = options["device"], options["dtype"], options["attn_implementation"]
+        if from_auto and attn_implementation is None and config is not None:  # AutoModel puts it in the config
+            attn_implementation, config._attn_implementation_internal = config._attn_implementation_internal, None
         if config is None:
             config = ZeroGConfig.from_pretrained(pretrained_model_name_or_path, **hub_kwargs)
         check_movable(device, config)
@@ -715,8 +702,15 @@ class ZeroGModel(ZeroGPreTrainedModel):
             dtype=dtype,
             hub_kwargs=hub_kwargs,
         )
+        if attn_implementation is not None:  # the backbone's, as transformers applies it to a model's attention
+            try:
+                model.lm.set_attn_implementation(attn_implementation)
+            except (ImportError, ValueError) as error:
+                raise ValueError(f"attn_implementation={attn_implementation!r}: {one_line(error)}") from None
         if device is not None:
             model.to(device)
+        if options["output_loading_info"]:  # nothing missing: the backbone and adapter loads check their own keys
+            return model.eval(), {"missing_keys": [], "unexpected_keys": [], "mismatched_keys": [], "error_msgs": []}
         return model.eval()
 
 

@@ -9,6 +9,7 @@ import torch.nn.functional as F
 from transformers.utils import logging
 
 try:
+    from .checks_zerog import check_edge_index
     from .configuration_zerog import (
         APPNP_ALPHA,
         AUTO_ROUNDS,
@@ -18,6 +19,7 @@ try:
         ZEROG_ROUNDS,
     )
 except ImportError:  # imported as a top-level module rather than as Hub remote code
+    from checks_zerog import check_edge_index
     from configuration_zerog import (
         APPNP_ALPHA,
         AUTO_ROUNDS,
@@ -48,20 +50,6 @@ def add_prompt_nodes(edge_index: torch.Tensor, batch: torch.Tensor) -> torch.Ten
     nodes = torch.arange(num_nodes, device=edge_index.device)
     prompts = num_nodes + batch.to(edge_index.device)
     return torch.cat([edge_index, torch.stack([nodes, prompts]), torch.stack([prompts, nodes])], dim=1)
-
-
-def check_edge_index(edge_index: torch.Tensor, num_nodes: int) -> None:
-    """Refuses an `edge_index` that is not a `[2, E]` integer tensor of node ids in `[0, num_nodes)`: an id out of
-    range would silently become another edge (edges are keyed `row * num_nodes + col`) or crash a sparse kernel."""
-    if not isinstance(edge_index, torch.Tensor) or edge_index.is_floating_point() or edge_index.dtype == torch.bool:
-        kind = f"a {edge_index.dtype} tensor" if isinstance(edge_index, torch.Tensor) else type(edge_index).__name__
-        raise ValueError(f"edge_index is {kind}; expected an integer tensor of node indices")
-    if edge_index.dim() != 2 or edge_index.size(0) != 2:
-        raise ValueError(f"edge_index has shape {tuple(edge_index.shape)}; expected (2, E)")
-    bad = ((edge_index < 0) | (edge_index >= num_nodes)).any(0).nonzero().flatten()
-    if bad.numel():
-        edge = int(bad[0])
-        raise ValueError(f"edge {edge} {edge_index[:, edge].tolist()} is out of range for {num_nodes} nodes")
 
 
 def edge_keys(edge_index: torch.Tensor, num_nodes: int) -> torch.Tensor:

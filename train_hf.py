@@ -37,7 +37,7 @@ from configuration_zerog import (
     ZeroGConfig,
     check_num_rounds,
 )
-from zerog_graph.paths import partial_path, published, remove_path
+from zerog_graph.paths import partial_path, published, remove_entry
 from zerog_graph.sampling import K_HOPS, MAX_NODES, NUM_SUBGRAPHS
 
 
@@ -527,7 +527,7 @@ def save_whole(trainer, output: Path) -> None:
     except Exception as error:  # OSError, or safetensors' own error for a full disk
         raise OSError(f"{output}: the model cannot be saved ({' '.join(str(error).split())[:300]})") from None
     finally:
-        remove_path(staging)
+        remove_entry(staging)
 
 
 def main(argv: Optional[list] = None) -> dict:

@@ -179,6 +179,7 @@ def test_push_to_hub_uploads_what_was_saved(saved_lora, tmp_path, monkeypatch):
     assert upload["repo_id"] == "me/zerog" and upload["folder_path"] == tmp_path / "out"
     assert set(upload["allow_patterns"]) == {
         "config.json",
+        "checks_zerog.py",
         "configuration_zerog.py",
         "modeling_zerog.py",
         "tokenizer.json",

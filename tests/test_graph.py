@@ -10,7 +10,7 @@ import torch
 from torch_geometric.data import Data
 
 from tests.helpers import missing
-from zerog_graph import io
+from zerog_graph import io, sources
 from zerog_graph.graph import GraphError, TextGraph
 from zerog_graph.io import from_pyg, load_csv, load_json, load_pt
 from zerog_graph.registry import load_graph
@@ -265,10 +265,10 @@ def test_a_named_graph_builds_from_files_in_the_publisher_layout(monkeypatch, tm
     assert graph.labels.tolist() == [0, 1, 0] and graph.edge_index.size(1) == 4 and graph.test_mask is None
     assert graph.description.startswith("A citation network")  # the registry's texts, matched by name
     assert graph.class_texts[0].startswith("Neural networks: connectionist")  # "Neural Networks" = Neural_Networks
-    for path in folder.iterdir():  # built once into the cache: the files are no longer needed
-        path.unlink()
+    monkeypatch.setattr(sources, "build_graph", None)  # built once into the cache, read from there while unchanged
     assert load_graph("cora").texts == graph.texts
-    assert list((tmp_path / "cache" / "data").glob("cora-Graph-COM--Text-Attributed-Graphs-*.json"))
+    assert [path.name.startswith("cora-local-") for path in (tmp_path / "cache" / "data").iterdir()] == [True]
+    assert folder.is_dir()  # (test_safety4: an edited folder is built again, never served as the publisher's graph)
 
 
 def test_a_pickle_in_the_publisher_layout_is_refused(monkeypatch, tmp_path):

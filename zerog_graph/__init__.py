@@ -12,10 +12,10 @@ import sys as _sys
 from importlib import import_module as _import_module
 from importlib.util import find_spec as _find_spec
 
-
 # The model's code, which travels to the Hub with every saved model: `modeling_zerog` and the files it imports.
 MODEL_CODE = (
     "configuration_zerog",
+    "checks_zerog",
     "modeling_zerog",
     "backbone_zerog",
     "hub_zerog",

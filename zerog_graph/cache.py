@@ -14,8 +14,8 @@ import hashlib
 import json
 import logging
 import os
-import shutil
 import socket
+import stat
 import sys
 import tempfile
 import time
@@ -31,7 +31,7 @@ from propagation_zerog import EmbeddingRows
 from tokenization_zerog import TOKENIZE_WINDOW
 
 from .distributed import encode_sharded, process_state
-from .paths import cache_dir, published
+from .paths import cache_dir, published, remove_entry
 from .precision import INT8_SCHEME, precision_of
 
 logger = logging.getLogger(__name__)
@@ -85,7 +85,36 @@ def tokenize_version(model):
 
 
 WEIGHTS_HASHES = "weights-sha256.json"  # in the cache folder: the hashes of local weights files, by file identity
+MAX_WEIGHTS_HASHES_BYTES = 16 * 2**20  # about 150,000 files' hashes
 _weights_hashes = {}
+
+
+def read_small_file(path: Path, limit: int) -> Optional[bytes]:
+    """The bytes of `path` when it is a regular file (not a symlink, FIFO, device or socket, which may never end or
+    block on opening) of at most `limit` bytes; else None."""
+    try:
+        handle = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOFOLLOW", 0))
+    except OSError:
+        return None
+    with os.fdopen(handle, "rb") as f:
+        info = os.fstat(f.fileno())
+        if not stat.S_ISREG(info.st_mode) or info.st_size > limit:
+            return None
+        data = f.read(limit + 1)
+    return data if len(data) <= limit else None
+
+
+def stored_weights_hashes(path: Path) -> dict:
+    """The hashes kept in `path` (`WEIGHTS_HASHES`): a JSON object of strings, read only from a regular file of at
+    most `MAX_WEIGHTS_HASHES_BYTES`; anything else counts as no hashes (they are computed again)."""
+    data = read_small_file(path, MAX_WEIGHTS_HASHES_BYTES)
+    try:
+        stored = json.loads(data) if data is not None else {}
+    except ValueError:
+        return {}
+    if not isinstance(stored, dict):
+        return {}
+    return {key: value for key, value in stored.items() if isinstance(value, str)}
 
 
 def weights_fingerprint(path: Path) -> str:
@@ -97,10 +126,7 @@ def weights_fingerprint(path: Path) -> str:
     identity = f"{stat.st_dev}:{stat.st_ino}:{stat.st_size}:{stat.st_mtime_ns}:{stat.st_ctime_ns}:{path.resolve()}"
     if identity not in _weights_hashes:
         stored = cache_dir() / WEIGHTS_HASHES
-        try:
-            _weights_hashes.update(json.loads(stored.read_text(encoding="utf-8")))
-        except (OSError, ValueError, TypeError):
-            pass
+        _weights_hashes.update(stored_weights_hashes(stored))
     if identity not in _weights_hashes:
         digest = hashlib.sha256()
         with open(path, "rb") as f:
@@ -153,14 +179,6 @@ def model_fingerprint(model) -> str:
             digest.update(name.encode())
             digest.update(param.detach().float().cpu().numpy().tobytes())
     return digest.hexdigest()[:20]
-
-
-def remove_entry(path: Path):
-    """Removes whatever sits at `path`: a folder, a file or a symlink (never what a symlink points to)."""
-    if path.is_symlink() or path.is_file():
-        path.unlink(missing_ok=True)
-    else:
-        shutil.rmtree(path, ignore_errors=True)
 
 
 # A partial file is named `<shard>.partial-<host>-<pid>-<random>`: a process judges only its own host's partials by
@@ -388,12 +406,38 @@ class EmbeddingCache:
         self.shard_rows, self.shard_seconds = shard_rows, shard_seconds
         self.opened = {}  # path -> Shard, kept between lookups
         self.skipped = set()  # damaged shards that could not be removed (a read-only cache)
+        self.warned = set()  # folders whose other writers were warned about
+
+    def warn_other_writers(self, folder: Path):
+        """Warns, once per folder, where the cache or a shard can be written by another account (its owner, or a
+        group other than the user's own, or everyone): a shard's checksum is only a check of damage, so whoever can
+        write the cache decides the results read from it (docs/safety.md)."""
+        if folder in self.warned or not hasattr(os, "getuid"):
+            return
+        self.warned.add(folder)
+        for path in [self.root, folder, *sorted(folder.glob("shard-*.arrow"))]:
+            try:
+                info = path.lstat()
+            except OSError:
+                continue
+            if info.st_uid != os.getuid():
+                who = f"owned by another account (uid {info.st_uid})"
+            elif info.st_mode & stat.S_IWOTH or (info.st_mode & stat.S_IWGRP and info.st_gid != os.getgid()):
+                who = f"writable by {'every account' if info.st_mode & stat.S_IWOTH else f'group {info.st_gid}'}"
+            else:
+                continue
+            logger.warning(
+                f"Embedding cache {path} is {who}: whoever can write the cache decides the embeddings read from it; "
+                "share a cache only with accounts trusted with the results (docs/safety.md)."
+            )
+            return
 
     def shards(self, folder: Path, fingerprint: str, width: int) -> list:
         """The folder's shards, opened (damaged ones removed with a warning); stale partial files are removed."""
         if not folder.is_dir():
             return []
         remove_stale_partials(folder)
+        self.warn_other_writers(folder)
         shards = []
         for path in sorted(folder.glob("shard-*.arrow")):
             if path in self.skipped:
@@ -461,6 +505,7 @@ class EmbeddingCache:
         folder, width = self.root / fingerprint, model.lm.config.hidden_size
         keys = text_keys(fingerprint, template, texts)
         state = process_state()
+        shards, shard_of, row_of = [], np.full(len(keys), -1, dtype=np.int64), np.zeros(len(keys), dtype=np.int64)
         try:
             if folder.is_symlink() or folder.exists() and not folder.is_dir():
                 logger.warning(f"{folder} is a link or a file, not a cache folder; replacing it (never followed).")
@@ -471,12 +516,15 @@ class EmbeddingCache:
             if (shard_of >= 0).all():
                 return ShardRows(shards, shard_of, row_of, width)
             folder.mkdir(parents=True, exist_ok=True)
+            tempfile.TemporaryFile(dir=folder).close()  # a read-only cache is found before anything is encoded
             self.fill(model, folder, fingerprint, texts, keys, shard_of < 0, batch_size, show_progress_bar, template)
         except OSError as error:
             if state.num_processes > 1:  # one process alone cannot leave the others: stop them all
                 raise OSError(f"Cannot use the embedding cache at {self.root} ({error})") from None
             logger.warning(f"Cannot write the embedding cache at {self.root} ({error}); continuing without it.")
-            return EmbeddingRows(encode_sharded(model, texts, batch_size, show_progress_bar, **template_fields))
+            return self.complete(
+                model, texts, shards, shard_of, row_of, batch_size, show_progress_bar, template_fields
+            )
         shards, shard_of, row_of = self.lookup(folder, fingerprint, width, keys)
         if (shard_of < 0).any():
             raise ValueError(
@@ -484,6 +532,22 @@ class EmbeddingCache:
                 "machines, every process needs the same cache folder (ZEROG_CACHE on a shared file system)"
             )
         return ShardRows(shards, shard_of, row_of, width)
+
+    def complete(self, model, texts, shards, shard_of, row_of, batch_size, show_progress_bar, template_fields):
+        """The embeddings of `texts` from the shards that hold them, the other texts encoded (a cache that cannot be
+        written: what it holds is still used)."""
+        missing = np.flatnonzero(shard_of < 0)
+        if len(missing) == len(texts):
+            return EmbeddingRows(encode_sharded(model, texts, batch_size, show_progress_bar, **template_fields))
+        found = np.flatnonzero(shard_of >= 0)
+        embeds = torch.empty(len(texts), model.lm.config.hidden_size)
+        embeds[torch.from_numpy(found)] = ShardRows(shards, shard_of[found], row_of[found], embeds.shape[1]).tensor()
+        if len(missing):
+            encoded = encode_sharded(
+                model, [texts[i] for i in missing], batch_size, show_progress_bar, **template_fields
+            )
+            embeds[torch.from_numpy(missing)] = encoded
+        return EmbeddingRows(embeds)
 
     def fill(self, model, folder, fingerprint, texts, keys, missing, batch_size, show_progress_bar, template):
         """Encodes the distinct texts whose keys are `missing` into new shards (`model.encode_batches`, with the

@@ -9,6 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
+from checks_zerog import class_pair, same_names
 from configuration_zerog import (
     LABEL_STATISTICS,
     POOLING_HELP,
@@ -19,7 +20,8 @@ from configuration_zerog import (
 )
 
 from .console import percent, quiet_progress_bars, terminate_as_interrupt
-from .graph import GraphError, class_pair, same_names
+from .graph import GraphError
+from .io import check_regular_file
 from .precision import PRECISIONS, apply_precision, default_dtype
 
 
@@ -86,6 +88,21 @@ def label_texts(value: str) -> list:
     return class_names(value, "label text")
 
 
+def description(value: str) -> str:
+    """An argparse type: the prompt node's text, or, as `--label-texts` reads one, an existing file holding it."""
+    path = Path(value)
+    if not os.path.lexists(path):
+        return argv_text(value)
+    try:
+        check_regular_file(path)
+        text = path.read_text(encoding="utf-8-sig").strip()
+    except (GraphError, OSError, UnicodeDecodeError) as error:
+        raise argparse.ArgumentTypeError(f"cannot read the description from {value}: {error}") from None
+    if not text:
+        raise argparse.ArgumentTypeError(f"{value}: the description file is empty")
+    return text
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="zerog", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
@@ -105,9 +122,9 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ev.add_argument(
         "--description",
-        type=argv_text,
-        help="what the graph is: the prompt node's text, for every --graph given (default: the file's or the "
-        "registry's, else empty)",
+        type=description,
+        help="what the graph is: the prompt node's text, or a file holding it, for every --graph given (default: the "
+        "file's or the registry's, else empty)",
     )
     ev.add_argument(
         "--rounds",
@@ -177,6 +194,7 @@ def check_outputs(args, keys: list):
     files without --overwrite. (`write_atomically` checks again as it writes.)"""
     output = getattr(args, "output", None)
     if output:
+        check_name_length(output)  # before anything asks the file system about it (ENAMETOOLONG)
         if output.is_dir():
             raise ValueError(f"--output {output} is a folder; give a file name for the JSON results")
         if not output.parent.is_dir():
@@ -199,8 +217,9 @@ def check_outputs(args, keys: list):
 
 
 def check_output_path(path: Path):
-    """Refuses a symlink or a folder where an output file goes, and a name that the file system cannot hold with
-    the temporary suffix `write_atomically` adds (`.<name>.<pid>-<random>.partial`)."""
+    """Refuses a name that the file system cannot hold (`check_name_length`), and a symlink or a folder where an
+    output file goes."""
+    check_name_length(path)
     if path.is_symlink():
         raise ValueError(
             f"{path} is a symlink; an output is never written through one (remove it, or choose another path)"
@@ -209,16 +228,19 @@ def check_output_path(path: Path):
         raise ValueError(
             f"{path} is a folder, where an output file would be written; remove it or choose another path"
         )
+
+
+def check_name_length(path: Path):
+    """Refuses a file name longer than its file system holds (the temporary name `write_atomically` writes first is
+    shortened where needed: `paths.partial_path`)."""
     folder = next(folder for folder in path.parents if folder.exists())
     try:
         limit = os.pathconf(folder, "PC_NAME_MAX")
     except (OSError, ValueError):
         limit = 255
-    longest = len(f".{path.name}.{'9' * 7}-{'0' * 8}.partial".encode("utf-8", "surrogateescape"))
+    longest = len(path.name.encode("utf-8", "surrogateescape"))
     if longest > limit:
-        raise ValueError(
-            f"{path}: the file name is too long ({longest} bytes with the temporary suffix; the limit is {limit})"
-        )
+        raise ValueError(f"{path}: the file name is too long ({longest} bytes; the limit is {limit})")
 
 
 def check_writable(folder: Path, option: str):
@@ -231,7 +253,7 @@ def check_writable(folder: Path, option: str):
 
 
 def run_eval(args) -> dict:
-    from modeling_zerog import check_device
+    from checks_zerog import check_device
 
     from .distributed import process_state
     from .evaluate import evaluate_graph, write_predictions
@@ -243,7 +265,7 @@ def run_eval(args) -> dict:
     texts = {"label_texts": args.label_texts or True, "description": args.description}
     # fail on a bad graph (or device) before the model loads
     graphs = [load_graph(g, label_names=args.labels, **texts) for g in args.graph]
-    device = check_device(args.device) if args.device else None
+    device = check_device(args.device, "--device") if args.device is not None else None
     keys = result_names(graphs)
     check_outputs(args, keys)
     with quiet_progress_bars():

@@ -7,6 +7,7 @@ from typing import Optional, Union
 
 import torch
 
+from checks_zerog import check_flag, check_positive_int
 from configuration_zerog import LABEL_STATISTICS, PROPAGATIONS, check_num_rounds
 from propagation_zerog import EmbeddingRows, score_graph
 
@@ -217,15 +218,14 @@ def evaluate_graph(
 
 
 def check_settings(standardize, label_statistics, batch_size, propagation="zerog") -> None:
-    """Refuses `evaluate_graph` arguments of the wrong type or range (the CLI checks its options likewise)."""
-    if not isinstance(standardize, bool):
-        raise ValueError(f"standardize must be True or False, got {standardize!r}")
+    """Refuses `evaluate_graph` arguments of the wrong type or range, with `checks_zerog`'s checks (the CLI's and
+    `classify`'s)."""
+    check_flag(standardize, "standardize")
     if label_statistics not in LABEL_STATISTICS:
         raise ValueError(f"label_statistics must be one of {LABEL_STATISTICS}, got {label_statistics!r}")
     if propagation not in PROPAGATIONS:
         raise ValueError(f"propagation must be one of {tuple(PROPAGATIONS)}, got {propagation!r}")
-    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
-        raise ValueError(f"batch_size must be a positive integer, got {batch_size!r}")
+    check_positive_int(batch_size, "batch_size")
 
 
 # OWASP's CSV injection rule: a cell starting with one of these is a formula to a spreadsheet.

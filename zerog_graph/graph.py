@@ -2,12 +2,13 @@
 
 import hashlib
 import re
-import unicodedata
 from dataclasses import dataclass, field
 from typing import Optional
 
 import numpy as np
 import torch
+
+from checks_zerog import check_class_names, check_edge_index, check_label_texts
 
 
 class GraphError(ValueError):
@@ -55,24 +56,15 @@ class TextGraph:
         check_strings(self.label_names, "label_names", where)
         if not self.label_names:
             raise GraphError(f"{where}: label_names must be a non-empty list of strings")
-        if len(self.label_names) == 1:  # every node would be predicted as it, with confidence 1
-            raise GraphError(
-                f"{where}: label_names has one class ({self.label_names[0]!r}); zero-shot classification needs two "
-                "or more"
-            )
-        pair = same_names(self.label_names)
-        if pair is not None:
-            raise GraphError(f"{where}: label_names {class_pair(*(self.label_names[i] for i in pair))}")
-        if self.label_texts is not None:
-            check_strings(self.label_texts, "label_texts", where)
-            if len(self.label_texts) != len(self.label_names):
-                raise GraphError(
-                    f"{where}: label_texts has {len(self.label_texts)} entries for {len(self.label_names)} classes"
-                )
-            pair = same_names(self.label_texts)
-            if pair is not None:
-                first, second = (self.label_names[i] for i in pair)
-                raise GraphError(f"{where}: label_texts of classes {first!r} and {second!r} are the same text")
+        try:  # the checks of `ZeroGModel.classify` too
+            check_class_names(self.label_names, "label_names")
+            if self.label_texts is not None:
+                check_strings(self.label_texts, "label_texts", where)
+                check_label_texts(self.label_texts, self.label_names, "label_texts")
+        except GraphError:
+            raise
+        except ValueError as error:
+            raise GraphError(f"{where}: {error}") from None
         for name in ("description", "name"):
             if not isinstance(getattr(self, name), str):
                 raise GraphError(f"{where}: {name} must be a string, got {type(getattr(self, name)).__name__}")
@@ -134,8 +126,6 @@ class TextGraph:
                 f"{where}: labels[{node}] = {int(labels[node])} (node {node}) is not in [-1, {self.num_classes})"
             )
         try:
-            from propagation_zerog import check_edge_index
-
             check_edge_index(self.edge_index, num_nodes)
         except ValueError as error:
             raise GraphError(f"{where}: {error}") from None
@@ -198,34 +188,6 @@ class TextGraph:
             source=self.source,
             node_ids=None if self.node_ids is None else [self.node_ids[i] for i in nodes.tolist()],
         )
-
-
-def name_key(name: str) -> str:
-    """What a class name is compared by: NFKC-normalised, without Unicode format characters (category Cf: zero-width
-    spaces, soft hyphens, bidi marks, which tokenizers drop), case-folded, `_` as a space, runs of spaces as one
-    (the class text encoded for a name replaces `_` with a space; tokenizers normalise much of the rest)."""
-    visible = "".join(char for char in unicodedata.normalize("NFKC", name) if unicodedata.category(char) != "Cf")
-    return " ".join(visible.casefold().replace("_", " ").split())
-
-
-def same_names(names: list) -> Optional[tuple]:
-    """The positions `(i, j)` of the first pair of `names` equal by `name_key`, or None."""
-    seen = {}
-    for j, name in enumerate(names):
-        i = seen.setdefault(name_key(name), j)
-        if i != j:
-            return i, j
-    return None
-
-
-def class_pair(first: str, second: str) -> str:
-    """The refusal of two class names that are one class to the model (and to a reader of the CSV)."""
-    if first == second:
-        return f"names class {first!r} twice"
-    return (  # ascii(): two Unicode forms of one name look alike, their escapes do not
-        f"names classes {ascii(first)} and {ascii(second)}, the same name once case, Unicode form, '_' and spaces are "
-        f"normalised: their embeddings would coincide and one could never be predicted; rename one"
-    )
 
 
 def check_strings(values, field_name: str, where: str, per_node: bool = False):

@@ -6,6 +6,7 @@ import json
 import os
 import stat
 import sys
+import unicodedata
 import zipfile
 from pathlib import Path
 from typing import Optional
@@ -103,10 +104,16 @@ def from_pyg(data, name: Optional[str] = None, source: str = "<Data>", **overrid
     for field_name, value in (("y", labels), ("edge_index", edge_index)):
         if isinstance(value, torch.Tensor) and (value.is_floating_point() or value.dtype == torch.bool):
             raise GraphError(f"{source}: {field_name} is a {value.dtype} tensor; expected integers")
+    stated = (
+        data._store.get("num_nodes") if "num_nodes" in data else getattr(getattr(data, "x", None), "shape", [None])[0]
+    )
+    if stated is not None and stated != len(texts):  # said by num_nodes, or by the rows of x
+        field_name = "num_nodes" if "num_nodes" in data else "x"
+        raise GraphError(f"{source}: {field_name} says {stated} nodes, but raw_texts has {len(texts)} texts")
     fields = dict(
         texts=list(texts),
         edge_index=edge_index,
-        labels=labels.flatten() if isinstance(labels, torch.Tensor) else labels,
+        labels=node_labels(labels, len(texts), source),
         label_names=list(label_names) if isinstance(label_names, (list, tuple)) else label_names,
         label_texts=getattr(data, "label_text", None),
         description=getattr(data, "description", None) or "",
@@ -117,6 +124,16 @@ def from_pyg(data, name: Optional[str] = None, source: str = "<Data>", **overrid
     )
     fields.update(overrides)
     return TextGraph(**fields)
+
+
+def node_labels(labels, num_nodes: int, source: str):
+    """`y` as one label per node: a tensor of shape `[N]` or `[N, 1]` flattened (anything else, `[2, 2]` for 4
+    nodes say, is refused rather than flattened into other nodes' labels); a list is left to `TextGraph`."""
+    if not isinstance(labels, torch.Tensor):
+        return labels
+    if labels.shape not in ((num_nodes,), (num_nodes, 1)):
+        raise GraphError(f"{source}: y has shape {tuple(labels.shape)}; expected one label per node ({num_nodes},)")
+    return labels.flatten()
 
 
 def to_pyg(graph: TextGraph):
@@ -236,8 +253,8 @@ def load_csv(nodes_path, edges_path, label_names: Optional[list] = None, **overr
         twin = seen.setdefault(id_key(row["id"]), row["id"])
         if twin != row["id"]:  # a spreadsheet or a hand-written edges.csv would not tell them apart
             raise GraphError(
-                f"{nodes_path}:{line}: node id {row['id']!r} differs from node id {twin!r} only by spaces or leading "
-                f"zeros; make the ids distinct"
+                f"{nodes_path}:{line}: node id {ascii(row['id'])} differs from node id {ascii(twin)} only by spaces, "
+                f"leading zeros or Unicode form (NFC/NFD); make the ids distinct"
             )
         index[row["id"]] = len(index)
     raw_labels = [(line, (row.get("label") or "").strip()) for line, row in rows]
@@ -269,8 +286,9 @@ def load_csv(nodes_path, edges_path, label_names: Optional[list] = None, **overr
 
 
 def id_key(node_id: str) -> str:
-    """A node id without surrounding spaces, and a number without its leading zeros."""
-    node_id = node_id.strip()
+    """A node id without surrounding spaces, in Unicode's composed form (NFC: macOS writes file names decomposed),
+    and a number without its leading zeros."""
+    node_id = unicodedata.normalize("NFC", node_id.strip())
     return (node_id.lstrip("0") or "0") if node_id.isdigit() else node_id
 
 

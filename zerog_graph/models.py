@@ -8,9 +8,10 @@ import torch
 from transformers import AutoConfig, AutoModel
 
 from backbone_zerog import is_decoder_architecture, load_backbone_config
+from checks_zerog import REFUSED_LOADING_KWARGS, check_device, loading_options
 from configuration_zerog import DECODER_DEFAULT_TEMPLATE, FIELD_TYPES, ZeroGConfig, template_settings
 from hub_zerog import check_backbone_folder, check_folder_symlinks, one_line, read_saved_folder, saved_folder_backbone
-from modeling_zerog import ZeroGModel, check_device, check_movable
+from modeling_zerog import ZeroGModel, check_movable
 
 from .backbones import hub_id, local_backbone
 
@@ -26,7 +27,15 @@ def backbone_config(name_or_path: str) -> tuple:
 def load_model(name_or_path: str, *args, device=None, **kwargs) -> ZeroGModel:
     """`build_model`, on `device` (a `torch.device` or its name, e.g. "cuda"; default: the CPU), with a failure of
     the underlying loaders (a size mismatch, a damaged safetensors file, a config field of the wrong type, ...)
-    turned into a `ValueError` that names the model. A keyword that is not a ZeroG config field is refused."""
+    turned into a `ValueError` that names the model. A keyword that is not a ZeroG config field is refused; of
+    `from_pretrained`'s, `torch_dtype` is `dtype`, and the Hub options are refused naming what to do instead."""
+    if "torch_dtype" in kwargs:  # transformers' older name
+        kwargs["dtype"] = loading_options({"torch_dtype": kwargs.pop("torch_dtype")}, dtype=kwargs.get("dtype"))[
+            "dtype"
+        ]
+    hub_option = next((key for key in LOAD_MODEL_HUB_OPTIONS if key in kwargs), None)
+    if hub_option is not None:
+        raise ValueError(f"load_model(): {hub_option} is not applied: {LOAD_MODEL_HUB_OPTIONS[hub_option]}")
     unknown = [key for key in kwargs if key not in BUILD_OPTIONS and key not in FIELD_TYPES]
     if unknown:
         raise TypeError(
@@ -46,6 +55,13 @@ def load_model(name_or_path: str, *args, device=None, **kwargs) -> ZeroGModel:
     return model
 
 
+# `from_pretrained`'s Hub options, which `load_model` takes from the name and the environment instead.
+LOAD_MODEL_HUB_OPTIONS = {
+    "revision": "name it in the model, org/repo@revision (a saved ZeroG model), or pass lm_revision= (a backbone)",
+    "cache_dir": "load_model reads the Hub cache that HF_HUB_CACHE (or HF_HOME) names; set that",
+    "local_files_only": "set HF_HUB_OFFLINE=1 to read only what the Hub cache holds",
+    **REFUSED_LOADING_KWARGS,
+}
 # `build_model`'s own keyword arguments (any other must be a config field).
 BUILD_OPTIONS = ("pooling_mode", "template", "dtype", "trust_remote_code")
 

@@ -1,8 +1,10 @@
 """Where ZeroG keeps what it builds (converted backbones, graphs built from packages, embeddings), and how every file
 it writes gets there whole: `published`, a private partial path renamed into place."""
 
+import hashlib
 import os
 import shutil
+import stat
 import uuid
 from contextlib import contextmanager
 from pathlib import Path
@@ -15,17 +17,32 @@ def cache_dir() -> Path:
     return Path(os.environ.get("ZEROG_CACHE") or Path.home() / ".cache" / "zerog")
 
 
-def partial_path(target: Path) -> Path:
-    """A private name beside `target` for this process to write into: `.<name>.<pid>-<random>.partial`."""
-    return target.with_name(f".{target.name}.{os.getpid()}-{uuid.uuid4().hex[:8]}.partial")
+# The longest file name most file systems hold (NAME_MAX); a temporary name that would be longer is shortened.
+NAME_MAX = 255
 
 
-def remove_path(path: Path) -> None:
-    """Removes a file, a link or a folder (not what a link points at), if anything is there."""
-    if os.path.isdir(path) and not os.path.islink(path):
+def partial_path(path: Path) -> Path:
+    """A new private name beside `path` to write it under before one rename: `.<name>.<pid>-<random>.partial`, or
+    `.<sha256 of name>.<pid>-<random>.partial` where that would be too long a file name (a 240-character name)."""
+    tag = f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
+    name = f".{path.name}.{tag}.partial"
+    if len(name.encode("utf-8", "surrogateescape")) > NAME_MAX:
+        digest = hashlib.sha256(path.name.encode("utf-8", "surrogateescape")).hexdigest()[:16]
+        name = f".{digest}.{tag}.partial"
+    return path.with_name(name)
+
+
+def remove_entry(path: Path):
+    """Removes whatever sits at `path`: a folder, a file, a symlink (never what it points to), a FIFO, socket or
+    device node (unlinked, never opened: opening a FIFO blocks)."""
+    try:
+        mode = os.lstat(path).st_mode
+    except (FileNotFoundError, NotADirectoryError):  # nothing there (or a file where a folder would be)
+        return
+    if stat.S_ISDIR(mode):
         shutil.rmtree(path, ignore_errors=True)
-    elif os.path.lexists(path):
-        os.unlink(path)
+    else:
+        Path(path).unlink(missing_ok=True)
 
 
 @contextmanager
@@ -61,13 +78,18 @@ def published(target, when: str = "replace", partial: Optional[Path] = None):
                     raise FileExistsError(target) from None
                 os.replace(partial, target)
     finally:
-        remove_path(partial)
+        remove_entry(partial)
 
 
 def build_once(target: Path, build: Callable[[Path], None]) -> Path:
     """`target` (a file or a folder), built by `build(path)` into a private path and `published` unless another run
     published it first."""
-    target.parent.mkdir(parents=True, exist_ok=True)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise OSError(
+            f"Cannot build {target.name} in {target.parent} ({error.strerror}); set ZEROG_CACHE to a writable folder"
+        ) from None
     with published(target, "first") as partial:
         build(partial)
     return target

@@ -12,7 +12,9 @@ import os
 from pathlib import Path
 from typing import Optional, Union
 
-from .graph import GraphError, TextGraph, name_key
+from checks_zerog import name_key
+
+from .graph import GraphError, TextGraph
 from .io import as_text_graph, load_csv, load_json, load_pt
 from .paths import cache_dir
 from .sources import HubGraph, load_hub_graph

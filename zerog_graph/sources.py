@@ -6,19 +6,24 @@ encoder features), `raw_texts.pt` (a list of node texts) and `categories.csv` (a
 in label order). Downloaded files are checked against the checksum the Hub records for them at that commit (the
 LFS sha256, or the git blob id of a small file), read with `torch.load(weights_only=True)` (PyG's classes only),
 and the graph is built once into the ZeroG cache as JSON. A folder in that layout under a data folder
-(`$ZEROG_DATA/cora/processed_data.pt`, ...) is read instead of downloading.
+(`$ZEROG_DATA/cora/processed_data.pt`, ...) is read instead of downloading: it was never checked against the
+publisher's checksums, so its build is cached under the folder's files (path, size, times), never under the
+publisher's name and commit, and an edit to the folder is read again.
 """
 
 import csv
 import hashlib
 import io
+import logging
 import os
 from pathlib import Path
 from typing import NamedTuple
 
 from .graph import GraphError, TextGraph
-from .io import check_regular_file, load_json, load_pyg_file, load_safely
-from .paths import cache_dir, write_atomically
+from .io import check_regular_file, load_json, load_pyg_file, load_safely, node_labels
+from .paths import cache_dir, remove_entry, write_atomically
+
+logger = logging.getLogger(__name__)
 
 GRAPH_COM = "Graph-COM/Text-Attributed-Graphs"
 # The commit "upload datasets" of the dataset; a branch could change under a result.
@@ -40,19 +45,40 @@ class HubGraph(NamedTuple):
 
 
 def built_path(name: str, source: HubGraph) -> Path:
-    """The cached JSON of a graph built from `source`."""
+    """The cached JSON of a graph built from `source`'s files as downloaded (and checked) at its revision."""
     return cache_dir() / "data" / f"{name}-{source.repo_id.replace('/', '--')}-{source.revision[:12]}.json"
 
 
+def local_built_path(name: str, paths: dict) -> Path:
+    """The cached JSON of a graph built from the local files `paths`: keyed by each file's resolved path, device,
+    inode, size and modification and change times, so that an edited or another folder is built anew."""
+    digest = hashlib.sha256()
+    for path in paths.values():
+        try:
+            info = os.stat(path)
+        except OSError as error:
+            raise GraphError(f"{path}: cannot be read ({error.strerror})") from None
+        identity = (os.path.realpath(path), info.st_dev, info.st_ino, info.st_size, info.st_mtime_ns, info.st_ctime_ns)
+        digest.update(repr(identity).encode("utf-8", "surrogateescape"))
+    return cache_dir() / "data" / f"{name}-local-{digest.hexdigest()[:16]}.json"
+
+
 def load_hub_graph(name: str, source: HubGraph, data_dirs: list) -> TextGraph:
-    """The graph `name`: from the cache when built before, else built from a local folder in the publisher's
-    layout (`<data dir>/<folder>/`), else from the files downloaded at the pinned revision."""
-    built = built_path(name, source)
-    if built.exists():
-        return load_json(built)
+    """The graph `name`: built from a local folder in the publisher's layout (`<data dir>/<folder>/`), else from
+    the files downloaded at the pinned revision; each build is kept in the cache (`built_path`, `local_built_path`)
+    and read from there while its files are unchanged. A cached build that cannot be read is built again."""
     local = next((folder / source.folder for folder in data_dirs if has_files(folder / source.folder, source)), None)
-    paths = {file: local / file for file in source.files} if local else download(name, source, data_dirs)
-    graph = build_graph(name, source, paths)
+    paths = {file: local / file for file in source.files} if local else None
+    built = local_built_path(name, paths) if local else built_path(name, source)
+    if os.path.lexists(built):
+        try:
+            return load_json(built)
+        except GraphError as error:
+            logger.warning(f"The cached build of graph {name!r} is damaged ({error}); building it again.")
+            remove_entry(built)
+    paths = paths or download(name, source, data_dirs)
+    where = str(local) if local else f"{source.repo_id}@{source.revision[:7]}/{source.folder}"
+    graph = build_graph(name, paths, where)
     built.parent.mkdir(parents=True, exist_ok=True)
     text = graph_json(graph)
     write_atomically(built, lambda f: f.write(text))
@@ -60,7 +86,9 @@ def load_hub_graph(name: str, source: HubGraph, data_dirs: list) -> TextGraph:
 
 
 def has_files(folder: Path, source: HubGraph) -> bool:
-    return all((folder / file).is_file() for file in source.files)
+    """Whether `folder` holds each of the source's files (anything by that name: what is not a regular file is
+    refused by name when read, never taken for a missing file)."""
+    return all(os.path.lexists(folder / file) for file in source.files)
 
 
 def download(name: str, source: HubGraph, data_dirs: list) -> dict:
@@ -100,9 +128,10 @@ def check_file(path: Path, record) -> None:
         raise GraphError(f"{path}: {kind} {found} is not the {expected} that the Hub records for {record.path}")
 
 
-def build_graph(name: str, source: HubGraph, paths: dict) -> TextGraph:
+def build_graph(name: str, paths: dict, where: str) -> TextGraph:
     """A TextGraph from the three files: texts, edges and labels; class names from categories.csv. Every labelled
-    node is scored (the publisher's split masks are for training, which a zero-shot model does not do here)."""
+    node is scored (the publisher's split masks are for training, which a zero-shot model does not do here). Faults
+    name `where`: the local folder, or the publisher's repository, commit and folder."""
     data = load_pyg_file(paths["processed_data.pt"])
     texts = load_safely(paths["raw_texts.pt"])
     if not isinstance(texts, (list, tuple)):
@@ -114,10 +143,10 @@ def build_graph(name: str, source: HubGraph, paths: dict) -> TextGraph:
     return TextGraph(
         texts=list(texts),
         edge_index=edges,
-        labels=labels.flatten(),
+        labels=node_labels(labels, len(texts), f"{where}/processed_data.pt"),
         label_names=read_categories(paths["categories.csv"]),
         name=name,
-        source=f"{source.repo_id}@{source.revision[:7]}/{source.folder}",
+        source=where,
     )
 
 
@@ -128,6 +157,11 @@ def read_categories(path: Path) -> list:
         rows = list(csv.reader(io.StringIO(path.read_text(encoding="utf-8-sig"))))
     except (UnicodeDecodeError, csv.Error) as error:
         raise GraphError(f"{path}: not a readable CSV file ({error})") from None
+    header = rows[0][0].strip() if rows and rows[0] else ""
+    if header.casefold() != "name":  # a file without its header would lose its first class, the others shifted
+        raise GraphError(
+            f"{path}: the first row is {header!r}, not the header 'name'; a class per row follows the header"
+        )
     names = [row[0].strip() for row in rows[1:] if row and row[0].strip()]
     if not names:
         raise GraphError(f"{path}: no class names below the header")
