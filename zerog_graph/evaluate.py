@@ -48,6 +48,8 @@ class GraphResult:
     logits: torch.Tensor = field(repr=False)
     cosines: Optional[torch.Tensor] = field(default=None, repr=False)
     label_names: Optional[list] = field(default=None, repr=False)
+    # the embeddings scored (`GraphEmbeddings`, nodes as memory-mapped rows): what `zerog_graph.report` reads
+    embeddings: Optional[GraphEmbeddings] = field(default=None, repr=False)
 
     @property
     def num_nodes(self) -> int:
@@ -232,6 +234,7 @@ def evaluate_graph(
         graph.name, accuracy, f1, num_scored, majority_accuracy(graph), settings, logits, cosines, graph.label_names
     )
     result.macro_f1_classes = [graph.label_names[c] for c in f1_classes]
+    result.embeddings = embeds
     return result
 
 
