@@ -219,7 +219,9 @@ def test_texts_from_the_data_are_escaped_and_predict_needs_no_labels(tmp_path, m
     assert examples == {"p0", "p1", "p2", "p3"}  # every node is predicted as some class, at most 4 per class
 
 
-@pytest.mark.parametrize("case", ["file", "dangling symlink", "below a file", "unwritable", "not empty"])
+@pytest.mark.parametrize(
+    "case", ["file", "dangling symlink", "below a file", "unwritable", "not empty", "the predictions folder"]
+)
 def test_bad_report_folders_are_refused_before_any_work(tmp_path, case, capsys):
     """Exit 2 with one line naming the path, before the model loads (the model named does not exist), and nothing
     is created or changed."""
@@ -230,6 +232,7 @@ def test_bad_report_folders_are_refused_before_any_work(tmp_path, case, capsys):
         "below a file": tmp_path / "taken" / "report",
         "unwritable": "/proc/zerog-report",
         "not empty": tmp_path / "full",
+        "the predictions folder": tmp_path / "out",
     }[case]
     (tmp_path / "taken").write_text("mine\n")
     os.symlink(tmp_path / "nowhere", tmp_path / "link")

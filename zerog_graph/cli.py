@@ -240,7 +240,7 @@ def run_eval(args) -> dict:
     device = check_device(args.device) if args.device else None
     keys = result_names(graphs)
     check_outputs(args, keys)
-    optional_report_dir(args.report, args.overwrite)
+    optional_report_dir(args)
     with quiet_progress_bars():
         model = load_model(
             args.model,

@@ -529,8 +529,12 @@ def write_reports(directory, items: list, overwrite: bool = False) -> list:
     return pages
 
 
-def optional_report_dir(directory: Optional[Path], overwrite: bool) -> None:
-    """The CLI's check of `--report` before any work: the folder, and that matplotlib is installed."""
-    if directory is not None:
-        check_report_dir(directory, overwrite)
-        import_pyplot_free_matplotlib()
+def optional_report_dir(args) -> None:
+    """The CLI's check of `--report` before any work: the folder (not the predictions folder too), and that
+    matplotlib is installed."""
+    if args.report is None:
+        return
+    if args.predictions and os.path.abspath(args.predictions) == os.path.abspath(args.report):
+        raise ValueError(f"--report {args.report} is the predictions folder too; give each its own folder")
+    check_report_dir(args.report, args.overwrite)
+    import_pyplot_free_matplotlib()
