@@ -1,4 +1,4 @@
-"""What `--report DIR` adds to a warm-cache main job (`zerog eval --model minilm --graph wordnet`): seconds and peak RSS.
+"""What `--report DIR` adds to the warm-cache main job (`zerog eval --model minilm --graph wordnet`): time, memory.
 
     python bench/report.py [--graph wordnet] [--repeats 2]
 

@@ -14,7 +14,6 @@ import tempfile
 
 import pytest
 
-from tests.helpers import missing
 from zerog_graph.cli import main as cli
 
 HOSTILE = '<script>alert("x")</script>'
@@ -150,7 +149,9 @@ def test_report_in_a_real_browser(cora_report, tmp_path):
     probe = browse(cora_report / "report", browser)
     assert probe["errors"] == [] and probe["console"] == []
     sources = [src for src, _, _ in probe["images"]]
-    assert set(sources) == {f"{name}.png" for name in ("confusion", "per_class", "sizes", "margins", "label_similarity", "rounds")}
+    assert set(sources) == {
+        f"{name}.png" for name in ("confusion", "per_class", "sizes", "margins", "label_similarity", "rounds")
+    }
     assert all(complete and width > 100 for _, complete, width in probe["images"]), probe["images"]
     broken = shutil.copytree(cora_report / "report", tmp_path / "broken")
     (broken / "margins.png").unlink()
@@ -200,7 +201,15 @@ def test_texts_from_the_data_are_escaped_and_predict_needs_no_labels(tmp_path, m
     assert (report / "confusion.png").exists()
     papers(tmp_path / "papers", False, texts)
     names = f"machine learning {HOSTILE},databases"
-    args = ["predict", "--model", minilm.config.lm_name_or_path, "--graph", str(tmp_path / "papers"), "--labels", names]
+    args = [
+        "predict",
+        "--model",
+        minilm.config.lm_name_or_path,
+        "--graph",
+        str(tmp_path / "papers"),
+        "--labels",
+        names,
+    ]
     args += ["--description", description, "--output", str(tmp_path / "predictions"), "--report", str(report)]
     assert cli(args) == 2  # not empty
     assert cli(args + ["--overwrite"]) == 0

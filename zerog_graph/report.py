@@ -9,7 +9,6 @@ import html
 import json
 import os
 from pathlib import Path
-from typing import Optional
 
 import torch
 import torch.nn.functional as F
@@ -52,18 +51,24 @@ def check_report_dir(directory, overwrite: bool = False, option: str = "--report
     except OSError as error:
         raise OSError(f"{option} {directory}: {error}") from None
     if directory.is_dir() and any(directory.iterdir()) and not overwrite:
-        raise ValueError(f"{option} {directory} is a folder that is not empty; pass --overwrite to replace the report")
+        raise ValueError(
+            f"{option} {directory} is a folder that is not empty; pass --overwrite (overwrite=True) to replace it"
+        )
     return directory
 
 
-def import_pyplot_free_matplotlib():
-    """matplotlib's `Figure` with the Agg canvas (no pyplot, no display); a one-line ImportError when it is absent."""
+def matplotlib_classes():
+    """matplotlib's `Figure`, the Agg canvas (no pyplot, no display) and `Rectangle`; a one-line ImportError when
+    matplotlib is absent."""
     try:
         from matplotlib.backends.backend_agg import FigureCanvasAgg
         from matplotlib.figure import Figure
+        from matplotlib.patches import Rectangle
     except ImportError:
-        raise ImportError("the report needs matplotlib: pip install 'zerog-hf[report]' (or pip install matplotlib)")
-    return Figure, FigureCanvasAgg
+        raise ImportError(
+            "the report needs matplotlib: pip install 'zerog-hf[report]' (or pip install matplotlib)"
+        ) from None
+    return Figure, FigureCanvasAgg, Rectangle
 
 
 def label_similarity(result: GraphResult) -> torch.Tensor:
@@ -115,7 +120,10 @@ def class_examples(graph: TextGraph, predicted: torch.Tensor, margin: torch.Tens
     examples = []
     for c, (end, count) in enumerate(zip(ends.tolist(), counts.tolist())):
         members = order[end - count : end]
-        sure, borderline = members.flip(0)[:CLASS_EXAMPLES], members[: min(CLASS_EXAMPLES, max(count - CLASS_EXAMPLES, 0))]
+        sure, borderline = (
+            members.flip(0)[:CLASS_EXAMPLES],
+            members[: min(CLASS_EXAMPLES, max(count - CLASS_EXAMPLES, 0))],
+        )
         examples.append(
             {
                 "class": graph.label_names[c],
@@ -225,7 +233,9 @@ def report_numbers(result: GraphResult, graph) -> dict:
         "class_examples": class_examples(graph, predicted, margin),
         "auto": None
         if auto is None
-        else dict(auto, candidates=list(AUTO_ROUNDS), tolerance=AUTO_ROUNDS_TOLERANCE, collapse_ceiling=AUTO_ROUNDS_COLLAPSE),
+        else dict(
+            auto, candidates=list(AUTO_ROUNDS), tolerance=AUTO_ROUNDS_TOLERANCE, collapse_ceiling=AUTO_ROUNDS_COLLAPSE
+        ),
         "labelled": labelled_numbers(result, graph, margin) if result.num_scored else None,
     }
     return numbers
@@ -243,9 +253,10 @@ def margin_histogram(margin: torch.Tensor, bins: int = 40) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
-def matrix_figure(Figure, matrix, names, title, label, numbers, highlight=()):
+def matrix_figure(matrix, names, title, label, numbers, highlight=()):
     """A heatmap of a `[C, C]` matrix with class names on both axes, and its values in the cells when there are
     few classes (`numbers`: the texts to print)."""
+    Figure, _, Rectangle = matplotlib_classes()
     size = len(names)
     side = min(max(4.5, 0.38 * size + 2.5), 16)
     figure = Figure(figsize=(side + 1, side))
@@ -263,14 +274,8 @@ def matrix_figure(Figure, matrix, names, title, label, numbers, highlight=()):
                           color="white" if value > 0.6 else "black")  # fmt: skip
     for i, j in highlight:
         for a, b in ((i, j), (j, i)):
-            axes.add_patch(matplotlib_rectangle((b - 0.5, a - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=1.5))
+            axes.add_patch(Rectangle((b - 0.5, a - 0.5), 1, 1, fill=False, edgecolor="red", linewidth=1.5))
     return figure
-
-
-def matplotlib_rectangle(*args, **kwargs):
-    from matplotlib.patches import Rectangle
-
-    return Rectangle(*args, **kwargs)
 
 
 def short(name: str, limit: int = 28) -> str:
@@ -279,13 +284,13 @@ def short(name: str, limit: int = 28) -> str:
 
 def figures(numbers: dict) -> dict:
     """The report's figures, `{name: matplotlib Figure}`: those of `FIGURES` that the numbers allow."""
-    Figure, _ = import_pyplot_free_matplotlib()
+    Figure = matplotlib_classes()[0]
     names, labelled, out = numbers["classes"], numbers["labelled"], {}
     size = len(names)
     if labelled:
         counts, rows = labelled["confusion"], labelled["confusion_row_normalised"]
         out["confusion"] = matrix_figure(
-            Figure, rows, names, f"Confusion, row-normalised ({labelled['num_scored']} scored nodes)",
+            rows, names, f"Confusion, row-normalised ({labelled['num_scored']} scored nodes)",
             "share of the true class", [[str(v) if v else "" for v in row] for row in counts],
         )  # fmt: skip
         out["confusion"].axes[0].set(xlabel="predicted class", ylabel="true class")
@@ -304,7 +309,9 @@ def figures(numbers: dict) -> dict:
         true = [row["true"] for row in labelled["per_class"]]
         predicted = [row["predicted"] for row in labelled["per_class"]]
         axes.bar([i - 0.2 for i in range(size)], true, width=0.4, label="true (scored nodes)", color="#999999")
-        axes.bar([i + 0.2 for i in range(size)], predicted, width=0.4, label="predicted (scored nodes)", color="#4c72b0")
+        axes.bar(
+            [i + 0.2 for i in range(size)], predicted, width=0.4, label="predicted (scored nodes)", color="#4c72b0"
+        )
         axes.legend(fontsize=8)
         axes.set_title("Class sizes: predicted against true")
     else:
@@ -318,13 +325,15 @@ def figures(numbers: dict) -> dict:
     axes = figure.add_subplot()
     edges = histogram["edges"]
     axes.stairs(histogram["counts"], edges, fill=True, color="#4c72b0")
-    axes.set(xlabel="margin: top cosine minus the runner-up's", ylabel="nodes", title="Confidence (margin) of every node")
+    axes.set(
+        xlabel="margin: top cosine minus the runner-up's", ylabel="nodes", title="Confidence (margin) of every node"
+    )
     out["margins"] = figure
     similarity = numbers["label_similarity"]
     index = {name: i for i, name in enumerate(names)}
     highlight = [(index[a], index[b]) for a, b in (pair["classes"] for pair in numbers["closest_labels"])]
     out["label_similarity"] = matrix_figure(
-        Figure, similarity, names, "Label texts: cosine after standardisation (closest pairs in red)", "cosine",
+        similarity, names, "Label texts: cosine after standardisation (closest pairs in red)", "cosine",
         [[f"{v:.2f}" for v in row] for row in similarity], highlight,
     )  # fmt: skip
     auto = numbers["auto"]
@@ -337,7 +346,9 @@ def rounds_figure(Figure, numbers: dict):
     """Accuracy against R with the R used marked (labelled graphs), and `auto`'s per-round "changed" curve with
     its tolerance and the collapse it read against its ceiling."""
     labelled, auto, chosen = numbers["labelled"], numbers["auto"], numbers["num_rounds"]
-    panels = [p for p in ("accuracy" if labelled else None, "changed" if auto else None, "collapse" if auto else None) if p]
+    panels = [
+        p for p in ("accuracy" if labelled else None, "changed" if auto else None, "collapse" if auto else None) if p
+    ]
     figure = Figure(figsize=(4.2 * len(panels), 3.6))
     for k, panel in enumerate(panels):
         axes = figure.add_subplot(1, len(panels), k + 1)
@@ -358,7 +369,9 @@ def rounds_figure(Figure, numbers: dict):
             axes.set(xlabel="round", ylabel="predictions changed (%)", title="auto: changed by each round")
         else:
             value = auto["collapse"]
-            axes.bar(["collapse at R=10" if value is not None else "not computed (settled)"], [value or 0], color="#4c72b0")
+            axes.bar(
+                ["collapse at R=10" if value is not None else "not computed (settled)"], [value or 0], color="#4c72b0"
+            )
             axes.axhline(auto["collapse_ceiling"], color="grey", linestyle="--", label="ceiling")
             axes.set(ylim=(0, 1), ylabel="mean pairwise cosine", title="auto: collapse")
             axes.legend(fontsize=8)
@@ -434,7 +447,9 @@ def page(numbers: dict, written: list) -> str:
         )
     else:
         parts.append("<p>No labelled node to score: the figures below need no labels.</p>")
-    parts.append("<h2>Label texts</h2><table><tr><th>class</th><th>label text embedded</th><th>predicted nodes</th></tr>")
+    parts.append(
+        "<h2>Label texts</h2><table><tr><th>class</th><th>label text embedded</th><th>predicted nodes</th></tr>"
+    )
     parts += [
         f"<tr><td>{e(n)}</td><td>{e(t)}</td><td class=num>{s}</td></tr>"
         for n, t, s in zip(names, numbers["label_texts"], numbers["predicted_sizes"])
@@ -461,7 +476,12 @@ def page(numbers: dict, written: list) -> str:
                 f"<h4>{e(pair['true'])} → predicted {e(pair['predicted'])}: {pair['count']} nodes "
                 f"({100 * pair['share_of_true']:.1f}% of {e(pair['true'])})</h4>" + examples_list(pair["examples"])
             )
-    parts += ["<h2>Without labels</h2>", image.get("sizes", ""), image.get("margins", ""), image.get("label_similarity", "")]
+    parts += [
+        "<h2>Without labels</h2>",
+        image.get("sizes", ""),
+        image.get("margins", ""),
+        image.get("label_similarity", ""),
+    ]
     parts.append(
         "<h3>Closest label texts</h3><table><tr><th>classes</th><th>cosine</th></tr>"
         + "".join(
@@ -480,7 +500,7 @@ def page(numbers: dict, written: list) -> str:
         auto = numbers["auto"]
         chose = f" <code>auto</code> chose R = {numbers['num_rounds']} ({e(auto['branch'])})." if auto else ""
         parts += ["<h2>Propagation rounds</h2>", f"<p>R used: {numbers['num_rounds']}.{chose}</p>", image["rounds"]]
-    parts.append("<p class=muted>The numbers behind every figure: <a href=\"report.json\">report.json</a>.</p>")
+    parts.append('<p class=muted>The numbers behind every figure: <a href="report.json">report.json</a>.</p>')
     parts.append("</body></html>\n")
     return "\n".join(parts)
 
@@ -493,7 +513,7 @@ def write_report(directory, result: GraphResult, graph, overwrite: bool = False)
     removed, so that the folder never mixes two reports."""
     graph = as_text_graph(graph)
     directory = check_report_dir(directory, overwrite, option="report folder")
-    Figure, FigureCanvasAgg = import_pyplot_free_matplotlib()
+    FigureCanvasAgg = matplotlib_classes()[1]
     numbers = report_numbers(result, graph)
     drawn = figures(numbers)
     directory.mkdir(parents=True, exist_ok=True)
@@ -501,7 +521,9 @@ def write_report(directory, result: GraphResult, graph, overwrite: bool = False)
     for name, figure in drawn.items():
         FigureCanvasAgg(figure)
         figure.tight_layout()
-        write_atomically(directory / f"{name}.png", lambda f: figure.savefig(f.buffer, format="png", dpi=90), overwrite)
+        write_atomically(
+            directory / f"{name}.png", lambda f: figure.savefig(f.buffer, format="png", dpi=90), overwrite
+        )
         written.append(f"{name}.png")
     text = json.dumps(numbers, indent=1, allow_nan=False) + "\n"
     write_atomically(directory / "report.json", lambda f: f.write(text), overwrite)
@@ -537,4 +559,4 @@ def optional_report_dir(args) -> None:
     if args.predictions and os.path.abspath(args.predictions) == os.path.abspath(args.report):
         raise ValueError(f"--report {args.report} is the predictions folder too; give each its own folder")
     check_report_dir(args.report, args.overwrite)
-    import_pyplot_free_matplotlib()
+    matplotlib_classes()
