@@ -261,7 +261,8 @@ def matrix_figure(matrix, names, title, label, numbers, highlight=()):
     side = min(max(4.5, 0.38 * size + 2.5), 16)
     figure = Figure(figsize=(side + 1, side))
     axes = figure.add_subplot()
-    image = axes.imshow(matrix, cmap="Blues", vmin=0 if label != "cosine" else -1, vmax=1)
+    cosine = label == "cosine"
+    image = axes.imshow(matrix, cmap="RdBu_r" if cosine else "Blues", vmin=-1 if cosine else 0, vmax=1)
     figure.colorbar(image, ax=axes, fraction=0.046, pad=0.04, label=label)
     axes.set_xticks(range(size), [short(n) for n in names], rotation=60, ha="right", fontsize=8)
     axes.set_yticks(range(size), [short(n) for n in names], fontsize=8)
