@@ -77,12 +77,12 @@ def test_cora_report_agrees_with_the_predictions_csv(cora_report):
     assert labelled["accuracy_by_rounds"][str(report["num_rounds"])] == results["accuracy"]
     assert report["auto"]["changed"] == results["settings"]["auto_rounds"]["changed"]
     assert report["predicted_sizes"] == [sum(r[c] for r in confusion) for c in range(len(names))]
-    # the margins are the CSV's cosines: top minus runner-up
+    # the margins are the CSV's cosines: (top - runner-up) / top
     for item in report["class_examples"]:
         for x in item["sure"] + item["borderline"]:
             cosines = sorted((float(by_id[x["node"]][f"cosine_{n}"]) for n in names), reverse=True)
             assert by_id[x["node"]]["predicted"] == item["class"]
-            assert x["margin"] == pytest.approx(cosines[0] - cosines[1], abs=2e-5)
+            assert x["margin"] == pytest.approx((cosines[0] - cosines[1]) / abs(cosines[0]), rel=1e-3, abs=1e-4)
     similarity = report["label_similarity"]
     assert all(similarity[i][i] == pytest.approx(1, abs=1e-5) for i in range(len(names)))
     closest = max((similarity[a][b], a, b) for a in range(7) for b in range(a + 1, 7))

@@ -1,9 +1,9 @@
 """`--report DIR`: a static page of what the model understood: confusions, label texts that collide, and the nodes
 behind each class, with or without labels (docs/evaluation.md, "The report").
 
-Everything is computed from what `evaluate_graph` already holds (`GraphResult.logits`, `.cosines` when asked for,
-and `.embeddings`): no text is encoded again. The only propagation added is the `[N, C]` projection for the accuracy
-at each R (labelled graphs), and the cosines when the result has none (`with_cosines=False`)."""
+Everything is computed from what `evaluate_graph` already holds (`GraphResult.logits` and `.embeddings`): no text
+is encoded again, and the only propagation added is the `[N, C]` projection for the accuracy at each R (labelled
+graphs)."""
 
 import html
 import json
@@ -16,7 +16,7 @@ import torch.nn.functional as F
 from configuration_zerog import AUTO_ROUNDS, AUTO_ROUNDS_COLLAPSE, AUTO_ROUNDS_TOLERANCE
 from modeling_zerog import as_rows, graph_statistics, stacked_chunks, standardize_labels, zerog_logits
 
-from .evaluate import GraphResult, classify
+from .evaluate import GraphResult
 from .graph import TextGraph
 from .io import as_text_graph, write_atomically
 
@@ -191,17 +191,8 @@ def report_numbers(result: GraphResult, graph) -> dict:
         raise ValueError("the report needs the result's embeddings: a GraphResult from evaluate_graph holds them")
     if result.num_nodes != graph.num_nodes or list(result.label_names or []) != list(graph.label_names):
         raise ValueError(f"this GraphResult is not of graph {graph.name!r} (its nodes or classes differ)")
-    settings = result.settings
-    cosines = result.cosines
-    if cosines is None:  # the cosines themselves (the logits are cosines times a per-node norm)
-        cosines = classify(
-            result.embeddings, graph, settings["num_rounds"], settings["standardize"],
-            settings["label_statistics"] or "labels", cosine=True,
-        )  # fmt: skip
-    cosines, predicted = cosines.float(), result.predictions
-    top = cosines.gather(1, predicted.unsqueeze(1)).squeeze(1)
-    runner_up = cosines.scatter(1, predicted.unsqueeze(1), float("-inf")).max(1).values
-    margin = top - runner_up if cosines.size(1) > 1 else top
+    settings, predicted = result.settings, result.predictions
+    margin = relative_margin(result.logits)
     similarity = label_similarity(result)
     num_classes = similarity.size(0)
     upper = torch.triu_indices(num_classes, num_classes, 1)
@@ -241,8 +232,19 @@ def report_numbers(result: GraphResult, graph) -> dict:
     return numbers
 
 
+def relative_margin(logits: torch.Tensor) -> torch.Tensor:
+    """`[N]`: each node's margin, (top cosine - runner-up's) / |top cosine|. From the logits, the cosines times a
+    positive per-node factor that the ratio cancels, so no vector is propagated again; the predictions CSV's cosines
+    give the same figure."""
+    scores = logits.double()
+    if scores.size(1) < 2:
+        return torch.ones(scores.size(0))
+    top, runner_up = scores.topk(2, dim=1).values.unbind(1)
+    return ((top - runner_up) / top.abs().clamp(min=1e-12)).float()
+
+
 def margin_histogram(margin: torch.Tensor, bins: int = 40) -> dict:
-    """Counts of the margins (top cosine minus the runner-up's) in `bins` equal bins from 0 to the largest."""
+    """Counts of the margins (`relative_margin`) in `bins` equal bins from 0 to the largest."""
     high = max(float(margin.max()), 1e-6) if margin.numel() else 1.0
     counts = torch.histc(margin.clamp(min=0).double(), bins=bins, min=0, max=high)
     return {"edges": torch.linspace(0, high, bins + 1).tolist(), "counts": [int(c) for c in counts.tolist()]}
@@ -327,7 +329,9 @@ def figures(numbers: dict) -> dict:
     edges = histogram["edges"]
     axes.stairs(histogram["counts"], edges, fill=True, color="#4c72b0")
     axes.set(
-        xlabel="margin: top cosine minus the runner-up's", ylabel="nodes", title="Confidence (margin) of every node"
+        xlabel="margin: (top cosine - runner-up's) / top cosine",
+        ylabel="nodes",
+        title="Confidence (margin) of every node",
     )
     out["margins"] = figure
     similarity = numbers["label_similarity"]
