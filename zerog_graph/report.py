@@ -26,7 +26,8 @@ PAIR_EXAMPLES = 3  # node texts shown for each confused pair
 CLASS_EXAMPLES = 4  # the most sure and the borderline nodes shown for each class
 CLOSE_LABELS = 5  # label-text pairs of highest cosine flagged
 TEXT_CHARACTERS = 240  # a node text is cut to this length on the page
-CELL_NUMBERS = 30  # up to this many classes, the confusion and similarity matrices print their numbers
+CELL_NUMBERS = 30  # up to this many classes, the confusion matrix prints its counts in the cells
+SIMILARITY_NUMBERS = 12  # and the label similarity its cosines (its closest pairs are a table on the page)
 FIGURES = ("confusion", "per_class", "sizes", "margins", "label_similarity", "rounds")
 REPORT_FILES = ("index.html", "report.json") + tuple(f"{name}.png" for name in FIGURES)
 CONTENT_POLICY = "default-src 'none'; img-src 'self'; style-src 'unsafe-inline'; script-src 'none'"
@@ -255,7 +256,7 @@ def margin_histogram(margin: torch.Tensor, bins: int = 40) -> dict:
 # ---------------------------------------------------------------------------------------------
 
 
-def matrix_figure(matrix, names, title, label, numbers, highlight=()):
+def matrix_figure(matrix, names, title, label, numbers, highlight=(), limit: int = CELL_NUMBERS):
     """A heatmap of a `[C, C]` matrix with class names on both axes, and its values in the cells when there are
     few classes (`numbers`: the texts to print)."""
     Figure, _, Rectangle = matplotlib_classes()
@@ -269,7 +270,7 @@ def matrix_figure(matrix, names, title, label, numbers, highlight=()):
     axes.set_xticks(range(size), [short(n) for n in names], rotation=60, ha="right", fontsize=8)
     axes.set_yticks(range(size), [short(n) for n in names], fontsize=8)
     axes.set_title(title)
-    if size <= CELL_NUMBERS:
+    if size <= limit:
         for i in range(size):
             for j in range(size):
                 value = matrix[i][j]
@@ -339,7 +340,7 @@ def figures(numbers: dict) -> dict:
     highlight = [(index[a], index[b]) for a, b in (pair["classes"] for pair in numbers["closest_labels"])]
     out["label_similarity"] = matrix_figure(
         similarity, names, "Label texts: cosine after standardisation (closest pairs in red)", "cosine",
-        [[f"{v:.2f}" for v in row] for row in similarity], highlight,
+        [[f"{v:.2f}" for v in row] for row in similarity], highlight, SIMILARITY_NUMBERS,
     )  # fmt: skip
     auto = numbers["auto"]
     if labelled or auto:
