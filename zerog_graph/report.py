@@ -14,11 +14,19 @@ import torch
 import torch.nn.functional as F
 
 from configuration_zerog import AUTO_ROUNDS, AUTO_ROUNDS_COLLAPSE, AUTO_ROUNDS_TOLERANCE
-from modeling_zerog import as_rows, graph_statistics, stacked_chunks, standardize_labels, zerog_logits
+
+try:  # main's split layout keeps the pipeline in propagation_zerog.py and write_atomically in paths.py
+    from propagation_zerog import as_rows, graph_statistics, stacked_chunks, standardize_labels, zerog_logits
+
+    from .paths import write_atomically
+except ImportError:
+    from modeling_zerog import as_rows, graph_statistics, stacked_chunks, standardize_labels, zerog_logits
+
+    from .io import write_atomically
 
 from .evaluate import GraphResult
 from .graph import TextGraph
-from .io import as_text_graph, write_atomically
+from .io import as_text_graph
 
 REPORT_ROUNDS = AUTO_ROUNDS  # the R of the accuracy curve: the candidates of `auto`
 CONFUSED_PAIRS = 5  # the most confused (true, predicted) pairs shown
@@ -100,6 +108,7 @@ def accuracy_by_rounds(result: GraphResult, graph: TextGraph, mask: torch.Tensor
         cosine=False,
         label_statistics=settings["label_statistics"] or "labels",
         reduce=lambda scores: scores[mask].argmax(-1),
+        **({"propagation": settings["propagation"]} if "propagation" in settings else {}),  # main's PPR option
     )
     return [int((predicted == truth).sum()) / len(truth) for predicted in predictions]
 
