@@ -509,7 +509,7 @@ class ZeroGModel(ZeroGPreTrainedModel):
         prompt = self.encode([description], batch_size, kind="description", **fields)
         labels = self.encode(label_texts, batch_size, kind="label", **fields)
         config = self.config
-        num_rounds, _, scores, _ = score_graph(
+        num_rounds, _, scores, _, _ = score_graph(
             nodes,
             prompt,
             labels,

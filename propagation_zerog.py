@@ -308,6 +308,7 @@ class PropagationGraph:
             )
             self.mean, self.scale = mean.to(self.prompts), scale.to(self.prompts)
         self.labels = self.label_batch = None
+        self.predictions_by_round = {}  # each R's argmax, where `choose_rounds` computed it
         if label_embeds is not None:
             self.label_batch = (
                 label_batch
@@ -400,6 +401,7 @@ class PropagationGraph:
         :rtype: `(R, RoundsDiagnostics)`.
         """
         predictions = self.scores(tuple(candidates), cosine=False, reduce=lambda scores: scores.argmax(-1))
+        self.predictions_by_round = dict(zip(candidates, predictions))  # kept: a report's accuracy against R
         changed = [(after != before).float().mean().item() for before, after in zip(predictions, predictions[1:])]
         settled = next((rounds for rounds, change in zip(candidates[1:], changed) if change < tolerance), None)
         if settled is not None:
@@ -413,12 +415,14 @@ class PropagationGraph:
 
 class GraphScores(NamedTuple):
     """What `score_graph` gives: the R used, the `[N, C]` dot products with the unit label vectors (`logits`, the
-    cosines' argmax) and the cosines themselves, each when asked for, and what `auto` read (None for a given R)."""
+    cosines' argmax) and the cosines themselves, each when asked for, what `auto` read (None for a given R), and the
+    `PropagationGraph` they came from (for more scores of the same graph at no new set-up)."""
 
     num_rounds: int
     logits: Optional[torch.Tensor]
     cosines: Optional[torch.Tensor]
     diagnostics: Optional[RoundsDiagnostics]
+    graph: Optional[PropagationGraph] = None
 
 
 def score_graph(
@@ -453,6 +457,7 @@ def score_graph(
         graph.scores(num_rounds, cosine=False) if logits else None,
         graph.scores(num_rounds, cosine=True) if cosines else None,
         diagnostics,
+        graph,
     )
 
 

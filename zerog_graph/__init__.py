@@ -2,7 +2,7 @@
 
 - `graph`, `io`, `registry`, `wordnet`: text-attributed graphs, their loaders and named graphs.
 - `backbones`, `models`: the short-named backbones and their local copies, building a `ZeroGModel` from a name.
-- `cache`, `evaluate`, `cli`: cached embeddings, zero-shot metrics and the `zerog` command.
+- `cache`, `evaluate`, `report`, `cli`: cached embeddings, zero-shot metrics, the report and the `zerog` command.
 - `distributed`, `paths`, `precision`: work across `accelerate launch` processes, the cache folder, dtypes.
 """
 
@@ -53,6 +53,7 @@ _EXPORTS = {
     "embed_graph": "evaluate",
     "evaluate_graph": "evaluate",
     "write_predictions": "evaluate",
+    "write_report": "report",
     "GraphError": "graph",
     "TextGraph": "graph",
     "load_model": "models",

@@ -166,7 +166,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="where the model runs: cpu, cuda, cuda:1, mps (default: the process's GPU under accelerate, else the "
         "first GPU, else the CPU)",
     )
-    ev.add_argument("--overwrite", action="store_true", help="replace existing result and prediction files")
+    ev.add_argument(
+        "--report",
+        type=Path,
+        help="folder for a page of what the model understood: index.html, its figures (PNG) and report.json "
+        "(needs matplotlib: the [report] extra; docs/evaluation.md)",
+    )
+    ev.add_argument("--overwrite", action="store_true", help="replace existing result, prediction and report files")
     ev.add_argument("-v", "--verbose", action="store_true", help="also print ZeroG's notes (Python logging at INFO)")
     ev.add_argument(
         "--trust-remote-code",
@@ -261,6 +267,7 @@ def run_eval(args) -> dict:
     from .models import load_model
     from .paths import write_atomically
     from .registry import load_graph
+    from .report import optional_report_dir, write_reports
 
     texts = {"label_texts": args.label_texts or True, "description": args.description}
     # fail on a bad graph (or device) before the model loads
@@ -268,6 +275,7 @@ def run_eval(args) -> dict:
     device = check_device(args.device, "--device") if args.device is not None else None
     keys = result_names(graphs)
     check_outputs(args, keys)
+    optional_report_dir(args)
     with quiet_progress_bars():
         model = load_model(
             args.model,
@@ -290,7 +298,7 @@ def run_eval(args) -> dict:
     apply_precision(model, args.dtype, device)
     if model.config.quantization is None:
         model.to(device)
-    results = {}
+    results, reports = {}, []
     for key, graph in zip(keys, graphs):
         result = evaluate_graph(
             model,
@@ -305,6 +313,8 @@ def run_eval(args) -> dict:
         if args.predictions and state.is_main_process:
             args.predictions.mkdir(parents=True, exist_ok=True)
             write_predictions(args.predictions / f"{key}.csv", graph, result, overwrite=args.overwrite)
+        if args.report and state.is_main_process:
+            reports.append((key, result, graph))
     if state.is_main_process:
         print(format_table(results))
         unlabelled = [key for key, r in results.items() if r["accuracy"] is None]
@@ -316,6 +326,9 @@ def run_eval(args) -> dict:
             )
         if args.predictions:
             print(f"predictions: {', '.join(str(args.predictions / f'{key}.csv') for key in results)}")
+        if reports:
+            write_reports(args.report, reports, overwrite=args.overwrite)
+            print(f"report: {args.report / 'index.html'}")
         if getattr(args, "output", None):
             text = json.dumps(results, indent=2, allow_nan=False) + "\n"
             write_atomically(args.output, lambda f: f.write(text), overwrite=args.overwrite)

@@ -9,7 +9,7 @@ import torch
 
 from checks_zerog import check_flag, check_positive_int
 from configuration_zerog import LABEL_STATISTICS, PROPAGATIONS, check_num_rounds
-from propagation_zerog import EmbeddingRows, score_graph
+from propagation_zerog import EmbeddingRows, PropagationGraph, score_graph
 
 from .cache import EmbeddingCache, model_fingerprint
 from .distributed import encode_sharded
@@ -50,6 +50,9 @@ class GraphResult:
     logits: torch.Tensor = field(repr=False)
     cosines: Optional[torch.Tensor] = field(default=None, repr=False)
     label_names: Optional[list] = field(default=None, repr=False)
+    # the graph as it was scored (`propagation_zerog.PropagationGraph`: its unit label vectors, R's predictions under
+    # auto, the memory-mapped node rows): what `zerog_graph.report` reads, with no second set-up
+    scored: Optional[PropagationGraph] = field(default=None, repr=False)
 
     @property
     def num_nodes(self) -> int:
@@ -178,7 +181,7 @@ def evaluate_graph(
     graph.check()  # a graph changed since it was built
     embeds = embed_graph(model, graph, cache, batch_size, show_progress_bar, as_rows=True)
     rounds_setting = num_rounds
-    num_rounds, logits, cosines, diagnostics = score_graph(
+    num_rounds, logits, cosines, diagnostics, scored = score_graph(
         embeds.nodes,
         embeds.description,
         embeds.labels,
@@ -214,6 +217,7 @@ def evaluate_graph(
         graph.name, accuracy, f1, num_scored, majority_accuracy(graph), settings, logits, cosines, graph.label_names
     )
     result.macro_f1_classes = [graph.label_names[c] for c in f1_classes]
+    result.scored = scored
     return result
 
 
