@@ -11,6 +11,11 @@ from typing import Optional
 
 import torch
 
+try:
+    from .configuration_zerog import LABEL_STATISTICS, PROPAGATIONS, check_num_rounds
+except ImportError:  # imported as a top-level module rather than as Hub remote code
+    from configuration_zerog import LABEL_STATISTICS, PROPAGATIONS, check_num_rounds
+
 
 def refuse_unknown_kwargs(function: str, kwargs: dict) -> None:
     """A TypeError naming the first keyword argument in `kwargs`, as Python words it for a plain function."""
@@ -332,3 +337,14 @@ def loading_options(kwargs: dict, device=None, dtype=None) -> dict:
         "attn_implementation": attn,
         "output_loading_info": output_loading_info,
     }
+
+
+def check_scoring_settings(num_rounds, standardize, label_statistics, propagation, batch_size) -> None:
+    """Refuses `evaluate_graph`'s settings of the wrong type or range, as the CLI's options and `classify` do."""
+    check_flag(standardize, "standardize")
+    if label_statistics not in LABEL_STATISTICS:
+        raise ValueError(f"label_statistics must be one of {LABEL_STATISTICS}, got {label_statistics!r}")
+    if propagation not in PROPAGATIONS:
+        raise ValueError(f"propagation must be one of {tuple(PROPAGATIONS)}, got {propagation!r}")
+    check_positive_int(batch_size, "batch_size")
+    check_num_rounds(num_rounds, "num_rounds")

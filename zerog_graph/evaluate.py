@@ -7,8 +7,7 @@ from typing import Optional, Union
 
 import torch
 
-from checks_zerog import check_flag, check_positive_int
-from configuration_zerog import LABEL_STATISTICS, PROPAGATIONS, check_num_rounds
+from checks_zerog import check_scoring_settings
 from propagation_zerog import EmbeddingRows, PropagationGraph, score_graph
 
 from .cache import EmbeddingCache, model_fingerprint
@@ -171,11 +170,11 @@ def evaluate_graph(
     config's). `with_cosines=True` fills `result.cosines`, for `write_predictions`: the node embeddings themselves
     are then propagated too, a block of dimensions at a time, besides their `[N, C]` projection."""
     graph = as_text_graph(graph)
-    num_rounds = model.config.num_rounds if num_rounds is None else check_num_rounds(num_rounds, "num_rounds")
+    num_rounds = model.config.num_rounds if num_rounds is None else num_rounds
     standardize = model.config.standardize if standardize is None else standardize
     label_statistics = label_statistics or model.config.label_statistics
     propagation = propagation or getattr(model.config, "propagation", "zerog")  # an older folder's own code has none
-    check_settings(standardize, label_statistics, batch_size, propagation)
+    check_scoring_settings(num_rounds, standardize, label_statistics, propagation, batch_size)
     if not (cache is None or cache is False or isinstance(cache, EmbeddingCache)):
         raise ValueError(f"cache must be an EmbeddingCache, None (the default one) or False (none), got {cache!r}")
     graph.check()  # a graph changed since it was built
@@ -219,17 +218,6 @@ def evaluate_graph(
     result.macro_f1_classes = [graph.label_names[c] for c in f1_classes]
     result.scored = scored
     return result
-
-
-def check_settings(standardize, label_statistics, batch_size, propagation="zerog") -> None:
-    """Refuses `evaluate_graph` arguments of the wrong type or range, with `checks_zerog`'s checks (the CLI's and
-    `classify`'s)."""
-    check_flag(standardize, "standardize")
-    if label_statistics not in LABEL_STATISTICS:
-        raise ValueError(f"label_statistics must be one of {LABEL_STATISTICS}, got {label_statistics!r}")
-    if propagation not in PROPAGATIONS:
-        raise ValueError(f"propagation must be one of {tuple(PROPAGATIONS)}, got {propagation!r}")
-    check_positive_int(batch_size, "batch_size")
 
 
 # OWASP's CSV injection rule: a cell starting with one of these is a formula to a spreadsheet.
