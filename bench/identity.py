@@ -6,8 +6,9 @@
 Checks the baseline out into a temporary git worktree; for each code, a fresh process (`PYTHONPATH`) with a fresh
 `ZEROG_CACHE` encodes every graph and runs `evaluate_graph(..., with_cosines=True)` with the model's defaults
 (`--rounds auto`), saving the scores. `--shared-cache`: one cache for both, which the baseline fills and the current
-code reads (the pipeline after encoding is compared, in a third of the time). Prints, per graph, the R each chose, whether the dot-product scores, the cosines
-and the predictions are equal to the bit (`torch.equal`), and each code's wall time.
+code reads (the pipeline after encoding is compared, in a third of the time). Prints, per graph, the R each chose,
+whether the dot-product scores, the cosines and the predictions are equal to the bit (`torch.equal`), and each code's
+wall time.
 """
 
 import argparse
