@@ -12,7 +12,7 @@ from transformers import AutoModel
 import modeling_zerog
 from configuration_zerog import ZeroGConfig
 from modeling_zerog import ZeroGModel
-from zerog_graph import GraphError, TextGraph, evaluate_graph, from_pyg, load_graph, load_model, to_pyg
+from zerog_graph import MODEL_CODE, GraphError, TextGraph, evaluate_graph, from_pyg, load_graph, load_model, to_pyg
 from zerog_graph.cache import EmbeddingCache
 from zerog_graph.cli import format_table
 from zerog_graph.cli import main as cli
@@ -177,11 +177,8 @@ def test_push_to_hub_uploads_what_was_saved(saved_lora, tmp_path, monkeypatch):
     assert calls[0] == ("create", "me/zerog", {"token": None, "private": True, "exist_ok": True})
     upload = calls[1][1]
     assert upload["repo_id"] == "me/zerog" and upload["folder_path"] == tmp_path / "out"
-    assert set(upload["allow_patterns"]) == {
+    assert set(upload["allow_patterns"]) == {f"{name}.py" for name in MODEL_CODE} | {
         "config.json",
-        "checks_zerog.py",
-        "configuration_zerog.py",
-        "modeling_zerog.py",
         "tokenizer.json",
         "tokenizer_config.json",
         "adapter/adapter_config.json",
