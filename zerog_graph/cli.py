@@ -9,7 +9,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-from checks_zerog import check_device, class_pair, same_names
+from checks_zerog import class_pair, same_names
 from configuration_zerog import (
     LABEL_STATISTICS,
     POOLING_HELP,
@@ -29,14 +29,6 @@ def rounds(value: str):
     """An argparse type: `auto` or an integer in [0, MAX_ROUNDS], checked by the config's own rule."""
     try:
         return check_num_rounds(value, "rounds", text=True)
-    except ValueError as error:
-        raise argparse.ArgumentTypeError(str(error)) from None
-
-
-def device(value: str):
-    """An argparse type: a device ZeroG runs on (`checks_zerog.check_device`), checked before anything loads."""
-    try:
-        return check_device(value, "--device")
     except ValueError as error:
         raise argparse.ArgumentTypeError(str(error)) from None
 
@@ -170,7 +162,6 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("--batch-size", type=positive_int, default=32)
     ev.add_argument(
         "--device",
-        type=device,
         default=None,
         help="where the model runs: cpu, cuda, cuda:1, mps (default: the process's GPU under accelerate, else the "
         "first GPU, else the CPU)",
@@ -268,6 +259,8 @@ def check_writable(folder: Path, option: str):
 
 
 def run_eval(args) -> dict:
+    from checks_zerog import check_device
+
     from .distributed import process_state
     from .evaluate import evaluate_graph, write_predictions
     from .graph import result_names
@@ -277,8 +270,9 @@ def run_eval(args) -> dict:
     from .report import optional_report_dir, write_reports
 
     texts = {"label_texts": args.label_texts or True, "description": args.description}
-    # fail on a bad graph (the device is checked as the arguments are read) before the model loads
+    # fail on a bad graph (or device) before the model loads
     graphs = [load_graph(g, label_names=args.labels, **texts) for g in args.graph]
+    device = check_device(args.device, "--device") if args.device is not None else None
     keys = result_names(graphs)
     check_outputs(args, keys)
     optional_report_dir(args)
@@ -300,7 +294,7 @@ def run_eval(args) -> dict:
             },
         )
     state = process_state()
-    device = args.device or state.device
+    device = device or state.device
     apply_precision(model, args.dtype, device)
     if model.config.quantization is None:
         model.to(device)
